@@ -1,0 +1,45 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+let package = Package(
+    name: "control-center",
+    platforms: [.macOS(.v13)],
+    products: [
+        .executable(name: "control-center", targets: ["control-center"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.0"),
+    ],
+    targets: [
+        // C libraries from Debian, each behind its own module.
+        .systemLibrary(name: "CFastCGI", path: "Sources/CFastCGI", pkgConfig: "fcgi"),
+        .systemLibrary(name: "CSQLite", path: "Sources/CSQLite", pkgConfig: "sqlite3"),
+        .systemLibrary(name: "CPostgres", path: "Sources/CPostgres", pkgConfig: "libpq"),
+        .systemLibrary(name: "CSodium", path: "Sources/CSodium", pkgConfig: "libsodium"),
+        // glibc extensions and async-signal-safe handlers Swift cannot express.
+        .target(
+            name: "CSupport", path: "Sources/CSupport",
+            cSettings: [.define("_GNU_SOURCE")], linkerSettings: [.linkedLibrary("fcgi")]
+        ),
+        .target(
+            name: "ControlCenterCore",
+            dependencies: [
+                "CFastCGI", "CSQLite", "CPostgres", "CSodium", "CSupport",
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
+            path: "Sources/ControlCenterCore"
+        ),
+        .executableTarget(
+            name: "control-center",
+            dependencies: [
+                "ControlCenterCore",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            path: "Sources/control-center"
+        ),
+        .testTarget(name: "ControlCenterCoreTests", dependencies: ["ControlCenterCore"], path: "Tests/ControlCenterCoreTests"),
+        .testTarget(name: "IntegrationTests", dependencies: ["ControlCenterCore", "control-center"], path: "Tests/IntegrationTests"),
+    ],
+    swiftLanguageModes: [.v6]
+)

@@ -1,0 +1,116 @@
+# Shared by Scripts/run, Scripts/test and Scripts/bench. Source it; do not run it.
+# shellcheck shell=bash
+
+CC_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+
+cc_log() { printf '[%s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+
+# Installs the Debian packages named, skipping those already present.
+cc_apt_install() {
+    local missing=()
+    for p in "$@"; do
+        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+    done
+    [ ${#missing[@]} -eq 0 ] && return 0
+    cc_log "installing: ${missing[*]}"
+    local sudo=""
+    [ "$(id -u)" -ne 0 ] && sudo="sudo"
+    # Try the lists the machine has first; a fresh machine needs an update.
+    if ! DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null; then
+        $sudo apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+    fi
+}
+
+# What building and serving needs.
+cc_install_runtime() {
+    cc_apt_install nginx libfcgi-dev libfcgi0ldbl libsqlite3-dev libpq-dev libsodium-dev pkg-config procps
+}
+
+# The binary, built once per configuration.
+cc_build() {
+    local conf="${1:-release}"
+    (cd "$CC_ROOT" && swift build -c "$conf" --product control-center >&2)
+    CC_BIN="$CC_ROOT/.build/$conf/control-center"
+}
+
+cc_free_port() {
+    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
+}
+
+# Renders nginx/*.conf into $CC_STATE_DIR/nginx with this deployment's values.
+cc_render_nginx() {
+    local state="$CC_STATE_DIR" dir="$CC_STATE_DIR/nginx"
+    mkdir -p "$dir/tmp" "$state/bench"
+    local main="${CC_LISTEN:-unix:$state/run/fcgi.sock}"
+    local storage="${CC_STORAGE_LISTEN:-unix:$state/run/fcgi-storage.sock}"
+    [ "${CC_STORAGE_WORKERS:-4}" = "0" ] && storage="$main"
+    local user_line=""
+    [ "$(id -u)" -eq 0 ] && user_line="user root;"
+    local nchan=""
+    [ -f /usr/lib/nginx/modules/ngx_nchan_module.so ] && nchan="load_module /usr/lib/nginx/modules/ngx_nchan_module.so;"
+    local max_body="${CC_MAX_BODY:-1048576}"
+    for f in nginx.conf control-center.conf control-center-http.conf; do
+        sed -e "s|@CC_MAIN_UPSTREAM@|$main|g" \
+            -e "s|@CC_STORAGE_UPSTREAM@|$storage|g" \
+            -e "s|@CC_REQUEST_TIMEOUT@|${CC_REQUEST_TIMEOUT:-10}|g" \
+            -e "s|@CC_MAX_BODY@|$max_body|g" \
+            -e "s|@CC_RATE_LIMIT@|${CC_RATE_LIMIT:-50}|g" \
+            -e "s|@CC_RATE_BURST@|${CC_RATE_BURST:-100}|g" \
+            -e "s|@CC_LOGIN_RATE_LIMIT@|${CC_LOGIN_RATE_LIMIT:-10}|g" \
+            -e "s|@CC_NGINX_DIR@|$dir|g" \
+            -e "s|@CC_STATE_DIR@|$state|g" \
+            -e "s|@CC_HTTP_ADDR@|${CC_HTTP_ADDR:-127.0.0.1}|g" \
+            -e "s|@CC_HTTP_PORT@|${CC_HTTP_PORT:-8080}|g" \
+            -e "s|@CC_NGINX_WORKERS@|${CC_NGINX_WORKERS:-2}|g" \
+            -e "s|@CC_NGINX_USER@|$user_line|g" \
+            -e "s|@CC_NCHAN_LOAD@|$nchan|g" \
+            "$CC_ROOT/nginx/$f" > "$dir/$f"
+    done
+    # nginx wants the unit-less size form for client_max_body_size in bytes.
+    nginx -t -q -p "$dir" -c "$dir/nginx.conf" 2>&1 | grep -v 'the "user" directive' >&2 || true
+}
+
+cc_wait_for() { # cc_wait_for SECONDS COMMAND...
+    local deadline=$((SECONDS + $1)); shift
+    until "$@" >/dev/null 2>&1; do
+        [ $SECONDS -ge $deadline ] && return 1
+        sleep 0.1
+    done
+}
+
+# Starts the master (and its pools) and nginx in the background.
+# Sets CC_MASTER_PID and CC_NGINX_PID.
+cc_start_stack() {
+    mkdir -p "$CC_STATE_DIR/log"
+    cc_render_nginx
+    "$CC_BIN" serve &
+    CC_MASTER_PID=$!
+    local sock="${CC_STATE_DIR}/run/fcgi.sock"
+    if ! cc_wait_for 20 test -S "$sock"; then
+        cc_log "the master did not open $sock"
+        return 1
+    fi
+    nginx -p "$CC_STATE_DIR/nginx" -c "$CC_STATE_DIR/nginx/nginx.conf" 2> >(grep -v 'the "user" directive' >&2) &
+    CC_NGINX_PID=$!
+    if ! cc_wait_for 10 curl -sf "http://${CC_HTTP_ADDR:-127.0.0.1}:${CC_HTTP_PORT:-8080}/health"; then
+        cc_log "nginx did not answer /health on port ${CC_HTTP_PORT:-8080}"
+        return 1
+    fi
+}
+
+cc_stop_stack() {
+    if [ -n "${CC_NGINX_PID:-}" ] && kill -0 "$CC_NGINX_PID" 2>/dev/null; then
+        nginx -p "$CC_STATE_DIR/nginx" -c "$CC_STATE_DIR/nginx/nginx.conf" -s quit 2>/dev/null || kill -QUIT "$CC_NGINX_PID" 2>/dev/null
+    fi
+    if [ -n "${CC_MASTER_PID:-}" ] && kill -0 "$CC_MASTER_PID" 2>/dev/null; then
+        kill -QUIT "$CC_MASTER_PID" 2>/dev/null
+    fi
+    local deadline=$((SECONDS + 15))
+    while { kill -0 "${CC_NGINX_PID:-0}" 2>/dev/null || kill -0 "${CC_MASTER_PID:-0}" 2>/dev/null; } && [ $SECONDS -lt $deadline ]; do
+        sleep 0.1
+    done
+    kill -KILL "${CC_NGINX_PID:-0}" "${CC_MASTER_PID:-0}" 2>/dev/null || true
+    wait 2>/dev/null || true
+    CC_NGINX_PID=""; CC_MASTER_PID=""
+}

@@ -1,0 +1,28 @@
+#ifndef CC_SUPPORT_H
+#define CC_SUPPORT_H
+#include <spawn.h>
+#include <signal.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+/* glibc GNU extensions that Swift cannot see without _GNU_SOURCE. */
+int cc_spawn_addclosefrom(posix_spawn_file_actions_t *actions, int lowfd);
+int cc_pipe_cloexec(int fds[2]);
+
+/* Wait-status macros are not imported into Swift. */
+int cc_wifexited(int status);
+int cc_wexitstatus(int status);
+int cc_wifsignaled(int status);
+int cc_wtermsig(int status);
+
+/* Worker signal handling: async-signal-safe flags, set from C handlers. */
+void cc_worker_install_signals(void);
+int cc_worker_stop_requested(void);
+void cc_worker_request_stop(void);
+int cc_worker_take_reopen(void);
+int cc_set_parent_death_signal(int sig);
+
+/* Length of the accept queue of a listening socket (unix or TCP), or -1. */
+long cc_listen_queue_length(int fd);
+
+#endif

@@ -1,0 +1,123 @@
+#include "CSupport.h"
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <linux/netlink.h>
+#include <linux/sock_diag.h>
+#include <linux/unix_diag.h>
+#include <linux/rtnetlink.h>
+#include <fcgiapp.h>
+
+int cc_spawn_addclosefrom(posix_spawn_file_actions_t *actions, int lowfd) {
+    return posix_spawn_file_actions_addclosefrom_np(actions, lowfd);
+}
+
+int cc_pipe_cloexec(int fds[2]) { return pipe2(fds, O_CLOEXEC); }
+
+int cc_wifexited(int status) { return WIFEXITED(status); }
+int cc_wexitstatus(int status) { return WEXITSTATUS(status); }
+int cc_wifsignaled(int status) { return WIFSIGNALED(status); }
+int cc_wtermsig(int status) { return WTERMSIG(status); }
+
+static volatile sig_atomic_t stop_requested = 0;
+static volatile sig_atomic_t reopen_requested = 0;
+
+/* A graceful stop must also break libfcgi out of accept(): FCGX_ShutdownPending
+   makes its accept loop return instead of retrying on EINTR. */
+static void on_graceful(int sig) {
+    (void)sig;
+    stop_requested = 1;
+    FCGX_ShutdownPending();
+}
+
+static void on_reopen(int sig) { (void)sig; reopen_requested = 1; }
+
+void cc_worker_install_signals(void) {
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = 0; /* no SA_RESTART: accept() must see EINTR */
+    sa.sa_handler = on_graceful;
+    sigaction(SIGQUIT, &sa, NULL);
+    sa.sa_handler = on_reopen;
+    sigaction(SIGUSR1, &sa, NULL);
+    sa.sa_handler = SIG_IGN;
+    sigaction(SIGPIPE, &sa, NULL);
+    sigaction(SIGHUP, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL); /* the master decides; a terminal ^C reaches the whole group */
+    sa.sa_handler = SIG_DFL;
+    sigaction(SIGTERM, &sa, NULL); /* fast stop: die at once */
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
+}
+
+int cc_worker_stop_requested(void) { return stop_requested; }
+void cc_worker_request_stop(void) { stop_requested = 1; }
+
+int cc_worker_take_reopen(void) {
+    if (!reopen_requested) return 0;
+    reopen_requested = 0;
+    return 1;
+}
+
+int cc_set_parent_death_signal(int sig) { return prctl(PR_SET_PDEATHSIG, sig); }
+
+static long unix_queue_length(int fd) {
+    struct stat st;
+    if (fstat(fd, &st) != 0) return -1;
+    int nl = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
+    if (nl < 0) return -1;
+    struct {
+        struct nlmsghdr nlh;
+        struct unix_diag_req req;
+    } msg;
+    memset(&msg, 0, sizeof msg);
+    msg.nlh.nlmsg_len = sizeof msg;
+    msg.nlh.nlmsg_type = SOCK_DIAG_BY_FAMILY;
+    msg.nlh.nlmsg_flags = NLM_F_REQUEST;
+    msg.req.sdiag_family = AF_UNIX;
+    msg.req.udiag_states = 1 << 10; /* TCP_LISTEN */
+    msg.req.udiag_ino = (unsigned int)st.st_ino;
+    msg.req.udiag_show = UDIAG_SHOW_RQLEN;
+    msg.req.udiag_cookie[0] = (unsigned int)-1;
+    msg.req.udiag_cookie[1] = (unsigned int)-1;
+    if (send(nl, &msg, sizeof msg, 0) < 0) { close(nl); return -1; }
+    char buf[8192];
+    ssize_t n = recv(nl, buf, sizeof buf, 0);
+    close(nl);
+    if (n <= 0) return -1;
+    struct nlmsghdr *h = (struct nlmsghdr *)buf;
+    if (!NLMSG_OK(h, (unsigned)n) || h->nlmsg_type != SOCK_DIAG_BY_FAMILY) return -1;
+    struct unix_diag_msg *m = NLMSG_DATA(h);
+    struct rtattr *attr = (struct rtattr *)(m + 1);
+    int len = (int)(h->nlmsg_len - NLMSG_LENGTH(sizeof *m));
+    for (; RTA_OK(attr, len); attr = RTA_NEXT(attr, len)) {
+        if (attr->rta_type == UNIX_DIAG_RQLEN) {
+            struct unix_diag_rqlen *rq = RTA_DATA(attr);
+            return (long)rq->udiag_rqueue;
+        }
+    }
+    return -1;
+}
+
+long cc_listen_queue_length(int fd) {
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof ss;
+    if (getsockname(fd, (struct sockaddr *)&ss, &len) != 0) return -1;
+    if (ss.ss_family == AF_UNIX) return unix_queue_length(fd);
+    if (ss.ss_family == AF_INET || ss.ss_family == AF_INET6) {
+        struct tcp_info info;
+        socklen_t il = sizeof info;
+        if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &info, &il) != 0) return -1;
+        return (long)info.tcpi_unacked; /* for a listener: the accept queue */
+    }
+    return -1;
+}

@@ -1,0 +1,232 @@
+import Foundation
+
+/// Every setting, read from `CC_*` environment variables over an optional
+/// `KEY=VALUE` file (`CC_CONFIG_FILE`) over the defaults below.
+///
+/// Environment wins over the file so that one-off overrides need no edit; the
+/// file exists so that a HUP can change settings of a running master.
+public struct Config: Sendable, Equatable {
+    public var stateDir: String
+    public var listen: ListenAddress
+    public var storageListen: ListenAddress
+    public var workers: Int
+    public var storageWorkers: Int
+    public var listenBacklog: Int
+    public var requestTimeout: Double
+    public var maxRequests: Int
+    public var maxRequestsJitter: Int
+    public var maxBody: Int
+    public var gracefulTimeout: Double
+    public var emergencyRestartThreshold: Int
+    public var emergencyRestartInterval: Double
+    public var logFile: String?
+    public var accessLog: String?
+    public var logLevel: LogLevel
+    public var testRoutes: Bool
+    public var pidFile: String
+    public var databaseURL: String
+    public var dbTimeout: Double
+    public var jwtSecret: String?
+    public var tokenTTL: Int
+    public var publicRead: Bool
+    public var cacheTTL: [String: Double]
+    public var cacheMaxStale: Double
+    public var httpPort: Int
+    public var configFile: String?
+
+    public var runDir: String { stateDir + "/run" }
+    public var cacheDir: String { stateDir + "/cache" }
+    public var workerStatusDir: String { runDir + "/workers" }
+
+    /// Setting names with defaults and meaning: README's table and
+    /// `check-config` are both printed from this list.
+    public static let settings: [(name: String, defaultValue: String, meaning: String)] = [
+        ("CC_STATE_DIR", "./var", "State directory: sockets, pid file, cache, database, logs"),
+        ("CC_CONFIG_FILE", "(none)", "Optional KEY=VALUE file with any of these settings; re-read on HUP"),
+        ("CC_HTTP_PORT", "8080", "Port nginx listens on (Scripts/run, tests)"),
+        ("CC_LISTEN", "unix:$CC_STATE_DIR/run/fcgi.sock", "FastCGI socket of the main pool: unix:PATH or HOST:PORT"),
+        ("CC_STORAGE_LISTEN", "unix:$CC_STATE_DIR/run/fcgi-storage.sock", "FastCGI socket of the storage pool"),
+        ("CC_WORKERS", "4", "Workers in the main pool (system, health, status routes)"),
+        ("CC_STORAGE_WORKERS", "4", "Workers in the storage pool (auth, events); 0 disables the pool"),
+        ("CC_LISTEN_BACKLOG", "4096", "listen() backlog; the kernel caps it at net.core.somaxconn"),
+        ("CC_REQUEST_TIMEOUT", "10", "Seconds one request may run before nginx answers 504 and the worker is killed"),
+        ("CC_MAX_REQUESTS", "50000", "Requests after which a worker is recycled; 0 = never"),
+        ("CC_MAX_REQUESTS_JITTER", "10% of CC_MAX_REQUESTS", "Random extra requests per worker, so recycling is staggered"),
+        ("CC_MAX_BODY", "1048576", "Largest request body in bytes; larger gets 413"),
+        ("CC_GRACEFUL_TIMEOUT", "30", "Seconds QUIT waits for in-flight requests before killing workers"),
+        ("CC_EMERGENCY_RESTART_THRESHOLD", "10", "Worker deaths within the interval that make the master back off"),
+        ("CC_EMERGENCY_RESTART_INTERVAL", "60", "Window in seconds for the threshold above"),
+        ("CC_LOG_FILE", "(stderr)", "Master and error log (JSON lines); reopened on USR1"),
+        ("CC_ACCESS_LOG", "(stdout)", "Access log (one JSON line per request), a path, or 'off'; reopened on USR1"),
+        ("CC_LOG_LEVEL", "info", "debug, info, warning or error"),
+        ("CC_TEST_ROUTES", "false", "Enables /api/test/* routes (tests and load scenarios only)"),
+        ("CC_PID_FILE", "$CC_STATE_DIR/run/master.pid", "Master pid file (also the single-master lock)"),
+        ("CC_DATABASE_URL", "sqlite://$CC_STATE_DIR/control-center.db", "sqlite:///path or postgres://user@host:port/db"),
+        ("CC_DB_TIMEOUT", "5", "Statement timeout in seconds"),
+        ("CC_JWT_SECRET", "(generated, $CC_STATE_DIR/jwt.secret)", "HS256 signing secret"),
+        ("CC_TOKEN_TTL", "3600", "Access token lifetime in seconds"),
+        ("CC_PUBLIC_READ", "true", "System read routes need no token; false requires a viewer token"),
+        ("CC_CACHE_TTL_PROCESSES", "2", "Seconds a processes snapshot is fresh"),
+        ("CC_CACHE_TTL_NETWORK", "2", "Seconds a network snapshot is fresh"),
+        ("CC_CACHE_TTL_STATS", "2", "Seconds a stats snapshot is fresh"),
+        ("CC_CACHE_TTL_CONNECTIONS", "5", "Seconds a connections/ports snapshot is fresh"),
+        ("CC_CACHE_MAX_STALE", "30", "Seconds an old snapshot may still be served while one process refreshes it"),
+    ]
+
+    public static func load(environment env: [String: String] = ProcessInfo.processInfo.environment) throws -> Config {
+        var values: [String: String] = [:]
+        let file = env["CC_CONFIG_FILE"].flatMap { $0.isEmpty ? nil : $0 }
+        if let file {
+            guard let text = try? String(contentsOfFile: file, encoding: .utf8) else {
+                throw ConfigError("cannot read CC_CONFIG_FILE \(file)")
+            }
+            values = try parseFile(text)
+        }
+        for (k, v) in env where k.hasPrefix("CC_") { values[k] = v }
+        return try Config(values: values, configFile: file)
+    }
+
+    /// `KEY=VALUE` lines; `#` starts a comment; values may be quoted.
+    public static func parseFile(_ text: String) throws -> [String: String] {
+        var out: [String: String] = [:]
+        for (n, raw) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+            let line = raw.trimmingCharacters(in: .whitespaces)
+            if line.isEmpty || line.hasPrefix("#") { continue }
+            guard let eq = line.firstIndex(of: "=") else { throw ConfigError("line \(n + 1): expected KEY=VALUE") }
+            let key = line[..<eq].trimmingCharacters(in: .whitespaces)
+            var value = line[line.index(after: eq)...].trimmingCharacters(in: .whitespaces)
+            if value.count >= 2, let f = value.first, f == "\"" || f == "'", value.last == f {
+                value = String(value.dropFirst().dropLast())
+            }
+            guard key.hasPrefix("CC_") else { throw ConfigError("line \(n + 1): \(key) is not a CC_ setting") }
+            out[key] = value
+        }
+        return out
+    }
+
+    public init(values v: [String: String], configFile: String? = nil) throws {
+        let known = Set(Self.settings.map(\.name))
+        for k in v.keys where !known.contains(k) && !Self.internalNames.contains(k) {
+            throw ConfigError("unknown setting \(k)")
+        }
+        let p = Parser(values: v)
+        self.configFile = configFile
+        stateDir = Self.absolute(p.string("CC_STATE_DIR") ?? "./var")
+        let state = stateDir
+        listen = try ListenAddress(parsing: p.string("CC_LISTEN") ?? "unix:\(state)/run/fcgi.sock")
+        storageListen = try ListenAddress(parsing: p.string("CC_STORAGE_LISTEN") ?? "unix:\(state)/run/fcgi-storage.sock")
+        workers = try p.int("CC_WORKERS", default: 4, range: 1...512)
+        storageWorkers = try p.int("CC_STORAGE_WORKERS", default: 4, range: 0...512)
+        listenBacklog = try p.int("CC_LISTEN_BACKLOG", default: 4096, range: 1...1_000_000)
+        requestTimeout = try p.double("CC_REQUEST_TIMEOUT", default: 10, range: 0.1...3600)
+        maxRequests = try p.int("CC_MAX_REQUESTS", default: 50_000, range: 0...Int(Int32.max))
+        maxRequestsJitter = try p.int("CC_MAX_REQUESTS_JITTER", default: maxRequests / 10, range: 0...Int(Int32.max))
+        maxBody = try p.int("CC_MAX_BODY", default: 1 << 20, range: 0...(1 << 30))
+        gracefulTimeout = try p.double("CC_GRACEFUL_TIMEOUT", default: 30, range: 0...3600)
+        emergencyRestartThreshold = try p.int("CC_EMERGENCY_RESTART_THRESHOLD", default: 10, range: 1...100_000)
+        emergencyRestartInterval = try p.double("CC_EMERGENCY_RESTART_INTERVAL", default: 60, range: 1...86_400)
+        logFile = p.string("CC_LOG_FILE").map(Self.absolute)
+        accessLog = p.string("CC_ACCESS_LOG").map { $0 == "off" ? $0 : Self.absolute($0) }
+        guard let level = LogLevel(rawValue: p.string("CC_LOG_LEVEL") ?? "info") else {
+            throw ConfigError("CC_LOG_LEVEL must be debug, info, warning or error")
+        }
+        logLevel = level
+        testRoutes = try p.bool("CC_TEST_ROUTES", default: false)
+        pidFile = Self.absolute(p.string("CC_PID_FILE") ?? "\(state)/run/master.pid")
+        databaseURL = p.string("CC_DATABASE_URL") ?? "sqlite://\(state)/control-center.db"
+        guard databaseURL.hasPrefix("sqlite://") || databaseURL.hasPrefix("postgres://")
+            || databaseURL.hasPrefix("postgresql://") else {
+            throw ConfigError("CC_DATABASE_URL must start with sqlite:// or postgres://")
+        }
+        dbTimeout = try p.double("CC_DB_TIMEOUT", default: 5, range: 0.05...600)
+        jwtSecret = p.string("CC_JWT_SECRET")
+        tokenTTL = try p.int("CC_TOKEN_TTL", default: 3600, range: 10...(86_400 * 365))
+        publicRead = try p.bool("CC_PUBLIC_READ", default: true)
+        cacheTTL = [
+            "processes": try p.double("CC_CACHE_TTL_PROCESSES", default: 2, range: 0.05...3600),
+            "network": try p.double("CC_CACHE_TTL_NETWORK", default: 2, range: 0.05...3600),
+            "stats": try p.double("CC_CACHE_TTL_STATS", default: 2, range: 0.05...3600),
+            "connections": try p.double("CC_CACHE_TTL_CONNECTIONS", default: 5, range: 0.05...3600),
+        ]
+        cacheMaxStale = try p.double("CC_CACHE_MAX_STALE", default: 30, range: 0.1...86_400)
+        httpPort = try p.int("CC_HTTP_PORT", default: 8080, range: 1...65535)
+    }
+
+    /// Variables the master passes to its children; not user settings.
+    static let internalNames: Set<String> = ["CC_BINARY", "CC_MASTER_PID", "CC_POOL", "CC_WORKER_SLOT"]
+
+    static func absolute(_ path: String) -> String {
+        if path.hasPrefix("/") { return path }
+        let cwd = FileManager.default.currentDirectoryPath
+        var p = path
+        while p.hasPrefix("./") { p.removeFirst(2) }
+        return p == "." || p.isEmpty ? cwd : cwd + "/" + p
+    }
+
+    private struct Parser {
+        let values: [String: String]
+
+        func string(_ k: String) -> String? {
+            guard let v = values[k]?.trimmingCharacters(in: .whitespaces), !v.isEmpty else { return nil }
+            return v
+        }
+
+        func int(_ k: String, default d: Int, range: ClosedRange<Int>) throws -> Int {
+            guard let s = string(k) else { return d }
+            guard let v = Int(s), range.contains(v) else {
+                throw ConfigError("\(k) must be a whole number in \(range.lowerBound)...\(range.upperBound), got '\(s)'")
+            }
+            return v
+        }
+
+        func double(_ k: String, default d: Double, range: ClosedRange<Double>) throws -> Double {
+            guard let s = string(k) else { return d }
+            guard let v = Double(s), range.contains(v) else {
+                throw ConfigError("\(k) must be a number in \(range.lowerBound)...\(range.upperBound), got '\(s)'")
+            }
+            return v
+        }
+
+        func bool(_ k: String, default d: Bool) throws -> Bool {
+            guard let s = string(k)?.lowercased() else { return d }
+            switch s {
+            case "1", "true", "yes", "on": return true
+            case "0", "false", "no", "off": return false
+            default: throw ConfigError("\(k) must be true or false, got '\(s)'")
+            }
+        }
+    }
+}
+
+public struct ConfigError: Error, CustomStringConvertible, Equatable {
+    public let description: String
+    public init(_ d: String) { description = d }
+}
+
+/// Where a pool listens: a unix socket path or a TCP host and port.
+public enum ListenAddress: Sendable, Equatable, CustomStringConvertible {
+    case unix(String)
+    case tcp(host: String, port: Int)
+
+    public init(parsing s: String) throws {
+        if s.hasPrefix("unix:") {
+            let path = String(s.dropFirst(5))
+            guard !path.isEmpty else { throw ConfigError("empty unix socket path") }
+            guard path.utf8.count < 108 else { throw ConfigError("unix socket path longer than 107 bytes: \(path)") }
+            self = .unix(Config.absolute(path))
+        } else if let colon = s.lastIndex(of: ":"), let port = Int(s[s.index(after: colon)...]), (1...65535).contains(port) {
+            var host = String(s[..<colon])
+            if host.hasPrefix("[") && host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+            self = .tcp(host: host.isEmpty ? "127.0.0.1" : host, port: port)
+        } else {
+            throw ConfigError("listen address must be unix:PATH or HOST:PORT, got '\(s)'")
+        }
+    }
+
+    public var description: String {
+        switch self {
+        case .unix(let p): return "unix:\(p)"
+        case .tcp(let h, let p): return h.contains(":") ? "[\(h)]:\(p)" : "\(h):\(p)"
+        }
+    }
+}

@@ -1,0 +1,164 @@
+import Glibc
+
+/// `/health*` and `/`: the routes the old dashboard polled, now real.
+public enum HealthRoutes {
+    /// A readiness check another subsystem contributes (storage: its database
+    /// ping). It returns nil when healthy, or the reason it is not.
+    public typealias ReadinessCheck = (name: String, check: (WorkerContext) -> String?)
+
+    public static func register(_ r: inout Router, readiness extra: [ReadinessCheck] = []) {
+        r.get("/", root)
+        r.get("/health", health)
+        r.get("/health/live", live)
+        r.get("/health/startup", startup)
+        r.get("/health/ready") { req, ctx in ready(req, ctx, extra: extra) }
+        r.get("/health/detailed", detailed)
+    }
+
+    static func root(_ req: Request, _ ctx: WorkerContext) throws -> Response {
+        .json { w in
+            w.beginObject()
+            w.field("name", "Control Center")
+            w.field("version", Version.string)
+            w.beginObject("links")
+            for (k, v) in [("health", "/health"), ("ready", "/health/ready"), ("detailed", "/health/detailed"),
+                           ("stats", "/api/system/stats"), ("processes", "/api/system/processes"),
+                           ("network", "/api/system/network"), ("pool_status", "/api/pool/status"),
+                           ("openapi", "/openapi.yaml")] {
+                w.field(k, v)
+            }
+            w.endObject()
+            w.endObject()
+        }
+    }
+
+    /// No database, no I/O: process uptime and a clock read.
+    static func health(_ req: Request, _ ctx: WorkerContext) throws -> Response {
+        let now = Clock.wallSeconds()
+        return .json { w in
+            w.beginObject()
+            w.field("status", "healthy")
+            w.field("timestamp", Clock.iso8601(now))
+            w.field("version", Version.string)
+            w.field("uptime_seconds", now - ctx.startedAt, places: 3)
+            w.endObject()
+        }
+    }
+
+    static func live(_ req: Request, _ ctx: WorkerContext) throws -> Response {
+        .json { w in
+            w.beginObject()
+            w.field("status", "alive")
+            w.field("pid", Int(ctx.pid))
+            w.endObject()
+        }
+    }
+
+    /// A worker only answers once it has started, so answering is the check.
+    static func startup(_ req: Request, _ ctx: WorkerContext) throws -> Response {
+        .json { w in
+            w.beginObject()
+            w.field("status", "started")
+            w.field("started_at", Clock.iso8601(ctx.startedAt))
+            w.endObject()
+        }
+    }
+
+    struct Check {
+        let name: String
+        let problem: String?
+    }
+
+    static func readinessChecks(_ ctx: WorkerContext, extra: [ReadinessCheck]) -> [Check] {
+        var checks: [Check] = []
+        let probe = ctx.config.cacheDir + "/.ready-probe.\(ctx.pid)"
+        if AtomicFile.write(Array("ok".utf8), to: probe) {
+            unlink(probe)
+            checks.append(Check(name: "cache_dir", problem: nil))
+        } else {
+            checks.append(Check(name: "cache_dir", problem: "cannot write \(ctx.config.cacheDir)"))
+        }
+        if let state = PoolState.read(runDir: ctx.config.runDir) {
+            let short = state.pools.filter { $0.live < $0.target }
+            let problem = state.phase != "running" ? "master is stopping"
+                : short.isEmpty ? nil : short.map { "\($0.name): \($0.live)/\($0.target) workers" }.joined(separator: ", ")
+            checks.append(Check(name: "workers", problem: problem))
+        } else {
+            checks.append(Check(name: "workers", problem: "no pool state (master not running?)"))
+        }
+        for e in extra {
+            checks.append(Check(name: e.name, problem: e.check(ctx)))
+        }
+        return checks
+    }
+
+    static func ready(_ req: Request, _ ctx: WorkerContext, extra: [ReadinessCheck]) -> Response {
+        let checks = readinessChecks(ctx, extra: extra)
+        let ok = checks.allSatisfy { $0.problem == nil }
+        return .json(ok ? 200 : 503) { w in
+            w.beginObject()
+            w.field("status", ok ? "ready" : "not_ready")
+            w.beginObject("checks")
+            for c in checks {
+                w.beginObject(c.name)
+                w.field("ok", c.problem == nil)
+                if let p = c.problem { w.field("message", p) }
+                w.endObject()
+            }
+            w.endObject()
+            w.endObject()
+        }
+    }
+
+    static func level(_ percent: Double) -> String {
+        percent >= 95 ? "critical" : percent >= 90 ? "warning" : "ok"
+    }
+
+    static func detailed(_ req: Request, _ ctx: WorkerContext) throws -> Response {
+        let state = PoolState.read(runDir: ctx.config.runDir)
+        let records = WorkerStatusDirectory.readAll(directory: ctx.config.workerStatusDir)
+        let cpu = HostFigures.cpuPercent()
+        let mem = HostFigures.memory()
+        let disk = HostFigures.disk(path: "/")
+        let memPct = mem.map { $0.total > 0 ? Double($0.total - $0.available) * 100 / Double($0.total) : 0 }
+        let diskPct = disk.map { $0.total > 0 ? Double($0.total - $0.free) * 100 / Double($0.total) : 0 }
+        let levels = [cpu, memPct, diskPct].compactMap { $0 }.map(level)
+        let overall = levels.contains("critical") ? "critical" : levels.contains("warning") ? "warning" : "healthy"
+        return .json { w in
+            w.beginObject()
+            w.field("status", overall)
+            w.field("timestamp", Clock.iso8601(Clock.wallSeconds()))
+            w.field("version", Version.string)
+            w.field("uptime_seconds", state.map { Clock.wallSeconds() - $0.startedAt } ?? 0, places: 3)
+            w.beginObject("pool")
+            w.field("workers", records.count)
+            w.field("busy", records.filter(\.busy).count)
+            w.field("restarts", state?.pools.reduce(0) { $0 + $1.restarts } ?? 0)
+            w.field("target", state?.pools.reduce(0) { $0 + $1.target } ?? 0)
+            w.endObject()
+            w.beginObject("system")
+            w.beginObject("cpu")
+            w.field("percent", cpu)
+            w.field("status", cpu.map(level) ?? "unknown")
+            w.endObject()
+            w.beginObject("memory")
+            w.field("percent", memPct)
+            w.field("total", mem.map { Int($0.total) })
+            w.field("available", mem.map { Int($0.available) })
+            w.field("status", memPct.map(level) ?? "unknown")
+            w.endObject()
+            w.beginObject("disk")
+            w.field("percent", diskPct)
+            w.field("total", disk.map { Int($0.total) })
+            w.field("free", disk.map { Int($0.free) })
+            w.field("status", diskPct.map(level) ?? "unknown")
+            w.endObject()
+            w.endObject()
+            w.beginObject("thresholds")
+            w.field("warning", 90)
+            w.field("critical", 95)
+            w.endObject()
+            w.endObject()
+        }
+    }
+}

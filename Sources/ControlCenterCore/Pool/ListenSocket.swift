@@ -1,0 +1,92 @@
+import Glibc
+
+/// Binds the socket a pool's workers accept on. The master owns it for its
+/// whole life, so workers can come and go without a connection being refused.
+public enum ListenSocket {
+    public struct BindError: Error, CustomStringConvertible {
+        public let description: String
+    }
+
+    public static func bind(_ address: ListenAddress, backlog: Int) throws -> Int32 {
+        switch address {
+        case .unix(let path): return try bindUnix(path: path, backlog: backlog)
+        case .tcp(let host, let port): return try bindTCP(host: host, port: port, backlog: backlog)
+        }
+    }
+
+    /// True if something accepts connections at `path` (a live server).
+    public static func isUnixSocketLive(_ path: String) -> Bool {
+        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard fd >= 0 else { return false }
+        defer { close(fd) }
+        var addr = unixAddress(path)
+        let rc = withUnsafePointer(to: &addr) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+        }
+        return rc == 0
+    }
+
+    static func unixAddress(_ path: String) -> sockaddr_un {
+        var addr = sockaddr_un()
+        addr.sun_family = sa_family_t(AF_UNIX)
+        withUnsafeMutableBytes(of: &addr.sun_path) { raw in
+            let bytes = Array(path.utf8.prefix(raw.count - 1))
+            raw.copyBytes(from: bytes)
+            raw[bytes.count] = 0
+        }
+        return addr
+    }
+
+    private static func bindUnix(path: String, backlog: Int) throws -> Int32 {
+        if access(path, F_OK) == 0 {
+            if isUnixSocketLive(path) {
+                throw BindError(description: "another server is listening on \(path)")
+            }
+            unlink(path) // stale socket from a master that died
+        }
+        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard fd >= 0 else { throw BindError(description: "socket(): \(String(cString: strerror(errno)))") }
+        var addr = unixAddress(path)
+        let rc = withUnsafePointer(to: &addr) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+        }
+        guard rc == 0 else {
+            let msg = String(cString: strerror(errno))
+            close(fd)
+            throw BindError(description: "bind(\(path)): \(msg)")
+        }
+        // nginx's workers may run as another user; the directory guards access.
+        chmod(path, 0o666)
+        guard Glibc.listen(fd, Int32(clamping: backlog)) == 0 else {
+            close(fd)
+            throw BindError(description: "listen(\(path)): \(String(cString: strerror(errno)))")
+        }
+        return fd
+    }
+
+    private static func bindTCP(host: String, port: Int, backlog: Int) throws -> Int32 {
+        var hints = addrinfo()
+        hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
+        hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV
+        var res: UnsafeMutablePointer<addrinfo>?
+        let gai = getaddrinfo(host, String(port), &hints, &res)
+        guard gai == 0, let ai = res else {
+            throw BindError(description: "cannot resolve \(host): \(String(cString: gai_strerror(gai)))")
+        }
+        defer { freeaddrinfo(res) }
+        let fd = socket(ai.pointee.ai_family, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard fd >= 0 else { throw BindError(description: "socket(): \(String(cString: strerror(errno)))") }
+        var one: Int32 = 1
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
+        guard Glibc.bind(fd, ai.pointee.ai_addr, ai.pointee.ai_addrlen) == 0 else {
+            let msg = String(cString: strerror(errno))
+            close(fd)
+            throw BindError(description: "bind(\(host):\(port)): \(msg)")
+        }
+        guard Glibc.listen(fd, Int32(clamping: backlog)) == 0 else {
+            close(fd)
+            throw BindError(description: "listen(\(host):\(port)): \(String(cString: strerror(errno)))")
+        }
+        return fd
+    }
+}

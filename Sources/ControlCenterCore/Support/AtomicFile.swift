@@ -1,0 +1,45 @@
+import Glibc
+
+/// Write-then-rename publishing: readers see the old file or the new one,
+/// never a partial one, even if the writer is killed mid-write.
+public enum AtomicFile {
+    @discardableResult
+    public static func write(_ bytes: [UInt8], to path: String, mode: mode_t = 0o600, sync: Bool = false) -> Bool {
+        let tmp = "\(path).tmp.\(getpid())"
+        let fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode)
+        guard fd >= 0 else { return false }
+        var ok = bytes.withUnsafeBytes { raw -> Bool in
+            var off = 0
+            while off < raw.count {
+                let n = Glibc.write(fd, raw.baseAddress! + off, raw.count - off)
+                if n < 0 { if errno == EINTR { continue }; return false }
+                off += n
+            }
+            return true
+        }
+        if ok && sync { ok = fsync(fd) == 0 }
+        close(fd)
+        guard ok, rename(tmp, path) == 0 else {
+            unlink(tmp)
+            return false
+        }
+        return true
+    }
+
+    public static func read(_ path: String, limit: Int = 64 << 20) -> [UInt8]? {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return nil }
+        defer { close(fd) }
+        var st = stat()
+        guard fstat(fd, &st) == 0, st.st_size <= limit else { return nil }
+        var out = [UInt8](repeating: 0, count: Int(st.st_size))
+        var off = 0
+        while off < out.count {
+            let n = out.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress! + off, $0.count - off) }
+            if n < 0 { if errno == EINTR { continue }; return nil }
+            if n == 0 { break }
+            off += n
+        }
+        return off == out.count ? out : Array(out.prefix(off))
+    }
+}

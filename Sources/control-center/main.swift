@@ -1,0 +1,77 @@
+import ArgumentParser
+import ControlCenterCore
+import Foundation
+import Glibc
+
+struct ControlCenter: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "control-center",
+        abstract: "Host monitoring and service control: a FastCGI worker pool behind nginx.",
+        version: Version.string,
+        subcommands: [Serve.self, CheckConfig.self, Worker.self]
+    )
+}
+
+/// Loads the config or exits 2 with the reason, so every subcommand fails alike.
+func loadConfig() -> Config {
+    do {
+        return try Config.load()
+    } catch {
+        FileHandle.standardError.write(Data("control-center: configuration error: \(error)\n".utf8))
+        Glibc.exit(2)
+    }
+}
+
+struct Serve: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Run the master: bind the FastCGI sockets and manage the worker pools.")
+
+    func run() throws {
+        let config = loadConfig()
+        let log = Log(path: config.logFile, level: config.logLevel, fields: ["role": "master"])
+        do {
+            let code = try Master(config: config, log: log).run()
+            Glibc.exit(code)
+        } catch {
+            log.error("master cannot start", ["error": String(describing: error)])
+            FileHandle.standardError.write(Data("control-center: \(error)\n".utf8))
+            Glibc.exit(1)
+        }
+    }
+}
+
+struct CheckConfig: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "check-config", abstract: "Validate the configuration and print the effective settings.")
+
+    func run() throws {
+        let config = loadConfig()
+        print("configuration OK")
+        print("state_dir=\(config.stateDir)")
+        print("listen=\(config.listen) workers=\(config.workers)")
+        print("storage_listen=\(config.storageListen) storage_workers=\(config.storageWorkers)")
+        print("request_timeout=\(config.requestTimeout)s max_requests=\(config.maxRequests) max_body=\(config.maxBody)")
+        print("database=\(config.databaseURL.hasPrefix("sqlite") ? config.databaseURL : "postgres (url hidden)")")
+        print("pid_file=\(config.pidFile)")
+    }
+}
+
+struct Worker: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run one FastCGI worker on fd 0 (started by the master).", shouldDisplay: false)
+
+    @Option(help: "Pool name.") var pool = "main"
+    @Option(help: "Slot number within the pool.") var slot = 0
+
+    func run() throws {
+        let config = loadConfig()
+        let log = Log(path: config.logFile, level: config.logLevel, fields: ["role": "worker", "pool": pool])
+        let access = Log(path: config.accessLog, level: .info, defaultFD: 1)
+        let context = WorkerContext(config: config, log: log, pool: pool)
+        let master = ProcessInfo.processInfo.environment["CC_MASTER_PID"].flatMap { Int32($0) }
+        let worker = FastCGIWorker(context: context, router: Application.makeRouter(config: config),
+                                   accessLog: access, slot: slot, masterPid: master)
+        Glibc.exit(worker.run())
+    }
+}
+
+ControlCenter.main()

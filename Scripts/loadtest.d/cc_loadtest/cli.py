@@ -54,7 +54,8 @@ def build_parser():
         "CC_HTTP_PORT", "8080")), help="server URL (default http://127.0.0.1:$CC_HTTP_PORT or :8080)")
     a.add_argument("--state-dir", default=env_default("CC_STATE_DIR", "var"),
                    help="the server's state dir, to find var/run/master.pid (default $CC_STATE_DIR or ./var)")
-    a.add_argument("--master-pidfile", help="pool master pid file (default STATE_DIR/run/master.pid)")
+    a.add_argument("--master-pidfile", default=env_default("CC_PID_FILE"),
+                   help="pool master pid file (default $CC_PID_FILE or STATE_DIR/run/master.pid)")
     a.add_argument("--master-pid", type=int, help="pool master pid (overrides the pid file)")
     a.add_argument("--server-pid", type=int, action="append", default=[],
                    help="another server pid whose CPU to count (repeatable)")
@@ -113,9 +114,13 @@ def build_parser():
     a.add_argument("--limit-path", default="/api/system/info", help="ratelimit: a route behind the /api/ limit")
     a.add_argument("--limit-rate", help="ratelimit: the nginx rate, e.g. 10r/s (default: read nginx/*.conf)")
     a.add_argument("--limit-burst", type=int, help="ratelimit: the nginx burst (default: read nginx/*.conf)")
-    a.add_argument("--nginx-conf", help="ratelimit: the nginx snippet to read the limits from")
+    a.add_argument("--nginx-conf", help="ratelimit: the nginx config to read the limits from "
+                                        "(default STATE_DIR/nginx/*.conf, else nginx/*.conf)")
+    a.add_argument("--limit-header", help="ratelimit: 'Name: value' that makes us another client (default: "
+                                          "X-Forwarded-For with a TEST-NET address when nginx trusts it)")
     a.add_argument("--large-path", help="payload: a route answering more than 1 MiB")
-    a.add_argument("--body-path", default="/api/events", help="payload: the route for the body-limit test")
+    a.add_argument("--body-path", help="payload: the POST route for the body-limit test (default /api/test/echo "
+                                       "when the test routes are on, else /api/events)")
     a.add_argument("--body-limit", type=int, default=1048576, help="payload: the body limit in bytes (1 MiB)")
     a.add_argument("--live-path", action="append", default=[], help="live: the live channel path(s) to try")
     a.add_argument("--subscribers", type=int, default=100, help="live: concurrent subscribers")
@@ -263,7 +268,7 @@ class Context:
         timeout = timeout or self.args.timeout
         for g in groups:
             log("phase %s: %s, group %s: %s, %d routes, %.0f s" % (
-                name, self.args.url, g.name, g.describe(), len(g.routes), duration))
+                name, self.target.url, g.name, g.describe(), len(g.routes), duration))
         wd = os.path.join(self.workdir, "phase%d" % self.phase_no)
         mon = procmon.CpuMonitor(self.server)
         mon.start()

@@ -3,7 +3,6 @@ and reading its per-request records back."""
 import json
 import os
 import random
-import resource
 import struct
 import subprocess
 import threading
@@ -124,34 +123,41 @@ class GenRun:
             else:
                 self._stderr_lines.append(line)
 
+    def _reap(self, block=False):
+        """Reap the generator with wait4 (not Popen.poll) to get its CPU time."""
+        if self.proc.returncode is not None:
+            return True
+        try:
+            pid, status, ru = os.wait4(self.proc.pid, 0 if block else os.WNOHANG)
+        except ChildProcessError:
+            self.proc.returncode = self.proc.returncode if self.proc.returncode is not None else -1
+            return True
+        if not pid:
+            return False
+        self.proc.returncode = os.waitstatus_to_exitcode(status)
+        self.cpu_user, self.cpu_sys = ru.ru_utime, ru.ru_stime
+        self.wall = time.monotonic() - self._t0
+        return True
+
     def running(self):
-        return self.proc.poll() is None
+        return not self._reap()
 
     def elapsed(self):
         return time.monotonic() - self._t0
 
     def stop(self):
-        if self.proc.poll() is None:
+        if not self._reap():
             self.proc.terminate()
 
     def wait(self, limit):
         """Wait for the generator (it bounds itself; `limit` is a safety net)."""
         deadline = time.monotonic() + limit
-        while self.proc.poll() is None and time.monotonic() < deadline:
-            try:
-                pid, status, ru = os.wait4(self.proc.pid, os.WNOHANG)
-            except ChildProcessError:
-                break
-            if pid:
-                self.proc.returncode = os.waitstatus_to_exitcode(status)
-                self.cpu_user, self.cpu_sys = ru.ru_utime, ru.ru_stime
-                break
+        while not self._reap() and time.monotonic() < deadline:
             time.sleep(0.05)
-        if self.proc.returncode is None and self.proc.poll() is None:
+        if self.proc.returncode is None:
             self.proc.kill()
-            self.proc.wait()
+            self._reap(block=True)
             raise SetupError("the load generator did not stop in time")
-        self.wall = time.monotonic() - self._t0
         out = self.proc.stdout.read()
         self._thr.join(timeout=2)
         if self.proc.returncode != 0:

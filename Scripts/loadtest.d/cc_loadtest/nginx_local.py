@@ -76,6 +76,9 @@ class LocalNginx:
                 n += len(line)
             f.write('{"end":1}]')
         self.big_size = os.path.getsize(os.path.join(self.dir, "big.json"))
+        # nginx workers started by root run as nobody: they must read the file
+        os.chmod(self.dir, 0o755)
+        os.chmod(os.path.join(self.dir, "big.json"), 0o644)
         for attempt in range(5):
             self.port = free_port()
             conf = os.path.join(self.dir, "nginx.conf")

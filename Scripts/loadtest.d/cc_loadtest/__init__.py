@@ -1,0 +1,1 @@
+"""Control Center's load, stress, soak and chaos harness (Scripts/loadtest)."""

@@ -39,7 +39,7 @@ let package = Package(
             path: "Sources/control-center"
         ),
         .testTarget(name: "ControlCenterCoreTests", dependencies: ["ControlCenterCore"], path: "Tests/ControlCenterCoreTests"),
-        .testTarget(name: "IntegrationTests", dependencies: ["ControlCenterCore", "control-center"], path: "Tests/IntegrationTests"),
+        .testTarget(name: "IntegrationTests", dependencies: ["ControlCenterCore"], path: "Tests/IntegrationTests"),
     ],
     swiftLanguageModes: [.v6]
 )

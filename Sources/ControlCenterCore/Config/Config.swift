@@ -33,6 +33,8 @@ public struct Config: Sendable, Equatable {
     public var cacheMaxStale: Double
     public var httpPort: Int
     public var configFile: String?
+    /// Set by the master for its workers (CC_MASTER_STARTED).
+    public var masterStartedAt: String?
 
     public var runDir: String { stateDir + "/run" }
     public var cacheDir: String { stateDir + "/cache" }
@@ -44,6 +46,11 @@ public struct Config: Sendable, Equatable {
         ("CC_STATE_DIR", "./var", "State directory: sockets, pid file, cache, database, logs"),
         ("CC_CONFIG_FILE", "(none)", "Optional KEY=VALUE file with any of these settings; re-read on HUP"),
         ("CC_HTTP_PORT", "8080", "Port nginx listens on (Scripts/run, tests)"),
+        ("CC_HTTP_ADDR", "127.0.0.1", "Address nginx listens on (Scripts/run)"),
+        ("CC_NGINX_WORKERS", "2", "nginx worker processes (Scripts/run)"),
+        ("CC_RATE_LIMIT", "50", "Requests per second per client on /api/ (nginx limit_req; loopback exempt)"),
+        ("CC_RATE_BURST", "100", "Burst allowed above CC_RATE_LIMIT before 429"),
+        ("CC_LOGIN_RATE_LIMIT", "10", "Login attempts per minute per client (nginx), before the database throttle"),
         ("CC_LISTEN", "unix:$CC_STATE_DIR/run/fcgi.sock", "FastCGI socket of the main pool: unix:PATH or HOST:PORT"),
         ("CC_STORAGE_LISTEN", "unix:$CC_STATE_DIR/run/fcgi-storage.sock", "FastCGI socket of the storage pool"),
         ("CC_WORKERS", "4", "Workers in the main pool (system, health, status routes)"),
@@ -82,7 +89,11 @@ public struct Config: Sendable, Equatable {
             }
             values = try parseFile(text)
         }
-        for (k, v) in env where k.hasPrefix("CC_") { values[k] = v }
+        let known = Set(settings.map(\.name)).union(internalNames)
+        // A typo in the file is an error; the environment may hold CC_ names
+        // meant for the scripts (CC_BIN, CC_TEST_*), so those are left alone.
+        for k in values.keys where !known.contains(k) { throw ConfigError("unknown setting \(k) in \(file ?? "")") }
+        for (k, v) in env where known.contains(k) { values[k] = v }
         return try Config(values: values, configFile: file)
     }
 
@@ -105,10 +116,6 @@ public struct Config: Sendable, Equatable {
     }
 
     public init(values v: [String: String], configFile: String? = nil) throws {
-        let known = Set(Self.settings.map(\.name))
-        for k in v.keys where !known.contains(k) && !Self.internalNames.contains(k) {
-            throw ConfigError("unknown setting \(k)")
-        }
         let p = Parser(values: v)
         self.configFile = configFile
         stateDir = Self.absolute(p.string("CC_STATE_DIR") ?? "./var")
@@ -150,10 +157,11 @@ public struct Config: Sendable, Equatable {
         ]
         cacheMaxStale = try p.double("CC_CACHE_MAX_STALE", default: 30, range: 0.1...86_400)
         httpPort = try p.int("CC_HTTP_PORT", default: 8080, range: 1...65535)
+        masterStartedAt = p.string("CC_MASTER_STARTED")
     }
 
     /// Variables the master passes to its children; not user settings.
-    static let internalNames: Set<String> = ["CC_BINARY", "CC_MASTER_PID", "CC_POOL", "CC_WORKER_SLOT"]
+    static let internalNames: Set<String> = ["CC_BINARY", "CC_MASTER_PID", "CC_MASTER_STARTED"]
 
     static func absolute(_ path: String) -> String {
         if path.hasPrefix("/") { return path }

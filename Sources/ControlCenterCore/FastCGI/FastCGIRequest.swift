@@ -15,16 +15,28 @@ enum FastCGIExchange {
         var out: [String: String] = [:]
         guard var p = envp else { return out }
         while let entry = p.pointee {
-            let s = String(cString: entry)
-            if s.hasPrefix("HTTP_"), let eq = s.firstIndex(of: "=") {
-                let name = s[s.index(s.startIndex, offsetBy: 5)..<eq].lowercased().replacingOccurrences(of: "_", with: "-")
-                out[name] = String(s[s.index(after: eq)...])
-            }
+            if let (name, value) = headerPair(entry) { out[name] = value }
             p += 1
         }
         if let ct = param("CONTENT_TYPE", envp), !ct.isEmpty { out["content-type"] = ct }
         if let cl = param("CONTENT_LENGTH", envp), !cl.isEmpty { out["content-length"] = cl }
         return out
+    }
+
+    /// `HTTP_X_FOO=bar` -> ("x-foo", "bar"), working on bytes: this runs for
+    /// every header of every request.
+    static func headerPair(_ entry: UnsafeMutablePointer<CChar>) -> (String, String)? {
+        let raw = UnsafeRawPointer(entry).assumingMemoryBound(to: UInt8.self)
+        guard raw[0] == 0x48, raw[1] == 0x54, raw[2] == 0x54, raw[3] == 0x50, raw[4] == 0x5F else { return nil }
+        var name: [UInt8] = []
+        var i = 5
+        while raw[i] != 0 && raw[i] != UInt8(ascii: "=") {
+            let c = raw[i]
+            name.append(c == UInt8(ascii: "_") ? UInt8(ascii: "-") : (c >= 65 && c <= 90 ? c + 32 : c))
+            i += 1
+        }
+        guard raw[i] == UInt8(ascii: "=") else { return nil }
+        return (String(decoding: name, as: UTF8.self), String(cString: raw + i + 1))
     }
 
     enum BodyResult { case ok([UInt8]), tooLarge, invalid }

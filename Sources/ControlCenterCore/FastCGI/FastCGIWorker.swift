@@ -44,11 +44,13 @@ public final class FastCGIWorker {
         var acceptErrors = 0
 
         while cc_worker_stop_requested() == 0 {
+            let rc = FCGX_Accept_r(&request)
+            // USR1 usually lands while blocked in accept; checking after it
+            // means the request just accepted already goes to the new file.
             if cc_worker_take_reopen() != 0 {
                 context.log.reopen()
                 accessLog.reopen()
             }
-            let rc = FCGX_Accept_r(&request)
             if rc < 0 {
                 if cc_worker_stop_requested() != 0 { break }
                 acceptErrors += 1

@@ -9,6 +9,8 @@ public final class WorkerContext {
     public let log: Log
     public let pool: String
     public let startedAt: Double
+    /// When the master started: the service's uptime, as /health reports it.
+    public let serviceStartedAt: Double
     public let pid: Int32
     public internal(set) var requestsServed = 0
     private var services: [ObjectIdentifier: AnyObject] = [:]
@@ -18,6 +20,7 @@ public final class WorkerContext {
         self.log = log
         self.pool = pool
         self.startedAt = Clock.wallSeconds()
+        self.serviceStartedAt = Double(config.masterStartedAt ?? "") ?? startedAt
         self.pid = getpid()
     }
 

@@ -40,7 +40,7 @@ public enum HealthRoutes {
             w.field("status", "healthy")
             w.field("timestamp", Clock.iso8601(now))
             w.field("version", Version.string)
-            w.field("uptime_seconds", now - ctx.startedAt, places: 3)
+            w.field("uptime_seconds", now - ctx.serviceStartedAt, places: 3)
             w.endObject()
         }
     }

@@ -175,6 +175,7 @@ public final class Master {
         let pool = pools[index]
         var env = ProcessInfo.processInfo.environment
         env["CC_MASTER_PID"] = String(getpid())
+        env["CC_MASTER_STARTED"] = String(startedAt)
         if env["LIBFCGI_OS_CLOSE_POLL_TIMEOUT"] == nil {
             // Workers drain every request body, so libfcgi's 2 s lingering
             // close buys nothing and costs throughput (see README).

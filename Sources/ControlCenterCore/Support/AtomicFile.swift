@@ -26,20 +26,27 @@ public enum AtomicFile {
         return true
     }
 
+    /// Reads a whole file. Files in /proc report size 0, so this reads to
+    /// EOF rather than trusting fstat.
     public static func read(_ path: String, limit: Int = 64 << 20) -> [UInt8]? {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { return nil }
         defer { close(fd) }
         var st = stat()
         guard fstat(fd, &st) == 0, st.st_size <= limit else { return nil }
-        var out = [UInt8](repeating: 0, count: Int(st.st_size))
+        var out = [UInt8](repeating: 0, count: max(Int(st.st_size), 4096))
         var off = 0
-        while off < out.count {
+        while true {
+            if off == out.count {
+                guard out.count < limit else { return nil }
+                out.append(contentsOf: [UInt8](repeating: 0, count: min(out.count, limit - out.count)))
+            }
             let n = out.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress! + off, $0.count - off) }
             if n < 0 { if errno == EINTR { continue }; return nil }
             if n == 0 { break }
             off += n
         }
-        return off == out.count ? out : Array(out.prefix(off))
+        out.removeSubrange(off...)
+        return out
     }
 }

@@ -1,0 +1,75 @@
+@testable import ControlCenterCore
+import Foundation
+import XCTest
+
+final class ConfigTests: XCTestCase {
+    func testDefaults() throws {
+        let c = try Config(values: ["CC_STATE_DIR": "/tmp/x"])
+        XCTAssertEqual(c.workers, 4)
+        XCTAssertEqual(c.requestTimeout, 10)
+        XCTAssertEqual(c.maxBody, 1 << 20)
+        XCTAssertEqual(c.listen, .unix("/tmp/x/run/fcgi.sock"))
+        XCTAssertEqual(c.pidFile, "/tmp/x/run/master.pid")
+        XCTAssertEqual(c.databaseURL, "sqlite:///tmp/x/control-center.db")
+        XCTAssertEqual(c.cacheTTL["connections"], 5)
+        XCTAssertEqual(c.maxRequestsJitter, c.maxRequests / 10)
+        XCTAssertTrue(c.publicRead)
+        XCTAssertFalse(c.testRoutes)
+    }
+
+    func testRelativeStateDirBecomesAbsolute() throws {
+        let c = try Config(values: ["CC_STATE_DIR": "./var"])
+        XCTAssertTrue(c.stateDir.hasPrefix("/"))
+        XCTAssertTrue(c.stateDir.hasSuffix("/var"))
+    }
+
+    func testValuesAreValidated() {
+        XCTAssertThrowsError(try Config(values: ["CC_WORKERS": "0"]))
+        XCTAssertThrowsError(try Config(values: ["CC_WORKERS": "many"]))
+        XCTAssertThrowsError(try Config(values: ["CC_REQUEST_TIMEOUT": "-1"]))
+        XCTAssertThrowsError(try Config(values: ["CC_TEST_ROUTES": "maybe"]))
+        XCTAssertThrowsError(try Config(values: ["CC_LOG_LEVEL": "loud"]))
+        XCTAssertThrowsError(try Config(values: ["CC_DATABASE_URL": "mysql://x"]))
+        XCTAssertThrowsError(try Config(values: ["CC_LISTEN": "nonsense"]))
+        XCTAssertNoThrow(try Config(values: ["CC_TEST_ROUTES": "yes", "CC_PUBLIC_READ": "0"]))
+    }
+
+    func testListenAddresses() throws {
+        XCTAssertEqual(try ListenAddress(parsing: "127.0.0.1:9000"), .tcp(host: "127.0.0.1", port: 9000))
+        XCTAssertEqual(try ListenAddress(parsing: "[::1]:9000"), .tcp(host: "::1", port: 9000))
+        XCTAssertEqual(try ListenAddress(parsing: ":9000"), .tcp(host: "127.0.0.1", port: 9000))
+        XCTAssertEqual(try ListenAddress(parsing: "unix:/run/x.sock"), .unix("/run/x.sock"))
+        XCTAssertEqual(ListenAddress.tcp(host: "::1", port: 1).description, "[::1]:1")
+        XCTAssertThrowsError(try ListenAddress(parsing: "unix:"))
+        XCTAssertThrowsError(try ListenAddress(parsing: "host:99999"))
+        XCTAssertThrowsError(try ListenAddress(parsing: "unix:/" + String(repeating: "a", count: 200)))
+    }
+
+    func testFileParsingAndEnvironmentPrecedence() throws {
+        let file = NSTemporaryDirectory() + "cc-config-\(UUID().uuidString)"
+        try "# comment\nCC_WORKERS=7\nCC_REQUEST_TIMEOUT = \"3\"\n\nCC_MAX_BODY='100'\n".write(toFile: file, atomically: true, encoding: .utf8)
+        defer { unlink(file) }
+        let c = try Config.load(environment: ["CC_CONFIG_FILE": file, "CC_MAX_BODY": "200", "CC_UNRELATED_SCRIPT_VAR": "x"])
+        XCTAssertEqual(c.workers, 7)
+        XCTAssertEqual(c.requestTimeout, 3)
+        XCTAssertEqual(c.maxBody, 200, "the environment wins over the file")
+        XCTAssertEqual(c.configFile, file)
+    }
+
+    func testFileErrors() throws {
+        XCTAssertThrowsError(try Config.parseFile("NOT_CC=1"))
+        XCTAssertThrowsError(try Config.parseFile("CC_WORKERS"))
+        let file = NSTemporaryDirectory() + "cc-config-\(UUID().uuidString)"
+        try "CC_WORKRES=3\n".write(toFile: file, atomically: true, encoding: .utf8)
+        defer { unlink(file) }
+        XCTAssertThrowsError(try Config.load(environment: ["CC_CONFIG_FILE": file]), "a typo in the file is reported")
+        XCTAssertThrowsError(try Config.load(environment: ["CC_CONFIG_FILE": "/nonexistent/file"]))
+    }
+
+    func testEverySettingIsDocumentedInReadme() throws {
+        let readme = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().appendingPathComponent("README.md")
+        let text = try String(contentsOf: readme, encoding: .utf8)
+        for s in Config.settings { XCTAssertTrue(text.contains("`\(s.name)`"), "\(s.name) missing from README") }
+    }
+}

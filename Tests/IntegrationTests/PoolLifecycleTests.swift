@@ -1,0 +1,140 @@
+import Foundation
+import Glibc
+import XCTest
+
+/// The master's promises, each against its own real stack.
+final class PoolLifecycleTests: XCTestCase {
+    func testSigkillUnderLoadLosesAtMostInFlightAndRefillsWithinOneSecond() throws {
+        let s = try TestServer(env: ["CC_WORKERS": "4"])
+        let port = s.port
+        let load = LoadDriver(clients: 100) { try HTTPClient.request(port: port, path: "/health", timeout: 10) }
+        usleep(500_000)
+        let victim = try XCTUnwrap(s.poolWorkers().first)
+        kill(victim, SIGKILL)
+        let killedAt = Date()
+        XCTAssertTrue(waitUntil(1.0) { s.poolWorkers().count == 4 && !s.workerPids().contains(victim) },
+                      "pool back to 4 workers within 1 s")
+        let refill = Date().timeIntervalSince(killedAt)
+        usleep(500_000)
+        load.finish()
+        XCTAssertGreaterThan(load.ok, 100)
+        XCTAssertLessThanOrEqual(load.failures.count, 1, "only the killed worker's in-flight request may fail: \(load.failures.prefix(3))")
+        print("sigkill: refill \(Int(refill * 1000)) ms, ok \(load.ok), failed \(load.failures.count)")
+    }
+
+    func testHupUnderLoadHasZeroFailures() throws {
+        let s = try TestServer(env: ["CC_WORKERS": "3"])
+        let port = s.port
+        let before = s.workerPids()
+        let load = LoadDriver(clients: 50) { try HTTPClient.request(port: port, path: "/health", timeout: 10) }
+        usleep(300_000)
+        s.signalMaster(SIGHUP)
+        XCTAssertTrue(waitUntil(10) { s.workerPids().isDisjoint(with: before) && s.workerPids().count == 5 },
+                      "every worker replaced")
+        usleep(300_000)
+        load.finish()
+        XCTAssertGreaterThan(load.ok, 100)
+        XCTAssertEqual(load.failures.count, 0, "\(load.failures.prefix(3))")
+        XCTAssertTrue(s.log().contains("reload: replacing every worker"))
+    }
+
+    func testSlowRequestGets504AndWorkerIsReplaced() throws {
+        let s = try TestServer(env: ["CC_TEST_ROUTES": "true", "CC_REQUEST_TIMEOUT": "1"])
+        let started = Date()
+        let r = try s.get("/api/test/sleep?ms=5000")
+        let elapsed = Date().timeIntervalSince(started)
+        XCTAssertEqual(r.status, 504)
+        XCTAssertEqual(r.errorCode, "gateway_timeout")
+        XCTAssertLessThan(elapsed, 2.0, "504 within timeout + 1 s")
+        XCTAssertTrue(waitUntil(3) { s.log().contains("request timeout; killing worker") })
+        XCTAssertTrue(waitUntil(3) { s.poolWorkers().count == 2 })
+        XCTAssertEqual(try s.get("/health").status, 200)
+    }
+
+    func testQuitLetsInFlightRequestFinish() throws {
+        let s = try TestServer(env: ["CC_TEST_ROUTES": "true"])
+        let port = s.port
+        let result = LockedBox<HTTPResponse?>(nil)
+        let t = Thread { result.set(try? HTTPClient.request(port: port, path: "/api/test/sleep?ms=1500", timeout: 10)) }
+        t.start()
+        XCTAssertTrue(waitUntil(3) { s.poolWorkers().contains { pid in
+            (try? String(contentsOfFile: s.stateDir + "/run/workers/\(pid).status", encoding: .utf8))?.contains(" B ") ?? false
+        } })
+        s.signalMaster(SIGQUIT)
+        XCTAssertTrue(waitUntil(10) { result.get() != nil })
+        XCTAssertEqual(result.get()??.status, 200, "in-flight request finished")
+        XCTAssertTrue(waitUntil(5) { !(s.master?.isRunning ?? true) }, "master exits after the workers")
+        XCTAssertEqual(s.master?.terminationStatus, 0)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: s.stateDir + "/run/master.pid"))
+    }
+
+    func testTtinTtouResizeThePool() throws {
+        let s = try TestServer()
+        s.signalMaster(SIGTTIN)
+        XCTAssertTrue(waitUntil(3) { s.poolWorkers("main").count == 3 })
+        s.signalMaster(SIGTTOU)
+        s.signalMaster(SIGTTOU)
+        XCTAssertTrue(waitUntil(3) { s.poolWorkers("main").count == 1 })
+        s.signalMaster(SIGTTOU)
+        usleep(300_000)
+        XCTAssertEqual(s.poolWorkers("main").count, 1, "never below one worker")
+    }
+
+    func testMaxRequestsRecyclesWorkers() throws {
+        let s = try TestServer(env: ["CC_WORKERS": "1", "CC_MAX_REQUESTS": "20", "CC_MAX_REQUESTS_JITTER": "0"])
+        let first = s.poolWorkers()
+        for _ in 0..<45 { XCTAssertEqual(try s.get("/health").status, 200) }
+        XCTAssertTrue(waitUntil(3) { s.log().components(separatedBy: "max requests reached").count - 1 >= 2 })
+        XCTAssertTrue(s.poolWorkers().isDisjoint(with: first))
+    }
+
+    func testSecondMasterIsRefusedAndStalePidFileReplaced() throws {
+        let s = try TestServer()
+        let second = Process()
+        second.executableURL = URL(fileURLWithPath: TestServer.binary)
+        second.arguments = ["serve"]
+        second.environment = s.env
+        second.standardError = FileHandle(forWritingAtPath: "/dev/null")
+        try second.run()
+        second.waitUntilExit()
+        XCTAssertEqual(second.terminationStatus, 1)
+        XCTAssertTrue(s.log().contains("another"), "the refusal is logged")
+        XCTAssertEqual(try s.get("/health").status, 200, "the first master is untouched")
+
+        // A master killed outright leaves its pid file and socket behind.
+        let pid = s.masterPid
+        kill(pid, SIGKILL)
+        XCTAssertTrue(waitUntil(5) { !(s.master?.isRunning ?? true) })
+        XCTAssertTrue(FileManager.default.fileExists(atPath: s.stateDir + "/run/master.pid"))
+        let third = Process()
+        third.executableURL = URL(fileURLWithPath: TestServer.binary)
+        third.arguments = ["serve"]
+        third.environment = s.env
+        try third.run()
+        defer { kill(third.processIdentifier, SIGTERM); third.waitUntilExit() }
+        XCTAssertTrue(waitUntil(10) { (try? s.get("/health").status) == 200 }, "a new master takes over the stale files")
+        XCTAssertTrue(waitUntil(3) {
+            (try? String(contentsOfFile: s.stateDir + "/run/master.pid", encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines) == String(third.processIdentifier)
+        })
+    }
+
+    func testUsr1ReopensLogs() throws {
+        let s = try TestServer()
+        _ = try s.get("/health")
+        let access = s.stateDir + "/access.log"
+        XCTAssertTrue(waitUntil(3) { s.accessLog().contains("/health") })
+        try FileManager.default.moveItem(atPath: access, toPath: access + ".1")
+        s.signalMaster(SIGUSR1)
+        usleep(300_000)
+        for _ in 0..<10 { _ = try s.get("/health/live") }
+        XCTAssertTrue(waitUntil(3) { s.accessLog().contains("/health/live") }, "new requests go to a new file")
+    }
+}
+
+final class LockedBox<T>: @unchecked Sendable {
+    private let lock = NSLock()
+    private var value: T
+    init(_ v: T) { value = v }
+    func get() -> T { lock.withLock { value } }
+    func set(_ v: T) { lock.withLock { value = v } }
+}

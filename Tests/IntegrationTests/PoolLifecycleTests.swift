@@ -62,7 +62,7 @@ final class PoolLifecycleTests: XCTestCase {
         } })
         s.signalMaster(SIGQUIT)
         XCTAssertTrue(waitUntil(10) { result.get() != nil })
-        XCTAssertEqual(result.get()??.status, 200, "in-flight request finished")
+        XCTAssertEqual(result.get()?.status, 200, "in-flight request finished")
         XCTAssertTrue(waitUntil(5) { !(s.master?.isRunning ?? true) }, "master exits after the workers")
         XCTAssertEqual(s.master?.terminationStatus, 0)
         XCTAssertFalse(FileManager.default.fileExists(atPath: s.stateDir + "/run/master.pid"))

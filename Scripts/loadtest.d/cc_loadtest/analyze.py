@@ -170,7 +170,7 @@ class Result:
 
     def timeline(self):
         b = self.bucket_s
-        nb = int(self.duration / b) + 1
+        nb = max(1, int(self.duration / b))  # the drain after the end is left out of the curves
         t = [round(k * b, 3) for k in range(nb)]
         eps = {}
         for i, (r, gi) in enumerate(self.run.endpoints):

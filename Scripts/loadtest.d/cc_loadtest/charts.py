@@ -66,7 +66,8 @@ def phase_charts(plt, outdir, name, res):
     ax.set_xlabel("time (s)")
     ax.set_ylabel("errors per bucket")
     ax.set_title("%s: errors by kind%s" % (name, "" if any_err else " (none)"))
-    ax.set_xlim(0, max(t[-1] if t else 1, 1))
+    ax.set_xlim(0, max(t[-1] + tl["bucket_s"] if t else 1, 1))
+    ax.set_ylim(bottom=0)
     ax.grid(True, alpha=0.3)
     if any_err:
         ax.legend()

@@ -181,8 +181,10 @@ class Server:
         for p in self.nginx():
             st = stat(p)
             roles.setdefault(p, "nginx" if st and "nginx" in st[0] else "server")
-            for c in children(p):
-                roles.setdefault(c, "nginx" if "nginx" in (stat(c) or ("",))[0] else "server")
+            if st and "nginx" in st[0]:
+                for c in children(p):  # nginx's workers, cache manager (not a log filter it pipes to)
+                    if "nginx" in (stat(c) or ("",))[0]:
+                        roles.setdefault(c, "nginx")
         for p in self.extra:
             if alive(p):
                 roles.setdefault(p, "server")

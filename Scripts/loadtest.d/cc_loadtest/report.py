@@ -74,9 +74,12 @@ class Report:
         self.results.append((name, result, cpu))
         return d
 
-    def check(self, name, value, op, limit, unit="", gating=True, detail=None):
-        """op: '<', '<=', '>', '>=', '=='. A missing value fails a gating check."""
-        if value is None:
+    def check(self, name, value, op, limit, unit="", gating=True, detail=None, ok=None):
+        """op: '<', '<=', '>', '>=', '=='. A missing value fails a gating check.
+        `ok` overrides the comparison (the soak's steady-growth rule)."""
+        if ok is not None:
+            pass
+        elif value is None:
             ok = False
         elif op == "<":
             ok = value < limit
@@ -188,7 +191,7 @@ class Report:
             L.append("")
             g = ph["generator"]
             cpu = ph.get("server_cpu") or {}
-            L.append("Generator CPU: %s%% of one core (%s threads). Server CPU: %s. Machine busy: %s%% of %s cores." % (
+            L.append("Generator CPU: %.1f%% of one core (%s threads). Server CPU: %s. Machine busy: %s%% of %s cores." % (
                 g["cpu_pct_of_one_core"], g["threads"], self._cpu_text(cpu),
                 cpu.get("machine_busy_pct", "?"), cpu.get("cores", "?")))
             if ph.get("client_retries_on_stale_keepalive"):
@@ -226,7 +229,7 @@ class Report:
                 ph["name"], o["requests"], o["throughput_rps"], o["success_pct"], fmt_ms(lt["p50"]),
                 fmt_ms(lt["p95"]), fmt_ms(lt["p99"]), fmt_ms(lt["max"]), o["timeouts"]))
             cpu = ph.get("server_cpu") or {}
-            out.write("    generator %s%% of a core | server %s | machine busy %s%%\n" % (
+            out.write("    generator %.1f%% of a core | server %s | machine busy %s%%\n" % (
                 ph["generator"]["cpu_pct_of_one_core"], self._cpu_text(cpu), cpu.get("machine_busy_pct", "?")))
         for c in d["checks"]:
             if c["gating"]:

@@ -232,9 +232,8 @@ class Report:
             out.write("    generator %.1f%% of a core | server %s | machine busy %s%%\n" % (
                 ph["generator"]["cpu_pct_of_one_core"], self._cpu_text(cpu), cpu.get("machine_busy_pct", "?")))
         for c in d["checks"]:
-            if c["gating"]:
-                out.write("  %s %s = %s (%s)\n" % ("ok  " if c["pass"] else "FAIL", c["check"], _v(c["value"]),
-                                                  c["limit"]))
+            tag = ("ok  " if c["pass"] else "FAIL") if c["gating"] else "info"
+            out.write("  %s %s = %s (%s)\n" % (tag, c["check"], _v(c["value"]), c["limit"]))
         out.write("report: %s\n" % os.path.join(self.outdir, "summary.md"))
         out.write("loadtest %s: %s\n" % (self.scenario, d["verdict"]))
         out.flush()

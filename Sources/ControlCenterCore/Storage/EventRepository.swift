@@ -1,0 +1,139 @@
+public enum EventLevel: String, Sendable, CaseIterable {
+    case debug, info, warning, error, critical
+}
+
+public struct Event: Sendable, Equatable {
+    public var id: Int64 = 0
+    public var ts: Int64
+    public var level: EventLevel
+    public var source: String
+    public var actor: String?
+    public var action: String?
+    public var target: String?
+    public var message: String
+    /// Serialised JSON (validated before insert), spliced into responses as is.
+    public var data: String?
+
+    public init(ts: Int64 = Clock.wallMillis(), level: EventLevel, source: String, actor: String?, action: String?,
+                target: String?, message: String, data: String? = nil) {
+        self.ts = ts
+        self.level = level
+        self.source = source
+        self.actor = actor
+        self.action = action
+        self.target = target
+        self.message = message
+        self.data = data
+    }
+
+    public func write(_ w: inout JSONWriter) {
+        w.beginObject()
+        w.field("id", Int(id))
+        w.field("timestamp", Clock.iso8601(Double(ts) / 1000))
+        w.field("level", level.rawValue)
+        w.field("source", source)
+        w.field("actor", actor)
+        w.field("action", action)
+        w.field("target", target)
+        w.field("message", message)
+        w.key("data")
+        if let data { w.raw(data.utf8) } else { w.null() }
+        w.endObject()
+    }
+}
+
+/// Filters for the event list. `cursor` is the (ts, id) of the last event
+/// of the previous page: pages are keyset-based, so inserts while paging
+/// neither repeat nor skip rows, and page N costs the same as page 1.
+public struct EventFilter: Sendable, Equatable {
+    public var level: EventLevel?
+    public var source: String?
+    public var since: Int64?
+    public var until: Int64?
+    public var text: String?
+    public var cursor: (ts: Int64, id: Int64)?
+    public var limit: Int = 100
+
+    public init() {}
+
+    public static func == (a: EventFilter, b: EventFilter) -> Bool {
+        a.level == b.level && a.source == b.source && a.since == b.since && a.until == b.until && a.text == b.text
+            && a.cursor?.ts == b.cursor?.ts && a.cursor?.id == b.cursor?.id && a.limit == b.limit
+    }
+}
+
+public struct EventRepository {
+    let db: Database
+
+    public init(_ db: Database) { self.db = db }
+
+    @discardableResult
+    public func insert(_ e: Event) throws -> Int64 {
+        let rows = try db.query("""
+            INSERT INTO events (ts, level, source, actor, action, target, message, data)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id
+            """, [.int(e.ts), .text(e.level.rawValue), .text(e.source), DBValue(e.actor), DBValue(e.action),
+                  DBValue(e.target), .text(e.message), DBValue(e.data)])
+        guard let id = rows.first?.int64(0) else { throw DatabaseError.failed("INSERT returned no id") }
+        return id
+    }
+
+    /// Newest first. The SQL is assembled from fixed fragments only (one
+    /// cached statement per combination of filters); values are bound.
+    public func list(_ f: EventFilter) throws -> [Event] {
+        var sql = "SELECT id, ts, level, source, actor, action, target, message, data FROM events WHERE 1 = 1"
+        var params: [DBValue] = []
+        if let level = f.level { sql += " AND level = ?"; params.append(.text(level.rawValue)) }
+        if let source = f.source { sql += " AND source = ?"; params.append(.text(source)) }
+        if let since = f.since { sql += " AND ts >= ?"; params.append(.int(since)) }
+        if let until = f.until { sql += " AND ts < ?"; params.append(.int(until)) }
+        if let text = f.text {
+            // Case-insensitive substring on both engines (SQLite's LIKE already is).
+            let like = db.engine == .postgres ? "ILIKE" : "LIKE"
+            sql += " AND (message \(like) ? ESCAPE '\\' OR action \(like) ? ESCAPE '\\' OR target \(like) ? ESCAPE '\\')"
+            let pattern = DBValue.text("%" + Self.escapeLike(text) + "%")
+            params += [pattern, pattern, pattern]
+        }
+        if let c = f.cursor {
+            sql += " AND (ts < ? OR (ts = ? AND id < ?))"
+            params += [.int(c.ts), .int(c.ts), .int(c.id)]
+        }
+        sql += " ORDER BY ts DESC, id DESC LIMIT ?"
+        params.append(.int(Int64(f.limit)))
+        return try db.query(sql, params).map(Self.decode)
+    }
+
+    public func count() throws -> Int {
+        try db.queryOne("SELECT COUNT(*) FROM events", [])?.int(0) ?? 0
+    }
+
+    static func escapeLike(_ s: String) -> String {
+        var out = ""
+        for c in s {
+            if c == "\\" || c == "%" || c == "_" { out.append("\\") }
+            out.append(c)
+        }
+        return out
+    }
+
+    static func decode(_ r: Row) throws -> Event {
+        guard let id = r.int64(0), let ts = r.int64(1), let levelName = r.string(2),
+              let level = EventLevel(rawValue: levelName) else {
+            throw DatabaseError.failed("malformed events row")
+        }
+        var e = Event(ts: ts, level: level, source: r.string(3) ?? "", actor: r.string(4), action: r.string(5),
+                      target: r.string(6), message: r.string(7) ?? "", data: r.string(8))
+        e.id = id
+        return e
+    }
+}
+
+/// Audit records are events with source `audit`, written by the same
+/// transaction as the change they describe.
+public enum Audit {
+    public static func record(_ db: Database, actor: String?, action: String, target: String?, message: String,
+                              level: EventLevel = .info, data: String? = nil) throws {
+        try EventRepository(db).insert(Event(level: level, source: "audit", actor: actor, action: action,
+                                             target: target, message: message, data: data))
+    }
+}

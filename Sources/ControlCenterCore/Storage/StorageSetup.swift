@@ -1,0 +1,98 @@
+import Glibc
+
+/// What the master does once before it starts workers, and what
+/// `control-center migrate` / `user add` do: migrate under an exclusive
+/// lock, make sure a JWT secret exists, and create the first admin.
+public enum StorageSetup {
+    public struct Report {
+        public var applied: [Int]
+        public var version: Int
+        /// Set only when this run created the first admin.
+        public var generatedAdminPassword: String?
+    }
+
+    /// `flock` on `run/migrate.lock` serialises masters and CLI runs on this
+    /// host (and the transaction, plus `pg_advisory_xact_lock` on
+    /// PostgreSQL, covers hosts sharing one database).
+    public static func withMigrationLock<T>(_ config: Config, _ body: () throws -> T) throws -> T {
+        makeDirectories(config.runDir)
+        let path = config.runDir + "/migrate.lock"
+        let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { throw ConfigError("cannot open \(path): \(String(cString: strerror(errno)))") }
+        defer { close(fd) }   // closing releases the lock
+        while flock(fd, LOCK_EX) != 0 {
+            guard errno == EINTR else { throw ConfigError("cannot lock \(path): \(String(cString: strerror(errno)))") }
+        }
+        return try body()
+    }
+
+    public static func migrate(_ config: Config) throws -> (applied: [Int], version: Int) {
+        try withMigrationLock(config) {
+            let db = try StorageService.open(config)
+            defer { db.close() }
+            let applied = try Migrations.run(db)
+            return (applied, try Migrations.currentVersion(db))
+        }
+    }
+
+    /// Master start: migrations, secret, first admin, pruning. Throws if
+    /// the database cannot be reached, so a misconfigured URL fails loudly.
+    public static func prepare(_ config: Config, log: Log, adminName: String = "admin") throws -> Report {
+        if config.jwtSecret == nil { _ = try JWTSecret.loadOrCreate(path: config.stateDir + "/jwt.secret") }
+        return try withMigrationLock(config) {
+            let db = try StorageService.open(config)
+            defer { db.close() }
+            let applied = try Migrations.run(db)
+            var report = Report(applied: applied, version: try Migrations.currentVersion(db))
+            if !applied.isEmpty {
+                log.info("database migrated", ["applied": applied.map(String.init).joined(separator: ","),
+                                               "version": String(report.version)])
+            }
+            try db.transaction {
+                guard try UserRepository(db).count() == 0 else { return }
+                let password = PasswordHasher.randomToken(bytes: 18)
+                _ = try UserRepository(db).create(username: adminName, passwordHash: try PasswordHasher.hash(password),
+                                                  role: .admin, email: nil, fullName: "Administrator")
+                try Audit.record(db, actor: nil, action: "user.create", target: adminName,
+                                 message: "first admin created at start with a generated password")
+                report.generatedAdminPassword = password
+            }
+            if let pw = report.generatedAdminPassword {
+                // Printed once: it is not stored anywhere in clear.
+                log.warning("created the first admin; change this password now",
+                            ["username": adminName, "password": pw])
+            }
+            try TokenRepository(db).prune()
+            try LoginThrottle(db).prune()
+            return report
+        }
+    }
+
+    public enum AddUserError: Error, CustomStringConvertible {
+        case exists(String)
+        public var description: String {
+            switch self { case .exists(let n): return "user \(n) already exists" }
+        }
+    }
+
+    /// `control-center user add`: migrates first, so it works on a new database.
+    public static func addUser(_ config: Config, username: String, role: Role, password: String) throws -> User {
+        try withMigrationLock(config) {
+            let db = try StorageService.open(config)
+            defer { db.close() }
+            try Migrations.run(db)
+            let hash = try PasswordHasher.hash(password)
+            do {
+                return try db.transaction {
+                    let u = try UserRepository(db).create(username: username, passwordHash: hash, role: role,
+                                                          email: nil, fullName: nil)
+                    try Audit.record(db, actor: "cli", action: "user.create", target: username,
+                                     message: "created user with role \(role.rawValue) from the command line")
+                    return u
+                }
+            } catch DatabaseError.uniqueViolation {
+                throw AddUserError.exists(username)
+            }
+        }
+    }
+}

@@ -8,7 +8,7 @@ struct ControlCenter: ParsableCommand {
         commandName: "control-center",
         abstract: "Host monitoring and service control: a FastCGI worker pool behind nginx.",
         version: Version.string,
-        subcommands: [Serve.self, CheckConfig.self, Worker.self]
+        subcommands: [Serve.self, CheckConfig.self, Worker.self, Migrate.self, UserCommand.self]
     )
 }
 
@@ -28,6 +28,7 @@ struct Serve: ParsableCommand {
     func run() throws {
         let config = loadConfig()
         let log = Log(path: config.logFile, level: config.logLevel, fields: ["role": "master"])
+        prepareStorage(config, log: log)
         do {
             let code = try Master(config: config, log: log).run()
             Glibc.exit(code)

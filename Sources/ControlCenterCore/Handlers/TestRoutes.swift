@@ -8,6 +8,7 @@ public enum TestRoutes {
         r.get("/api/test/crash", crash)
         r.get("/api/test/large", large)
         r.post("/api/test/echo", echo)
+        StorageTestRoutes.register(&r)
     }
 
     static func milliseconds(_ req: Request, max: Int) throws -> Int {

@@ -422,6 +422,29 @@ def _series(samples, role):
     return out
 
 
+def growth_fits(samples, warm, limits):
+    """Least-squares growth of RSS, fds and threads per role after the
+    warm-up. Yields (role, gating, fit, None) or (role, gating, None, n) when
+    there are only n < 3 samples."""
+    for role, gating in (("master", True), ("worker", True), ("nginx", False)):
+        ser = [x for x in _series(samples, role) if x[0] >= warm]
+        if len(ser) < 3:
+            yield role, gating, None, len(ser)
+            continue
+        xs = [x[0] / 3600.0 for x in ser]
+        span_h = xs[-1] - xs[0]
+        for col, (key, label, div, unit, min_abs) in zip((1, 2, 3), GROWTH):
+            ys = [x[col] / div for x in ser]
+            slope, icpt, r2 = linreg(xs, ys)
+            growth = slope * span_h
+            lim = limits[key]
+            steady = slope > lim and r2 >= 0.5 and growth >= min_abs
+            yield role, gating, {"role": role, "metric": label, "slope_per_hour": r3(slope), "unit": unit,
+                                 "r2": r3(r2), "growth_over_window": r3(growth), "first": r3(ys[0]),
+                                 "last": r3(ys[-1]), "steady_growth": steady, "limit": lim,
+                                 "min_abs": min_abs}, None
+
+
 def soak(ctx):
     a = ctx.args
     R = ctx.report
@@ -455,27 +478,16 @@ def soak(ctx):
     result = {"interval_s": interval, "warmup_s": warm, "samples": len(samples), "worker_pids_seen": len(workers),
               "fits": []}
     limits = {"rss_kb": a.max_rss_growth, "fds": a.max_fd_growth, "threads": a.max_thread_growth}
-    for role, gating in (("master", True), ("worker", True), ("nginx", False)):
-        ser = _series(samples, role)
-        ser_w = [x for x in ser if x[0] >= warm]
-        if len(ser_w) < 3:
+    for role, gating, fit, few in growth_fits(samples, warm, limits):
+        if few is not None:
             if role != "nginx":
-                R.note("soak: too few %s samples after warm-up (%d); lengthen --duration" % (role, len(ser_w)))
+                R.note("soak: too few %s samples after warm-up (%d); lengthen --duration" % (role, few))
             continue
-        xs = [x[0] / 3600.0 for x in ser_w]
-        span_h = xs[-1] - xs[0]
-        for col, (key, label, div, unit, min_abs) in zip((1, 2, 3), GROWTH):
-            ys = [x[col] / div for x in ser_w]
-            slope, icpt, r2 = linreg(xs, ys)
-            growth = slope * span_h
-            lim = limits[key]
-            steady = slope > lim and r2 >= 0.5 and growth >= min_abs
-            fit = {"role": role, "metric": label, "slope_per_hour": r3(slope), "unit": unit, "r2": r3(r2),
-                   "growth_over_window": r3(growth), "first": r3(ys[0]), "last": r3(ys[-1]), "steady_growth": steady}
-            result["fits"].append(fit)
-            R.check("%s %s: steady growth (slope, r2 %.2f, %+.2f %s over the fitted window)" % (
-                role, label, r2, growth, unit), r3(slope), "<=", lim, "%s/h" % unit, gating, ok=not steady,
-                detail="fails only when slope > limit, r2 >= 0.5 and growth >= %g %s" % (min_abs, unit))
+        result["fits"].append(fit)
+        R.check("%s %s growth: %+.2f %s over the fitted window, r2 %.2f (slope per hour; fails only when steady)" % (
+            role, fit["metric"], fit["growth_over_window"], fit["unit"], fit["r2"]), fit["slope_per_hour"], "<=",
+            fit["limit"], "%s/h" % fit["unit"], gating, ok=not fit["steady_growth"],
+            detail="fails only when slope > limit, r2 >= 0.5 and growth >= %g %s" % (fit["min_abs"], fit["unit"]))
     R.add_extra("soak", result)
 
     def chart(plt, outdir):
@@ -695,6 +707,7 @@ class Subscribers:
         self.data_lines = 0
         self.run_hits = 0
         self.non200 = 0
+        self.subscribed = 0
         self.max_connected = 0
 
     def _open(self, sel):
@@ -736,7 +749,9 @@ class Subscribers:
                     st["buf"] += data
                     if b"\r\n\r\n" in st["buf"]:
                         st["head"] = False
-                        if not st["buf"].startswith(b"HTTP/1.1 200") and not st["buf"].startswith(b"HTTP/1.0 200"):
+                        if st["buf"].startswith(b"HTTP/1.1 200") or st["buf"].startswith(b"HTTP/1.0 200"):
+                            self.subscribed += 1
+                        else:
                             self.non200 += 1
                         data = st["buf"].split(b"\r\n\r\n", 1)[1]
                         st["buf"] = b""
@@ -795,11 +810,13 @@ def live(ctx):
     std_checks(ctx, res, "HTTP users", "expected")
     health_check(ctx, res, gating=True)
     info = {"path": path, "subscribers": a.subscribers, "max_connected": subs.max_connected,
+            "subscribed_200": subs.subscribed,
             "connect_errors": subs.connect_errors, "disconnects": subs.disconnects, "non_200": subs.non200,
             "bytes": subs.bytes, "data_lines": subs.data_lines, "published_events": published,
             "deliveries_of_published": subs.run_hits}
     R.add_extra("live", info)
     R.check("live subscribers connected at once", subs.max_connected, ">=", a.subscribers)
+    R.check("live subscriptions answered 200 (headers received)", subs.subscribed, ">=", a.subscribers)
     R.check("live subscriber connect errors", subs.connect_errors, "==", 0)
     R.check("live subscribers answered non-200", subs.non200, "==", 0)
     if published:

@@ -1,7 +1,130 @@
 /// `/api/system/*`: the host views, served from the snapshot cache (issue 3).
+///
+/// Default views are pre-rendered at refresh and served as one byte copy;
+/// filtered and sorted views are cut from the decoded snapshot, never from a
+/// new /proc walk.
 public enum SystemRoutes {
-    public static func register(_ r: inout Router) {}
+    public static func register(_ r: inout Router) {
+        r.get("/api/system/stats") { req, ctx in try whole(.stats, ctx) }
+        r.get("/api/system/network") { req, ctx in try whole(.network, ctx) }
+        r.get("/api/system/info", info)
+        r.get("/api/system/processes", processes)
+        r.get("/api/system/processes/{pid}", process)
+        r.get("/api/system/connections", connections)
+        r.get("/api/system/ports", ports)
+    }
 
     /// Refresh counters per snapshot kind, shown on `/api/pool/status`.
-    static var statusSections: [PoolRoutes.Section] { [] }
+    static var statusSections: [PoolRoutes.Section] {
+        [(name: "snapshots", write: { w, ctx in writeCounters(&w, ctx) })]
+    }
+
+    static func cache(_ ctx: WorkerContext) -> SnapshotCache {
+        ctx.service(SnapshotCache.self) { SnapshotCache(config: ctx.config) }
+    }
+
+    /// Per-worker scanners for the live routes (info, process detail).
+    final class LiveReaders {
+        let host = HostScanner()
+        let processes = ProcessScanner()
+        let users = UserNames()
+    }
+
+    static func live(_ ctx: WorkerContext) -> LiveReaders { ctx.service(LiveReaders.self) { LiveReaders() } }
+
+    static func whole(_ kind: SnapshotKind, _ ctx: WorkerContext) throws -> Response {
+        let snap = try cache(ctx).snapshot(kind)
+        let age = snap.ageMillis()
+        return SnapshotTail.response(SnapshotTail.body(prefix: snap.file.section(.body), age: age), snap, age: age)
+    }
+
+    static func info(_ req: Request, _ ctx: WorkerContext) throws -> Response {
+        .json { w in SystemInfo.write(&w, host: live(ctx).host) }
+    }
+
+    static func processes(_ req: Request, _ ctx: WorkerContext) throws -> Response {
+        let query = try ProcessQuery(req)
+        let snap = try cache(ctx).snapshot(.processes)
+        let age = snap.ageMillis()
+        if query == .default {
+            return SnapshotTail.response(SnapshotTail.body(prefix: snap.file.section(.body), age: age), snap, age: age)
+        }
+        let table = try snap.view(ProcessTable.decode)
+        var w = JSONWriter(capacity: 32 << 10)
+        query.writeBody(&w, table: table)
+        SnapshotTail.open(&w, takenAtMillis: snap.takenAtMillis)
+        return SnapshotTail.response(SnapshotTail.finish(&w, age: age), snap, age: age)
+    }
+
+    static func process(_ req: Request, _ ctx: WorkerContext) throws -> Response {
+        let raw = req.parameter("pid")
+        guard let pid = Int32(raw), pid > 0 else { throw invalid("pid must be a positive whole number") }
+        // The snapshot only lends its CPU figure; a missing one is no error.
+        let table = (try? cache(ctx).snapshot(.processes)).flatMap { try? $0.view(ProcessTable.decode) }
+        let l = live(ctx)
+        var w = JSONWriter(capacity: 2048)
+        guard ProcessDetail.write(&w, pid: pid, scanner: l.processes, users: l.users, snapshot: table) else {
+            throw APIError.notFound("No process with pid \(pid)")
+        }
+        return .json(bytes: w.bytes)
+    }
+
+    static func connections(_ req: Request, _ ctx: WorkerContext) throws -> Response {
+        let query = try ConnectionQuery(req)
+        let snap = try cache(ctx).snapshot(.connections)
+        let table = try snap.view(ConnectionTable.decode)
+        let matched = table.rows.filter(query.matches)
+        var w = JSONWriter(capacity: 32 << 10)
+        w.beginObject()
+        w.beginArray("connections")
+        for r in matched[query.page.range(matched.count)] { w.raw(table.json(r)) }
+        w.endArray()
+        w.field("count", matched.count)
+        w.field("total", table.rows.count)
+        w.field("limit", query.page.limit)
+        w.field("offset", query.page.offset)
+        SnapshotTail.open(&w, takenAtMillis: snap.takenAtMillis)
+        let age = snap.ageMillis()
+        return SnapshotTail.response(SnapshotTail.finish(&w, age: age), snap, age: age)
+    }
+
+    static func ports(_ req: Request, _ ctx: WorkerContext) throws -> Response {
+        let query = try PortQuery(req)
+        let snap = try cache(ctx).snapshot(.connections)
+        let table = try snap.view(ConnectionTable.decode)
+        let matched = table.ports.filter(query.matches)
+        var w = JSONWriter(capacity: 16 << 10)
+        w.beginObject()
+        w.beginArray("ports")
+        for r in matched[query.page.range(matched.count)] { w.raw(table.portJSON(r)) }
+        w.endArray()
+        w.field("count", matched.count)
+        w.field("total", table.ports.count)
+        w.field("limit", query.page.limit)
+        w.field("offset", query.page.offset)
+        SnapshotTail.open(&w, takenAtMillis: snap.takenAtMillis)
+        let age = snap.ageMillis()
+        return SnapshotTail.response(SnapshotTail.finish(&w, age: age), snap, age: age)
+    }
+
+    static func writeCounters(_ w: inout JSONWriter, _ ctx: WorkerContext) {
+        let c = cache(ctx)
+        w.beginObject()
+        for kind in SnapshotKind.allCases {
+            let k = c.counters(kind)
+            w.beginObject(kind.rawValue)
+            w.field("refreshes", k.refreshes)
+            w.field("errors", k.errors)
+            w.field("last_duration_ms", Double(k.lastDurationMicros) / 1000, places: 3)
+            if k.lastTakenAtMillis > 0 {
+                w.field("last_taken_at", Clock.iso8601(Double(k.lastTakenAtMillis) / 1000))
+            } else {
+                w.nullField("last_taken_at")
+            }
+            w.field("ttl_seconds", kind.ttl(ctx.config), places: 3)
+            if !k.lastError.isEmpty { w.field("last_error", k.lastError) }
+            w.endObject()
+        }
+        w.endObject()
+    }
 }

@@ -1,0 +1,153 @@
+import Glibc
+
+/// One per worker: serves snapshots from `$CC_STATE_DIR/cache` and, when one
+/// is due, lets exactly one process on the host rebuild it.
+///
+/// - A copy younger than the kind's TTL is served as is (from memory when
+///   this worker already parsed it, without a single syscall).
+/// - A stale copy younger than `CC_CACHE_MAX_STALE` is served at once unless
+///   this request wins the non-blocking lock, in which case it refreshes.
+/// - Without a usable copy, requests queue on the lock and re-check the file
+///   after getting it, so a cold start costs one scan, not one per worker.
+public final class SnapshotCache {
+    public let config: Config
+    public let directory: String
+    private var loaded: [SnapshotKind: LoadedSnapshot] = [:]
+    private var locks: [SnapshotKind: FileLock] = [:]
+    private var builders: [SnapshotKind: SnapshotBuilder] = [:]
+
+    public init(config: Config, directory: String? = nil) {
+        self.config = config
+        self.directory = directory ?? config.cacheDir
+        // The master creates it; tests and the CLI may not have one yet.
+        mkdir(self.directory, 0o700)
+    }
+
+    /// A servable snapshot of `kind`; throws 503 only when none can be made.
+    public func snapshot(_ kind: SnapshotKind) throws -> LoadedSnapshot {
+        let now = Clock.wallMillis()
+        let ttl = Int64(kind.ttl(config) * 1000)
+        let maxStale = Int64(config.cacheMaxStale * 1000)
+        if let mine = loaded[kind], now - mine.takenAtMillis < ttl { return mine }
+
+        let current = published(kind)
+        if let current, now - current.takenAtMillis < ttl { return current }
+
+        let lock = lockFor(kind)
+        if let current, now - current.takenAtMillis < maxStale {
+            guard lock.tryLock() else { return current }
+            defer { lock.unlock() }
+            // Someone may have published between our read and our lock.
+            if let newer = published(kind), Clock.wallMillis() - newer.takenAtMillis < ttl { return newer }
+            return (try? refresh(kind, previous: current)) ?? current
+        }
+
+        guard lock.lock() else { throw APIError.unavailable("snapshot cache directory is not writable") }
+        defer { lock.unlock() }
+        let again = published(kind)
+        if let again, Clock.wallMillis() - again.takenAtMillis < ttl { return again }
+        do {
+            return try refresh(kind, previous: again ?? current)
+        } catch {
+            if let again, Clock.wallMillis() - again.takenAtMillis < maxStale { return again }
+            throw APIError.unavailable("cannot build the \(kind.rawValue) snapshot: \(error)")
+        }
+    }
+
+    /// Rebuilds `kind` now, whatever its age (the CLI benchmark uses this).
+    /// The caller must not hold the lock.
+    @discardableResult
+    public func forceRefresh(_ kind: SnapshotKind) throws -> LoadedSnapshot {
+        let lock = lockFor(kind)
+        guard lock.lock() else { throw SnapshotError("cannot open \(lock.path)") }
+        defer { lock.unlock() }
+        return try refresh(kind, previous: published(kind)?.file)
+    }
+
+    public func counters(_ kind: SnapshotKind) -> RefreshCounters {
+        RefreshCounters.read(kind.countersPath(directory))
+    }
+
+    /// Drops this worker's parsed copies (tests use it to act as another worker).
+    public func forgetMemory() { loaded.removeAll() }
+
+    // MARK: internals
+
+    private func lockFor(_ kind: SnapshotKind) -> FileLock {
+        if let l = locks[kind] { return l }
+        let l = FileLock(path: kind.lockPath(directory))
+        locks[kind] = l
+        return l
+    }
+
+    /// The currently published copy, reusing this worker's parse when the
+    /// file has not changed. An invalid file counts as no file.
+    private func published(_ kind: SnapshotKind) -> LoadedSnapshot? {
+        let path = kind.snapPath(directory)
+        if let mine = loaded[kind], let id = mine.identity, FileIdentity.of(path: path) == id { return mine }
+        guard let fresh = LoadedSnapshot.read(path: path, kind: kind) else { return nil }
+        loaded[kind] = fresh
+        return fresh
+    }
+
+    private func refresh(_ kind: SnapshotKind, previous: LoadedSnapshot?) throws -> LoadedSnapshot {
+        try refresh(kind, previous: previous?.file)
+    }
+
+    /// Runs with the kind's lock held.
+    private func refresh(_ kind: SnapshotKind, previous: SnapshotFile?) throws -> LoadedSnapshot {
+        removeOrphanTemps(kind)
+        let countersPath = kind.countersPath(directory)
+        var counters = RefreshCounters.read(countersPath)
+        let startMono = Clock.monotonicNanos()
+        let input = BuildInput(takenAtMillis: Clock.wallMillis(), monoNanos: HostConstants.bootNanos(), previous: previous)
+        do {
+            let built = try builder(kind).build(input)
+            let micros = (Clock.monotonicNanos() - startMono) / 1000
+            let bytes = SnapshotFile.encode(kind: kind, takenAtMillis: input.takenAtMillis, takenAtMonoNanos: input.monoNanos,
+                                            refreshMicros: micros, itemCount: built.itemCount, sections: built.sections)
+            let path = kind.snapPath(directory)
+            guard AtomicFile.write(bytes, to: path) else { throw SnapshotError("cannot write \(path): errno \(errno)") }
+            guard let file = SnapshotFile.decode(bytes, kind: kind) else { throw SnapshotError("encoded snapshot does not decode") }
+            let snap = LoadedSnapshot(file: file, identity: FileIdentity.of(path: path))
+            loaded[kind] = snap
+            counters.refreshes += 1
+            counters.lastDurationMicros = Int(micros)
+            counters.lastTakenAtMillis = input.takenAtMillis
+            counters.write(countersPath)
+            return snap
+        } catch {
+            counters.errors += 1
+            counters.lastError = String(describing: error)
+            counters.write(countersPath)
+            throw error
+        }
+    }
+
+    /// A refresher killed mid-write leaves `<kind>.snap.tmp.<pid>`; only the
+    /// lock holder writes those, so any found now is garbage.
+    private func removeOrphanTemps(_ kind: SnapshotKind) {
+        let prefix = "\(kind.rawValue).snap.tmp."
+        guard let dir = opendir(directory) else { return }
+        defer { closedir(dir) }
+        while let ent = readdir(dir) {
+            let name = withUnsafeBytes(of: ent.pointee.d_name) { raw in
+                String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
+            }
+            if name.hasPrefix(prefix) { unlink("\(directory)/\(name)") }
+        }
+    }
+
+    private func builder(_ kind: SnapshotKind) -> SnapshotBuilder {
+        if let b = builders[kind] { return b }
+        let b: SnapshotBuilder
+        switch kind {
+        case .processes: b = ProcessesBuilder()
+        case .connections: b = ConnectionsBuilder()
+        case .network: b = NetworkBuilder()
+        case .stats: b = StatsBuilder()
+        }
+        builders[kind] = b
+        return b
+    }
+}

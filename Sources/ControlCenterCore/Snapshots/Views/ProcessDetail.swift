@@ -1,0 +1,91 @@
+import Glibc
+
+/// `/api/system/processes/{pid}`, read live: the list's fields plus what is
+/// too costly to gather for every process. The environment is never read.
+enum ProcessDetail {
+    static func write(_ w: inout JSONWriter, pid: Int32, scanner: ProcessScanner, users: UserNames,
+                      snapshot: ProcessTable?) -> Bool {
+        guard let p = scanner.sample(pid: pid, cmdlineLimit: 256 << 10) else { return false }
+        users.refresh()
+        let r = scanner.reader
+        let memTotal = HostConstants.memTotal(r) ?? 0
+        let boot = HostConstants.bootTime(r) ?? 0
+        // The snapshot's figure, if it is about this very process.
+        var cpu: Double?
+        if let t = snapshot, let i = t.byPid[pid], t.rows[i].startTicks == p.startTicks, !t.rows[i].cpu.isNaN {
+            cpu = t.rows[i].cpu
+        }
+        w.beginObject()
+        w.field("pid", Int(p.pid))
+        w.field("ppid", Int(p.ppid))
+        w.field("name", p.name)
+        w.field("user", users.name(p.uid))
+        w.field("uid", Int(p.uid))
+        w.field("status", processStatusWord(p.state))
+        w.field("state", String(UnicodeScalar(p.state)))
+        w.field("cpu_percent", cpu, places: 1)
+        w.field("memory_percent", memTotal > 0 ? Double(p.rssBytes) * 100 / Double(memTotal) : 0, places: 2)
+        w.field("rss_bytes", p.rssBytes)
+        w.field("vms_bytes", p.vsize)
+        w.field("threads", p.threads)
+        w.field("nice", p.nice)
+        w.field("start_time", boot + Double(p.startTicks) / HostConstants.clockTicks, places: 2)
+        w.field("cmdline", p.cmdline)
+        w.field("exe", r.readlink("/proc/\(pid)/exe"))
+        w.field("cwd", r.readlink("/proc/\(pid)/cwd"))
+        w.field("fd_count", fdCount(pid))
+        writeIO(&w, pid: pid, reader: r)
+        w.beginArray("children")
+        for c in children(pid, scanner: scanner, snapshot: snapshot) { w.int(Int(c)) }
+        w.endArray()
+        w.field("cgroup", r.string("/proc/\(pid)/cgroup").map { trimmedLines($0) })
+        w.endObject()
+        return true
+    }
+
+    /// nil where permission is denied (another user's process, say).
+    static func fdCount(_ pid: Int32) -> Int? {
+        guard let dir = opendir("/proc/\(pid)/fd") else { return nil }
+        defer { closedir(dir) }
+        var n = 0
+        while let e = readdir(dir) { if e.pointee.d_name.0 != 0x2E { n += 1 } }
+        return n
+    }
+
+    static func writeIO(_ w: inout JSONWriter, pid: Int32, reader: ProcReader) {
+        guard let text = reader.string("/proc/\(pid)/io") else { w.nullField("io"); return }
+        w.beginObject("io")
+        for line in text.split(separator: "\n") {
+            let parts = line.split(separator: ":")
+            guard parts.count == 2, let v = UInt64(trimmed(parts[1])) else { continue }
+            w.field(String(parts[0]), v)
+        }
+        w.endObject()
+    }
+
+    /// From the kernel's per-thread children lists when present, else from
+    /// the processes snapshot.
+    static func children(_ pid: Int32, scanner: ProcessScanner, snapshot: ProcessTable?) -> [Int32] {
+        var out = Set<Int32>()
+        var found = false
+        if let dir = opendir("/proc/\(pid)/task") {
+            while let e = readdir(dir) {
+                let tid = withUnsafeBytes(of: e.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+                guard !tid.hasPrefix("."), let text = scanner.reader.string("/proc/\(pid)/task/\(tid)/children") else { continue }
+                found = true
+                for c in text.split(separator: " ") { if let v = Int32(trimmed(c)) { out.insert(v) } }
+            }
+            closedir(dir)
+        }
+        if !found, let snapshot {
+            for r in snapshot.rows where r.ppid == pid { out.insert(r.pid) }
+        }
+        return out.sorted()
+    }
+
+    static func trimmedLines(_ s: String) -> String {
+        var t = Substring(s)
+        while t.last == "\n" { t.removeLast() }
+        return String(t)
+    }
+}

@@ -1,0 +1,88 @@
+import Glibc
+
+/// Scans /proc and publishes the processes snapshot: item JSON, the index
+/// rows, and the default view (top 50 by CPU) as a ready body.
+final class ProcessesBuilder: SnapshotBuilder {
+    let scanner = ProcessScanner()
+    let users = UserNames()
+
+    func build(_ input: BuildInput) throws -> BuiltSnapshot {
+        users.refresh()
+        let memTotal = HostConstants.memTotal(scanner.reader) ?? 0
+        let boot = HostConstants.bootTime(scanner.reader) ?? 0
+        let samples = scanner.scan()
+        guard !samples.isEmpty else { throw SnapshotError("no processes readable under /proc") }
+        let cpu = cpuPercents(samples, input)
+
+        var items = [UInt8]()
+        items.reserveCapacity(samples.count * 320)
+        var index = ByteWriter(capacity: samples.count * 80)
+        var rows: [ProcessRow] = []
+        rows.reserveCapacity(samples.count)
+        for (i, p) in samples.enumerated() {
+            let start = items.count
+            let user = users.name(p.uid)
+            let memPct = memTotal > 0 ? Double(p.rssBytes) * 100 / Double(memTotal) : 0
+            var item = JSONWriter(capacity: 384)
+            Self.writeItem(&item, p, user: user, cpu: cpu[i], memPct: memPct,
+                           startTime: boot + Double(p.startTicks) / HostConstants.clockTicks)
+            items.append(contentsOf: item.bytes)
+            let row = ProcessRow(pid: p.pid, ppid: p.ppid, uid: p.uid, state: p.state, cpu: cpu[i] ?? .nan,
+                                 memory: memPct, rss: p.rssBytes, startTicks: p.startTicks, ticks: p.ticks,
+                                 name: p.name, user: user, item: start..<items.count)
+            row.encode(&index)
+            rows.append(row)
+        }
+        let itemBytes = items[...]
+        let table = ProcessTable(rows: rows, items: itemBytes, defaultBody: [])
+        var body = JSONWriter(capacity: 64 << 10)
+        ProcessQuery.default.writeBody(&body, table: table)
+        SnapshotTail.open(&body, takenAtMillis: input.takenAtMillis)
+        return BuiltSnapshot(itemCount: rows.count, sections: [(.items, items), (.index, index.bytes), (.body, body.bytes)])
+    }
+
+    /// CPU share since the previous snapshot, 100 = one core. A process the
+    /// previous snapshot did not know started since then, so its whole life
+    /// is the interval. With no previous snapshot there is no interval: nil.
+    func cpuPercents(_ samples: [ProcessSample], _ input: BuildInput) -> [Double?] {
+        guard let prev = input.previous, input.monoNanos > prev.takenAtMonoNanos,
+              let table = try? ProcessTable.decode(prev) else {
+            return Array(repeating: nil, count: samples.count)
+        }
+        let hz = HostConstants.clockTicks
+        let interval = Double(input.monoNanos - prev.takenAtMonoNanos) / 1e9
+        let prevBootSeconds = Double(prev.takenAtMonoNanos) / 1e9
+        let nowBootSeconds = Double(input.monoNanos) / 1e9
+        return samples.map { p in
+            if let i = table.byPid[p.pid], table.rows[i].startTicks == p.startTicks {
+                let before = table.rows[i].ticks
+                return p.ticks >= before ? Double(p.ticks - before) / hz / interval * 100 : nil
+            }
+            let started = Double(p.startTicks) / hz
+            guard started >= prevBootSeconds else { return nil }  // pid reuse race
+            let life = nowBootSeconds - started
+            return life > 0.01 ? min(Double(p.ticks) / hz / life * 100, 100 * Double(max(p.threads, 1))) : nil
+        }
+    }
+
+    static func writeItem(_ w: inout JSONWriter, _ p: ProcessSample, user: String, cpu: Double?, memPct: Double,
+                          startTime: Double) {
+        w.beginObject()
+        w.field("pid", Int(p.pid))
+        w.field("ppid", Int(p.ppid))
+        w.field("name", p.name)
+        w.field("user", user)
+        w.field("uid", Int(p.uid))
+        w.field("status", processStatusWord(p.state))
+        w.field("state", String(UnicodeScalar(p.state)))
+        w.field("cpu_percent", cpu, places: 1)
+        w.field("memory_percent", memPct, places: 2)
+        w.field("rss_bytes", p.rssBytes)
+        w.field("vms_bytes", p.vsize)
+        w.field("threads", p.threads)
+        w.field("nice", p.nice)
+        w.field("start_time", startTime, places: 2)
+        w.field("cmdline", p.cmdline)
+        w.endObject()
+    }
+}

@@ -1,0 +1,132 @@
+/// `/api/system/stats` as one pre-rendered body. CPU usage is the /proc/stat
+/// delta since the previous snapshot (kept in its samples section); the first
+/// snapshot reports the average since boot, and no request ever sleeps.
+final class StatsBuilder: SnapshotBuilder {
+    let host = HostScanner()
+
+    func build(_ input: BuildInput) throws -> BuiltSnapshot {
+        let times = host.cpuTimes()
+        guard !times.isEmpty else { throw SnapshotError("cannot read /proc/stat") }
+        let before = previousTimes(input.previous)
+        func usage(_ i: Int) -> Double? {
+            let now = times[i]
+            var dt = now.total, di = now.idle
+            if i < before.count, now.total > before[i].total, now.idle >= before[i].idle {
+                dt = now.total - before[i].total
+                di = now.idle - before[i].idle
+            }
+            guard dt > 0 else { return nil }
+            return Double(dt - min(di, dt)) * 100 / Double(dt)
+        }
+        var samples = ByteWriter()
+        for t in times { samples.u64(t.total); samples.u64(t.idle) }
+
+        let info = host.cpuInfo()
+        let freq = host.frequency(fallback: info.mhz)
+        let mem = host.meminfo()
+        let uptime = host.uptime()
+        var w = JSONWriter(capacity: 4096)
+        w.beginObject()
+        w.beginObject("cpu")
+        let total = usage(0)
+        w.field("usage_percent", total, places: 1)
+        w.field("usage", total, places: 1)
+        w.beginArray("per_core")
+        for i in 1..<times.count { w.double(usage(i), places: 1) }
+        w.endArray()
+        w.field("count", max(info.logical, times.count - 1))
+        w.field("count_physical", info.physical)
+        w.beginObject("frequency")
+        w.field("current", freq.current, places: 1)
+        w.field("min", freq.min, places: 1)
+        w.field("max", freq.max, places: 1)
+        w.endObject()
+        w.beginArray("load_avg")
+        for l in host.loadAverage() { w.double(l) }
+        w.endArray()
+        w.field("since_previous_sample", before.isEmpty ? "boot" : "snapshot")
+        w.endObject()
+        writeMemory(&w, mem)
+        writeDisks(&w)
+        w.field("uptime_seconds", uptime, places: 0)
+        w.field("timestamp", Clock.iso8601(Double(input.takenAtMillis) / 1000))
+        w.field("success", true)
+        SnapshotTail.open(&w, takenAtMillis: input.takenAtMillis)
+        return BuiltSnapshot(itemCount: 1, sections: [(.body, w.bytes), (.samples, samples.bytes)])
+    }
+
+    private func previousTimes(_ f: SnapshotFile?) -> [HostScanner.CPUTimes] {
+        guard let f else { return [] }
+        var r = ByteReader(f.section(.samples))
+        var out: [HostScanner.CPUTimes] = []
+        while !r.atEnd, let t = r.u64(), let i = r.u64() { out.append(.init(total: t, idle: i)) }
+        return out
+    }
+
+    static let gib = 1024.0 * 1024 * 1024
+
+    /// `used` is total - available, as procps 4 `free` and psutil's percent.
+    private func writeMemory(_ w: inout JSONWriter, _ m: [String: UInt64]) {
+        let total = m["MemTotal"] ?? 0
+        let free = m["MemFree"] ?? 0
+        let available = m["MemAvailable"] ?? free
+        let used = total > available ? total - available : 0
+        let cached = (m["Cached"] ?? 0) + (m["SReclaimable"] ?? 0)
+        w.beginObject("memory")
+        w.field("total", total)
+        w.field("available", available)
+        w.field("used", used)
+        w.field("free", free)
+        w.field("percent", total > 0 ? Double(used) * 100 / Double(total) : 0, places: 1)
+        w.field("cached", cached)
+        w.field("buffers", m["Buffers"] ?? 0)
+        w.field("shared", m["Shmem"] ?? 0)
+        w.field("total_gb", Double(total) / Self.gib)
+        w.field("used_gb", Double(used) / Self.gib)
+        w.field("available_gb", Double(available) / Self.gib)
+        let st = m["SwapTotal"] ?? 0, sf = m["SwapFree"] ?? 0
+        w.beginObject("swap")
+        w.field("total", st)
+        w.field("used", st - min(sf, st))
+        w.field("free", sf)
+        w.field("percent", st > 0 ? Double(st - min(sf, st)) * 100 / Double(st) : 0, places: 1)
+        w.endObject()
+        w.endObject()
+    }
+
+    private func writeDisks(_ w: inout JSONWriter) {
+        func sizes(_ w: inout JSONWriter, _ d: HostScanner.DiskUsage) {
+            w.field("total", d.total)
+            w.field("used", d.used)
+            w.field("free", d.free)
+            w.field("percent", d.used + d.free > 0 ? Double(d.used) * 100 / Double(d.used + d.free) : 0, places: 1)
+            w.field("total_gb", Double(d.total) / Self.gib)
+            w.field("used_gb", Double(d.used) / Self.gib)
+            w.field("free_gb", Double(d.free) / Self.gib)
+        }
+        if let root = HostScanner.diskUsage("/") {
+            w.beginObject("disk")
+            w.field("mount", "/")
+            sizes(&w, root)
+            w.endObject()
+        } else {
+            w.nullField("disk")
+        }
+        w.beginArray("disks")
+        for m in host.realMounts() {
+            guard let d = HostScanner.diskUsage(m.mountPoint) else { continue }
+            w.beginObject()
+            w.field("mount", m.mountPoint)
+            w.field("device", m.device)
+            w.field("fs_type", m.fsType)
+            sizes(&w, d)
+            w.beginObject("inodes")
+            w.field("total", d.inodes)
+            w.field("used", d.inodes - min(d.inodesFree, d.inodes))
+            w.field("free", d.inodesFree)
+            w.endObject()
+            w.endObject()
+        }
+        w.endArray()
+    }
+}

@@ -50,6 +50,10 @@ cc_render_nginx() {
     local nchan=""
     [ -f /usr/lib/nginx/modules/ngx_nchan_module.so ] && nchan="load_module /usr/lib/nginx/modules/ngx_nchan_module.so;"
     local max_body="${CC_MAX_BODY:-1048576}"
+    # Only for measuring: CC_NGINX_KEEPALIVE=N turns on kept-alive FastCGI
+    # connections (measured harmful with libfcgi; see docs/performance.md).
+    local keepalive="" keep_conn="off"
+    if [ -n "${CC_NGINX_KEEPALIVE:-}" ]; then keepalive="keepalive ${CC_NGINX_KEEPALIVE};"; keep_conn="on"; fi
     for f in nginx.conf control-center.conf control-center-http.conf; do
         sed -e "s|@CC_MAIN_UPSTREAM@|$main|g" \
             -e "s|@CC_STORAGE_UPSTREAM@|$storage|g" \
@@ -65,6 +69,8 @@ cc_render_nginx() {
             -e "s|@CC_NGINX_WORKERS@|${CC_NGINX_WORKERS:-2}|g" \
             -e "s|@CC_NGINX_USER@|$user_line|g" \
             -e "s|@CC_NCHAN_LOAD@|$nchan|g" \
+            -e "s|@CC_UPSTREAM_KEEPALIVE@|$keepalive|g" \
+            -e "s|@CC_FASTCGI_KEEP_CONN@|$keep_conn|g" \
             "$CC_ROOT/nginx/$f" > "$dir/$f"
     done
     # nginx wants the unit-less size form for client_max_body_size in bytes.

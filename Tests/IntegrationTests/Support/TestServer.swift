@@ -96,7 +96,8 @@ final class TestServer {
             kill(n.processIdentifier, SIGQUIT)
         }
         if let m = master, m.isRunning {
-            kill(m.processIdentifier, SIGTERM)
+            // Graceful, so workers exit normally and write their coverage data.
+            kill(m.processIdentifier, SIGQUIT)
         }
         _ = waitUntil(10) { !(self.nginx?.isRunning ?? false) && !(self.master?.isRunning ?? false) }
         if let n = nginx, n.isRunning { kill(n.processIdentifier, SIGKILL) }

@@ -55,6 +55,11 @@ public enum PasswordHasher {
         return Base64URL.encode(raw)
     }
 
+    public static func restoreDefaultCost() {
+        opsLimit = UInt64(crypto_pwhash_opslimit_interactive())
+        memLimit = Int(crypto_pwhash_memlimit_interactive())
+    }
+
     /// Tests only: the cheapest parameters libsodium allows.
     public static func useMinimalCostForTests() {
         opsLimit = UInt64(crypto_pwhash_opslimit_min())

@@ -1,0 +1,142 @@
+@testable import ControlCenterCore
+import Foundation
+import XCTest
+
+/// Engine behaviour both engines must share: migrations, time limits, lock
+/// waits, and what a lost connection looks like.
+class StorageEngineTests: StorageTestCase {
+    override func setUpWithError() throws {
+        h = try StorageHarness(Self.engine, settings: ["CC_DB_TIMEOUT": "0.3"])
+    }
+
+    func testMigrationsAreRecordedAndIdempotent() throws {
+        let db = try h.openConnection()
+        defer { db.close() }
+        XCTAssertEqual(try Migrations.run(db), [])
+        XCTAssertEqual(try Migrations.currentVersion(db), Migrations.latest)
+        XCTAssertEqual(try db.queryOne("SELECT COUNT(*) FROM schema_migrations", [])?.int(0), Migrations.all.count)
+        for table in ["users", "revoked_tokens", "login_failures", "events"] {
+            XCTAssertNotNil(try db.queryOne("SELECT COUNT(*) FROM \(table)", []), table)
+        }
+        // Constraints hold the same on both engines.
+        XCTAssertThrowsError(try db.execute("INSERT INTO events (ts, level, source, message) VALUES (1, 'loud', 's', 'm')", [])) {
+            guard case DatabaseError.constraint = $0 else { return XCTFail("\($0)") }
+        }
+        XCTAssertThrowsError(try UserRepository(db).create(username: "admin", passwordHash: "x", role: .viewer, email: nil, fullName: nil)) {
+            guard case DatabaseError.uniqueViolation = $0 else { return XCTFail("\($0)") }
+        }
+    }
+
+    func testConcurrentMigrationRunsApplyEachVersionOnce() throws {
+        let db = try h.openConnection()
+        if db.engine == .postgres {
+            try db.execute("DROP SCHEMA public CASCADE", [])
+            try db.execute("CREATE SCHEMA public", [])
+        } else {
+            for t in ["users", "revoked_tokens", "login_failures", "events", "schema_migrations"] {
+                try db.execute("DROP TABLE \(t)", [])
+            }
+        }
+        db.close()
+        let config = h.config
+        let lock = NSLock()
+        nonisolated(unsafe) var applied: [Int] = []
+        nonisolated(unsafe) var errors: [String] = []
+        DispatchQueue.concurrentPerform(iterations: 4) { _ in
+            do {
+                // No flock here: the database alone must serialise the runners.
+                let c = try StorageService.open(config)
+                defer { c.close() }
+                let a = try Migrations.run(c)
+                lock.withLock { applied += a }
+            } catch {
+                lock.withLock { errors.append(String(describing: error)) }
+            }
+        }
+        XCTAssertEqual(errors, [])
+        XCTAssertEqual(applied, Migrations.all.map(\.version))
+    }
+
+    func testNewerSchemaIsRefused() throws {
+        let db = try h.openConnection()
+        defer { db.close() }
+        try db.execute("INSERT INTO schema_migrations (version, name, applied_at) VALUES (999, 'future', 0)", [])
+        XCTAssertThrowsError(try Migrations.run(db))
+    }
+
+    func testSlowQueryEndsAtTheStatementTimeout() throws {
+        let started = Clock.monotonicSeconds()
+        let r = h.call("GET", "/api/test/db-sleep?ms=3000")
+        let elapsed = Clock.monotonicSeconds() - started
+        XCTAssertEqual(r.status, 503)
+        XCTAssertEqual(h.errorCode(r), "database_timeout")
+        XCTAssertLessThan(elapsed, 1.0)
+        XCTAssertGreaterThanOrEqual(elapsed, 0.25)
+        XCTAssertEqual(h.call("GET", "/api/test/db-sleep?ms=50").status, 200, "the connection is usable afterwards")
+    }
+
+    func testWriterBlockedByAHeldLockGetsATimeoutNotAnError() throws {
+        let holder = try h.openConnection()
+        defer { holder.close() }
+        if holder.engine == .sqlite {
+            try holder.execute("BEGIN IMMEDIATE", [])
+        } else {
+            try holder.execute("BEGIN", [])
+            try holder.execute("UPDATE users SET full_name = 'held' WHERE id = 1", [])
+        }
+        let started = Clock.monotonicSeconds()
+        XCTAssertThrowsError(try h.count("SELECT 1") == 1 ? try StorageService.shared(h.ctx).run { db in
+            try db.transaction { try db.execute("UPDATE users SET full_name = 'other' WHERE id = 1", []) }
+        } : 0) { XCTAssertEqual($0 as? DatabaseError, .timeout) }
+        XCTAssertLessThan(Clock.monotonicSeconds() - started, 1.0)
+        // Through a route the same wait is a JSON 503, never "database is locked".
+        let r = h.call("PUT", "/api/auth/me", json: ["full_name": "x"], token: h.adminToken)
+        XCTAssertEqual(r.status, 503)
+        XCTAssertFalse(String(decoding: r.body, as: UTF8.self).contains("locked"))
+        try holder.execute("ROLLBACK", [])
+        XCTAssertEqual(h.call("PUT", "/api/auth/me", json: ["full_name": "x"], token: h.adminToken).status, 200)
+    }
+
+    func testLongScanIsInterrupted() throws {
+        let db = try h.openConnection()
+        defer { db.close() }
+        let started = Clock.monotonicSeconds()
+        XCTAssertThrowsError(try db.query("""
+            WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 2000000000) SELECT COUNT(*) FROM n
+            """, [])) { XCTAssertEqual($0 as? DatabaseError, .timeout) }
+        XCTAssertLessThan(Clock.monotonicSeconds() - started, 1.0)
+        XCTAssertEqual(try db.queryOne("SELECT 1", [])?.int(0), 1)
+    }
+
+    func testLostConnectionIs503ThenRecovers() throws {
+        guard h.engine == .postgres else { throw XCTSkip("PostgreSQL only: SQLite has no server connection to lose") }
+        let service = StorageService.shared(h.ctx)
+        let pid = try XCTUnwrap(try service.run { try $0.queryOne("SELECT pg_backend_pid()", [])?.int(0) })
+        let killer = try h.openConnection()
+        defer { killer.close() }
+        try killer.query("SELECT pg_terminate_backend(?)", [.int(Int64(pid))])
+        let started = Clock.monotonicSeconds()
+        let r = h.call("GET", "/api/auth/me", token: h.adminToken)
+        XCTAssertEqual(r.status, 503)
+        XCTAssertEqual(h.errorCode(r), "database_unavailable")
+        XCTAssertLessThan(Clock.monotonicSeconds() - started, 1.0)
+        Clock.sleep(seconds: 0.6)
+        XCTAssertEqual(h.call("GET", "/api/auth/me", token: h.adminToken).status, 200, "reconnected after backoff")
+    }
+}
+
+/// The same tests on PostgreSQL. Each is re-declared because Linux XCTest
+/// discovery lists only the methods a class declares itself.
+
+/// The same tests on PostgreSQL. Each is re-declared because Linux XCTest
+/// discovery lists only the methods a class declares itself.
+final class StorageEnginePostgresTests: StorageEngineTests {
+    override class var engine: TestEngine { .postgres }
+    override func testMigrationsAreRecordedAndIdempotent() throws { try super.testMigrationsAreRecordedAndIdempotent() }
+    override func testConcurrentMigrationRunsApplyEachVersionOnce() throws { try super.testConcurrentMigrationRunsApplyEachVersionOnce() }
+    override func testNewerSchemaIsRefused() throws { try super.testNewerSchemaIsRefused() }
+    override func testSlowQueryEndsAtTheStatementTimeout() throws { try super.testSlowQueryEndsAtTheStatementTimeout() }
+    override func testWriterBlockedByAHeldLockGetsATimeoutNotAnError() throws { try super.testWriterBlockedByAHeldLockGetsATimeoutNotAnError() }
+    override func testLongScanIsInterrupted() throws { try super.testLongScanIsInterrupted() }
+    override func testLostConnectionIs503ThenRecovers() throws { try super.testLostConnectionIs503ThenRecovers() }
+}

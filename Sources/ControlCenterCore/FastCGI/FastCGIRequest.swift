@@ -68,22 +68,40 @@ enum FastCGIExchange {
 
     static func write(_ response: Response, requestID: String, headOnly: Bool,
                       to stream: UnsafeMutablePointer<FCGX_Stream>?) -> Int {
-        var head = "Status: \(response.status) \(Response.reasonPhrase(response.status))\r\n"
+        var out: [UInt8] = []
+        out.reserveCapacity(256 + (headOnly ? 0 : response.body.count))
+        out.append(contentsOf: "Status: ".utf8)
+        appendDecimal(response.status, to: &out)
+        out.append(0x20)
+        out.append(contentsOf: Response.reasonPhrase(response.status).utf8)
+        out.append(contentsOf: "\r\n".utf8)
         var hasType = false
         for (k, v) in response.headers {
-            if k.lowercased() == "content-type" { hasType = true }
+            if !hasType && k.utf8.count == 12 && k.lowercased() == "content-type" { hasType = true }
+            out.append(contentsOf: k.utf8)
+            out.append(contentsOf: ": ".utf8)
             // Header injection guard: a value never carries a line break.
-            let clean = v.contains(where: { $0 == "\r" || $0 == "\n" })
-                ? String(v.filter { $0 != "\r" && $0 != "\n" }) : v
-            head += "\(k): \(clean)\r\n"
+            for c in v.utf8 where c != 0x0D && c != 0x0A { out.append(c) }
+            out.append(contentsOf: "\r\n".utf8)
         }
-        if !hasType { head += "Content-Type: application/json\r\n" }
-        head += "X-Request-ID: \(requestID)\r\nContent-Length: \(response.body.count)\r\n\r\n"
-        var out = Array(head.utf8)
+        if !hasType { out.append(contentsOf: "Content-Type: application/json\r\n".utf8) }
+        out.append(contentsOf: "X-Request-ID: ".utf8)
+        out.append(contentsOf: requestID.utf8)
+        out.append(contentsOf: "\r\nContent-Length: ".utf8)
+        appendDecimal(response.body.count, to: &out)
+        out.append(contentsOf: "\r\n\r\n".utf8)
         if !headOnly { out.append(contentsOf: response.body) }
         out.withUnsafeBytes { raw in
             _ = FCGX_PutStr(raw.baseAddress!.assumingMemoryBound(to: CChar.self), Int32(raw.count), stream)
         }
         return headOnly ? 0 : response.body.count
+    }
+
+    static func appendDecimal(_ v: Int, to out: inout [UInt8]) {
+        if v == 0 { out.append(UInt8(ascii: "0")); return }
+        var d = 1
+        while d <= v / 10 { d *= 10 }
+        var v = v
+        while d > 0 { out.append(UInt8(ascii: "0") + UInt8(v / d)); v %= d; d /= 10 }
     }
 }

@@ -118,7 +118,7 @@ public final class FastCGIWorker {
                            bytes: Int, remote: String) -> [UInt8] {
         var w = JSONWriter(capacity: 200)
         w.beginObject()
-        w.field("time", Clock.iso8601(Clock.wallSeconds()))
+        w.field("time", timestamp: Clock.wallSeconds())
         w.field("request_id", requestID)
         w.field("method", method)
         w.field("path", path)

@@ -63,6 +63,16 @@ public struct JSONWriter: Sendable {
         if let v { double(v, places: places) } else { null() }
     }
 
+    /// An RFC 3339 timestamp string, written straight into the buffer.
+    public mutating func timestamp(_ seconds: Double) {
+        separate()
+        bytes.append(UInt8(ascii: "\""))
+        Clock.appendISO8601(seconds, to: &bytes)
+        bytes.append(UInt8(ascii: "\""))
+    }
+
+    public mutating func field(_ k: String, timestamp seconds: Double) { key(k); timestamp(seconds) }
+
     /// Splices already-serialised JSON (a pre-rendered snapshot item, say).
     public mutating func raw<C: Collection>(_ json: C) where C.Element == UInt8 {
         separate()

@@ -38,7 +38,7 @@ public enum HealthRoutes {
         return .json { w in
             w.beginObject()
             w.field("status", "healthy")
-            w.field("timestamp", Clock.iso8601(now))
+            w.field("timestamp", timestamp: now)
             w.field("version", Version.string)
             w.field("uptime_seconds", now - ctx.serviceStartedAt, places: 3)
             w.endObject()

@@ -5,6 +5,7 @@ public final class WorkerStatusWriter {
     public private(set) var record: WorkerStatusRecord
     private let fd: Int32
     public let path: String
+    private var buffer: [UInt8] = []
 
     public init?(directory: String, record: WorkerStatusRecord) {
         self.record = record
@@ -32,8 +33,8 @@ public final class WorkerStatusWriter {
     }
 
     private func flush() {
-        let bytes = record.encoded()
-        _ = bytes.withUnsafeBytes { pwrite(fd, $0.baseAddress, $0.count, 0) }
+        record.encode(into: &buffer)
+        _ = buffer.withUnsafeBytes { pwrite(fd, $0.baseAddress, $0.count, 0) }
     }
 }
 

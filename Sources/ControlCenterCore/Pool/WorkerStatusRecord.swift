@@ -33,16 +33,49 @@ public struct WorkerStatusRecord: Sendable, Equatable {
         self.path = path
     }
 
-    /// Fixed-size text: `ccw1 pid pool slot started served B|I since method path` + padding + `\n`.
+    /// Fixed-size text: `ccw1 pid pool slot started served B|I since method path ccw1` + padding + `\n`.
     /// The trailing magic lets a reader reject a torn or truncated read.
     public func encoded() -> [UInt8] {
-        let safePath = String(path.unicodeScalars.map { $0 == " " || $0 == "\n" ? "_" : Character($0) }.prefix(300))
-        let safeMethod = method.isEmpty ? "-" : String(method.prefix(16))
-        let line = "\(Self.magic) \(pid) \(pool) \(slot) \(startedMillis) \(served) \(busy ? "B" : "I") \(sinceMillis) \(safeMethod) \(safePath.isEmpty ? "-" : safePath) \(Self.magic)"
-        var bytes = Array(line.utf8.prefix(Self.size - 1))
-        bytes.append(contentsOf: [UInt8](repeating: UInt8(ascii: " "), count: Self.size - 1 - bytes.count))
-        bytes.append(0x0A)
+        var bytes: [UInt8] = []
+        encode(into: &bytes)
         return bytes
+    }
+
+    /// Byte-level encoding into a reused buffer: this runs twice per request.
+    public func encode(into out: inout [UInt8]) {
+        out.removeAll(keepingCapacity: true)
+        out.reserveCapacity(Self.size)
+        func word<S: Sequence>(_ s: S, limit: Int) where S.Element == UInt8 {
+            var n = 0
+            for c in s {
+                if n == limit { break }
+                out.append(c == 0x20 || c == 0x0A || c == 0x0D || c == 0x09 ? UInt8(ascii: "_") : c)
+                n += 1
+            }
+            if n == 0 { out.append(UInt8(ascii: "-")) }
+            out.append(0x20)
+        }
+        func number(_ v: Int64) {
+            if v < 0 { out.append(UInt8(ascii: "-")) }
+            var m = v.magnitude
+            var digits: [UInt8] = []
+            repeat { digits.append(UInt8(ascii: "0") + UInt8(m % 10)); m /= 10 } while m > 0
+            out.append(contentsOf: digits.reversed())
+            out.append(0x20)
+        }
+        word(Self.magic.utf8, limit: 8)
+        number(Int64(pid))
+        word(pool.utf8, limit: 32)
+        number(Int64(slot))
+        number(startedMillis)
+        number(Int64(served))
+        out.append(busy ? UInt8(ascii: "B") : UInt8(ascii: "I")); out.append(0x20)
+        number(sinceMillis)
+        word(method.utf8, limit: 16)
+        word(path.utf8, limit: 300)
+        out.append(contentsOf: Self.magic.utf8)
+        out.append(contentsOf: repeatElement(UInt8(ascii: " "), count: max(0, Self.size - 1 - out.count)))
+        out.append(0x0A)
     }
 
     public init?(decoding bytes: [UInt8]) {

@@ -24,17 +24,37 @@ public enum Clock {
 
     /// RFC 3339 UTC with milliseconds, without Foundation's formatter cost.
     public static func iso8601(_ seconds: Double) -> String {
+        var out: [UInt8] = []
+        out.reserveCapacity(24)
+        appendISO8601(seconds, to: &out)
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    /// Appends `YYYY-MM-DDTHH:MM:SS.mmmZ` to `out` with no intermediate
+    /// strings: timestamps are written several times per request.
+    public static func appendISO8601(_ seconds: Double, to out: inout [UInt8]) {
         var t = time_t(seconds.rounded(.down))
         var ms = Int((seconds - Double(t)) * 1000)
         if ms < 0 { ms = 0 } else if ms > 999 { ms = 999 }
         var tmv = tm()
         gmtime_r(&t, &tmv)
-        func pad(_ v: Int32, _ w: Int) -> String {
-            let s = String(v)
-            return String(repeating: "0", count: max(0, w - s.count)) + s
+        func digits(_ v: Int, _ width: Int) {
+            var d = 1
+            for _ in 1..<width { d *= 10 }
+            var v = v
+            while d > 0 {
+                out.append(UInt8(ascii: "0") + UInt8((v / d) % 10))
+                v %= d
+                d /= 10
+            }
         }
-        return "\(pad(tmv.tm_year + 1900, 4))-\(pad(tmv.tm_mon + 1, 2))-\(pad(tmv.tm_mday, 2))T"
-            + "\(pad(tmv.tm_hour, 2)):\(pad(tmv.tm_min, 2)):\(pad(tmv.tm_sec, 2)).\(pad(Int32(ms), 3))Z"
+        digits(Int(tmv.tm_year) + 1900, 4); out.append(UInt8(ascii: "-"))
+        digits(Int(tmv.tm_mon) + 1, 2); out.append(UInt8(ascii: "-"))
+        digits(Int(tmv.tm_mday), 2); out.append(UInt8(ascii: "T"))
+        digits(Int(tmv.tm_hour), 2); out.append(UInt8(ascii: ":"))
+        digits(Int(tmv.tm_min), 2); out.append(UInt8(ascii: ":"))
+        digits(Int(tmv.tm_sec), 2); out.append(UInt8(ascii: "."))
+        digits(ms, 3); out.append(UInt8(ascii: "Z"))
     }
 
     public static func sleep(seconds: Double) {

@@ -48,6 +48,7 @@ class Result:
         self.ok = [0] * n
         self.errk = [Counter() for _ in range(n)]
         self.http = [Counter() for _ in range(n)]
+        self.statuses = [Counter() for _ in range(n)]
         self.bytes_sum = [0] * n
         self.bytes_min = [None] * n
         self.bytes_max = [0] * n
@@ -75,6 +76,7 @@ class Result:
             if flags & 2:
                 self.new_conns += 1
             if err == 0:
+                self.statuses[ep][status] += 1
                 self.lat[ep].append(rt)
                 self.svc[ep].append(s)
                 self.tl_lat[(ep, startb)].append(rt)
@@ -146,6 +148,7 @@ class Result:
                 "success_pct": r3(100.0 * self.ok[i] / c) if c else None,
                 "errors": {k: self.errk[i].get(k, 0) for k in KINDS},
                 "http_error_status": {str(k): v for k, v in sorted(self.http[i].items())},
+                "statuses": {str(k): v for k, v in sorted(self.statuses[i].items())},
                 "timeouts": self.errk[i].get("timeout", 0),
                 "latency_ms": lat_stats(lat),
                 "bytes_mean": round(self.bytes_sum[i] / len(lat)) if lat else None,

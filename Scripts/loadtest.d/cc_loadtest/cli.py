@@ -99,7 +99,7 @@ def build_parser():
     a.add_argument("--fast-p99", type=float, help="max p99 of the fast routes, ms")
     a.add_argument("--server-timeout", type=float, default=10.0,
                    help="the server's request timeout (CC_REQUEST_TIMEOUT); nothing may hang past it (+1 s)")
-    a.add_argument("--workers", type=int, help="pool size, when it cannot be read from the master")
+    a.add_argument("--workers", type=int, help="pool size (default: /api/pool/status, else the master's children)")
     a.add_argument("--sample-interval", type=float, help="soak: seconds between /proc samples")
     a.add_argument("--warmup", type=float, help="soak: seconds left out of the growth fit (default 20%%)")
     a.add_argument("--max-rss-growth", type=float, default=16.0, help="soak: MiB per hour (default 16)")

@@ -324,21 +324,26 @@ def stress(ctx):
 # slow requests: pool-exhaustion, slow-storage
 # ----------------------------------------------------------------------------
 
-def pool_size(ctx):
-    n = len(ctx.server.workers())
-    if n:
-        return n, "children of the master"
+def pool_size(ctx, pool="main"):
+    """Workers of `pool` from /api/pool/status, else all children of the
+    master, else --workers."""
+    if ctx.args.workers:
+        return ctx.args.workers, "--workers"
     r = ctx.target.try_request("GET", "/api/pool/status", timeout=5)
     j = r.json() if r is not None and r.status == 200 else None
     if isinstance(j, dict):
-        for k in ("workers", "pool"):
-            v = j.get(k)
-            if isinstance(v, list) and v:
-                return len(v), "/api/pool/status"
-            if isinstance(v, dict) and isinstance(v.get("workers"), list):
-                return len(v["workers"]), "/api/pool/status"
-    if ctx.args.workers:
-        return ctx.args.workers, "--workers"
+        pools = j.get("pools")
+        if isinstance(pools, list):
+            for p in pools:
+                if isinstance(p, dict) and p.get("name") == pool and isinstance(p.get("workers"), int):
+                    return p["workers"], "/api/pool/status (pool %s)" % pool
+        w = j.get("workers")
+        if isinstance(w, list) and w:
+            mine = [x for x in w if isinstance(x, dict) and x.get("pool") == pool]
+            return len(mine or w), "/api/pool/status"
+    n = len(ctx.server.workers())
+    if n:
+        return n, "children of the master (all pools)"
     return None, None
 
 
@@ -352,7 +357,7 @@ def slow_scenario(ctx, kind):
     if r is None or r.status == 404:
         raise Skip("GET %s answers %s: the test-only hooks are off (start the server with CC_TEST_ROUTES=1)" % (
             path, "nothing" if r is None else "404"))
-    workers, src = pool_size(ctx)
+    workers, src = pool_size(ctx, "main" if kind == "pool-exhaustion" else "storage")
     if kind == "pool-exhaustion":
         if workers:
             slow_users = a.slow_users or 2 * workers + 2
@@ -388,6 +393,10 @@ def slow_scenario(ctx, kind):
     R.check("no request hangs: max latency", allr["latency_ms"]["max"], "<", hang * 1000.0, "ms")
     R.check("no request hangs: client timeouts (%.0f s)" % (a.server_timeout + 5.0), allr["timeouts"], "==", 0)
     R.check("slow route: answered (200/429/503/504)", ss["success_pct"], ">=", 99.0, "%", gating=False)
+    for e in res.endpoints():
+        if e["class"] == "slow":
+            R.note("slow route %s: statuses %s, p50 %s ms, max %s ms" % (
+                e["endpoint"], e["statuses"], e["latency_ms"]["p50"], e["latency_ms"]["max"]))
     if ss["requests"] == 0:
         R.note("no slow request completed")
 

@@ -118,6 +118,17 @@ final class PoolLifecycleTests: XCTestCase {
         })
     }
 
+    func testCrashLoopBacksOffThenRecovers() throws {
+        let s = try TestServer(env: ["CC_TEST_ROUTES": "true", "CC_WORKERS": "2", "CC_EMERGENCY_RESTART_THRESHOLD": "3"])
+        for _ in 0..<3 { XCTAssertEqual(try s.get("/api/test/crash").status, 502) }
+        XCTAssertTrue(waitUntil(3) { s.log().contains("workers keep dying; backing off") })
+        let status = try s.get("/api/pool/status").json
+        let main = (status?["pools"] as? [[String: Any]])?.first { $0["name"] as? String == "main" }
+        XCTAssertEqual(main?["backoff"] as? Bool, true, "the status page shows the backoff")
+        XCTAssertTrue(waitUntil(5) { s.poolWorkers("main").count == 2 }, "respawning resumes after the backoff")
+        XCTAssertEqual(try s.get("/health").status, 200)
+    }
+
     func testUsr1ReopensLogs() throws {
         let s = try TestServer()
         _ = try s.get("/health")

@@ -393,6 +393,23 @@ def slow_scenario(ctx, kind):
     R.check("no request hangs: max latency", allr["latency_ms"]["max"], "<", hang * 1000.0, "ms")
     R.check("no request hangs: client timeouts (%.0f s)" % (a.server_timeout + 5.0), allr["timeouts"], "==", 0)
     R.check("slow route: answered (200/429/503/504)", ss["success_pct"], ">=", 99.0, "%", gating=False)
+    # After the load: the pool must be free again within the request timeout.
+    # Requests whose clients are gone (nginx answered 504, or the client hung
+    # up) must not keep the workers busy.
+    t0 = time.monotonic()
+    limit = a.server_timeout + 2.0
+    recovered = None
+    probes = 0
+    while time.monotonic() - t0 < limit + 10.0:
+        probes += 1
+        r = ctx.target.try_request("GET", path + "?ms=1", timeout=2.0, auth=True)
+        if r is not None and r.status == 200 and r.elapsed < 1.0:
+            recovered = time.monotonic() - t0
+            break
+        time.sleep(0.5)
+    R.add_extra("recovery", {"probe": path + "?ms=1", "seconds": r3(recovered), "probes": probes})
+    R.check("pool free again after the load (%s?ms=1 answers within 1 s)" % path,
+            r3(recovered) if recovered is not None else None, "<=", limit, "s")
     for e in res.endpoints():
         if e["class"] == "slow":
             R.note("slow route %s: statuses %s, p50 %s ms, max %s ms" % (

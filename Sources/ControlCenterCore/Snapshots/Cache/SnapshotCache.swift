@@ -20,7 +20,11 @@ public final class SnapshotCache {
         self.config = config
         self.directory = directory ?? config.cacheDir
         // The master creates it; tests and the CLI may not have one yet.
-        mkdir(self.directory, 0o700)
+        var path = ""
+        for part in self.directory.split(separator: "/") {
+            path += "/" + part
+            mkdir(path, 0o700)
+        }
     }
 
     /// A servable snapshot of `kind`; throws 503 only when none can be made.

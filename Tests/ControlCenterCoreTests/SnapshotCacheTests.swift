@@ -1,0 +1,206 @@
+import Foundation
+import Glibc
+import XCTest
+@testable import ControlCenterCore
+
+/// A worker's view for tests: its own state dir, the system routes, and a
+/// context as the FastCGI loop would make it.
+final class SystemHarness {
+    let dir: String
+    let context: WorkerContext
+    var router = Router()
+
+    init(_ settings: [String: String] = [:]) throws {
+        dir = NSTemporaryDirectory() + "cc-snap-\(getpid())-\(UUID().uuidString.prefix(8))"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        var values = settings
+        values["CC_STATE_DIR"] = dir
+        context = WorkerContext(config: try Config(values: values), log: Log(path: "off"))
+        SystemRoutes.register(&router)
+    }
+
+    deinit { try? FileManager.default.removeItem(atPath: dir) }
+
+    var cache: SnapshotCache { SystemRoutes.cache(context) }
+
+    func get(_ path: String, _ query: String = "") -> Response {
+        router.handle(Request(method: "GET", path: path, rawQuery: query, requestID: "test"), context: context)
+    }
+
+    func json(_ path: String, _ query: String = "", file: StaticString = #filePath, line: UInt = #line) throws -> [String: Any] {
+        let r = get(path, query)
+        XCTAssertEqual(r.status, 200, String(decoding: r.body, as: UTF8.self), file: file, line: line)
+        return try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(r.body)) as? [String: Any], file: file, line: line)
+    }
+}
+
+/// Runs a command and returns its standard output.
+func runTool(_ path: String, _ args: [String]) throws -> String {
+    let p = Process()
+    p.executableURL = URL(fileURLWithPath: path)
+    p.arguments = args
+    let out = Pipe()
+    p.standardOutput = out
+    p.standardError = FileHandle(forWritingAtPath: "/dev/null")
+    try p.run()
+    let data = out.fileHandleForReading.readDataToEndOfFile()
+    p.waitUntilExit()
+    return String(decoding: data, as: UTF8.self)
+}
+
+/// A child process the test owns; killed and reaped on deinit.
+final class Child {
+    let process = Process()
+    var pid: Int32 { process.processIdentifier }
+
+    init(_ script: String) throws {
+        process.executableURL = URL(fileURLWithPath: "/bin/sh")
+        process.arguments = ["-c", script]
+        try process.run()
+    }
+
+    func kill(_ sig: Int32 = SIGKILL) {
+        if process.isRunning { Glibc.kill(pid, sig) }
+        process.waitUntilExit()
+    }
+
+    deinit { kill() }
+}
+
+final class SnapshotCacheTests: XCTestCase {
+    func testFreshCopyIsServedWithoutAnotherRefresh() throws {
+        let h = try SystemHarness(["CC_CACHE_TTL_STATS": "30"])
+        let a = try h.cache.snapshot(.stats)
+        h.cache.forgetMemory() // as another worker would: read the file
+        let b = try h.cache.snapshot(.stats)
+        XCTAssertEqual(a.takenAtMillis, b.takenAtMillis)
+        XCTAssertEqual(h.cache.counters(.stats).refreshes, 1)
+    }
+
+    func testStaleCopyIsRefreshedOnlyByTheLockHolder() throws {
+        let h = try SystemHarness(["CC_CACHE_TTL_STATS": "0.2"])
+        let first = try h.cache.snapshot(.stats)
+        usleep(300_000)
+        // Another process holds the lock: the stale copy comes back at once.
+        let other = FileLock(path: SnapshotKind.stats.lockPath(h.cache.directory))
+        XCTAssertTrue(other.tryLock())
+        let t0 = Clock.monotonicSeconds()
+        let served = try h.cache.snapshot(.stats)
+        XCTAssertLessThan(Clock.monotonicSeconds() - t0, 0.05, "a stale read must not wait for the lock")
+        XCTAssertEqual(served.takenAtMillis, first.takenAtMillis)
+        XCTAssertEqual(h.cache.counters(.stats).refreshes, 1)
+        other.unlock()
+        // Lock free: this request refreshes.
+        let next = try h.cache.snapshot(.stats)
+        XCTAssertGreaterThan(next.takenAtMillis, first.takenAtMillis)
+        XCTAssertEqual(h.cache.counters(.stats).refreshes, 2)
+    }
+
+    func testTooOldCopyWaitsForTheRefresh() throws {
+        let h = try SystemHarness(["CC_CACHE_TTL_STATS": "0.05", "CC_CACHE_MAX_STALE": "0.1"])
+        let first = try h.cache.snapshot(.stats)
+        usleep(200_000)
+        let next = try h.cache.snapshot(.stats)
+        XCTAssertGreaterThan(next.takenAtMillis, first.takenAtMillis, "older than max stale is never served")
+        XCTAssertLessThan(next.ageMillis(), 100)
+    }
+
+    func testConcurrentColdStartScansOnce() throws {
+        let h = try SystemHarness()
+        let config = h.context.config
+        let group = DispatchGroup()
+        let failures = Failures()
+        for _ in 0..<8 {
+            group.enter()
+            // Each thread is a separate "worker": its own cache, lock fd and memory.
+            Thread.detachNewThread {
+                let cache = SnapshotCache(config: config)
+                do { _ = try cache.snapshot(.processes) } catch { failures.add("\(error)") }
+                group.leave()
+            }
+        }
+        XCTAssertEqual(group.wait(timeout: .now() + 60), .success)
+        XCTAssertEqual(failures.all, [])
+        XCTAssertEqual(h.cache.counters(.processes).refreshes, 1, "cold start must cost one scan")
+    }
+
+    func testCorruptFilesAreIgnoredAndRebuilt() throws {
+        let h = try SystemHarness(["CC_CACHE_TTL_NETWORK": "60"])
+        _ = try h.cache.snapshot(.network)
+        let path = SnapshotKind.network.snapPath(h.cache.directory)
+        let good = try XCTUnwrap(AtomicFile.read(path))
+        var versioned = good
+        versioned[8] = 99 // format version
+        var flipped = good
+        flipped[good.count - 3] ^= 0x40
+        var otherKind = good
+        otherKind[12] = UInt8(SnapshotKind.stats.code)
+        let damaged: [(String, [UInt8])] = [
+            ("garbage", Array("not a snapshot at all, just text".utf8)),
+            ("empty", []),
+            ("truncated", Array(good.prefix(good.count / 2))),
+            ("header only", Array(good.prefix(SnapshotFile.headerSize))),
+            ("flipped bit", flipped),
+            ("unknown version", versioned),
+            ("wrong kind", otherKind),
+        ]
+        var expected = 1
+        for (name, bytes) in damaged {
+            XCTAssertTrue(AtomicFile.write(bytes, to: path))
+            h.cache.forgetMemory()
+            XCTAssertNil(LoadedSnapshot.read(path: path, kind: .network), "\(name) must not validate")
+            let r = h.get("/api/system/network")
+            XCTAssertEqual(r.status, 200, name)
+            expected += 1
+            XCTAssertEqual(h.cache.counters(.network).refreshes, expected, "\(name) is rebuilt")
+            XCTAssertNotNil(LoadedSnapshot.read(path: path, kind: .network), "\(name): the rebuilt file is valid")
+            XCTAssertNotNil(try? JSONSerialization.jsonObject(with: Data(r.body)), name)
+        }
+    }
+
+    /// A refresher killed between write and rename (simulated by a process
+    /// that takes the lock, leaves a half temp file and dies by SIGKILL).
+    func testRefresherKilledMidWriteLeavesTheCacheReadable() throws {
+        let h = try SystemHarness(["CC_CACHE_TTL_STATS": "0.2"])
+        let before = try h.cache.snapshot(.stats)
+        let dir = h.cache.directory
+        let child = try Child("""
+            exec 9>'\(dir)/stats.lock'; flock -x 9
+            head -c 300 '\(dir)/stats.snap' > '\(dir)/stats.snap.tmp.424242'
+            kill -9 $$
+            """)
+        child.process.waitUntilExit()
+        XCTAssertEqual(child.process.terminationReason, .uncaughtSignal)
+        h.cache.forgetMemory()
+        let still = try XCTUnwrap(LoadedSnapshot.read(path: SnapshotKind.stats.snapPath(dir), kind: .stats))
+        XCTAssertEqual(still.takenAtMillis, before.takenAtMillis, "the published file is untouched")
+        usleep(250_000)
+        let after = try h.cache.snapshot(.stats) // the dead holder's lock is gone
+        XCTAssertGreaterThan(after.takenAtMillis, before.takenAtMillis)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: "\(dir)/stats.snap.tmp.424242"), "orphan temp removed")
+    }
+
+    func testFileNamesComeOnlyFromKinds() throws {
+        let h = try SystemHarness()
+        XCTAssertEqual(h.get("/api/system/processes", "sort=../../etc/passwd").status, 400)
+        _ = h.get("/api/system/connections", "proto=../x")
+        let names = try FileManager.default.contentsOfDirectory(atPath: h.cache.directory).sorted()
+        for n in names {
+            XCTAssertTrue(SnapshotKind.allCases.contains { n.hasPrefix($0.rawValue + ".") }, n)
+        }
+    }
+
+    func testCacheDirectoryIsPrivate() throws {
+        let h = try SystemHarness()
+        var st = stat()
+        XCTAssertEqual(stat(h.cache.directory, &st), 0)
+        XCTAssertEqual(st.st_mode & 0o777, 0o700)
+    }
+}
+
+final class Failures: @unchecked Sendable {
+    private let lock = NSLock()
+    private var items: [String] = []
+    func add(_ s: String) { lock.lock(); items.append(s); lock.unlock() }
+    var all: [String] { lock.lock(); defer { lock.unlock() }; return items }
+}

@@ -64,6 +64,9 @@ final class ProcessScanner {
         guard s.find("\nUid:") else { return nil }
         _ = s.uint()
         p.uid = UInt32(truncatingIfNeeded: s.uint() ?? 0)
+        // VmRSS, as ps reports it: stat's rss field is a lazily summed
+        // per-CPU counter and runs behind by up to hundreds of KB.
+        if s.find("\nVmRSS:"), let kb = s.uint() { p.rssBytes = kb * 1024 }
         if withCmdline, let cmd = reader.read(pid: pid, "cmdline", limit: cmdlineLimit) {
             p.cmdline = Self.joinCmdline(cmd)
         }

@@ -65,6 +65,8 @@ public final class PostgresDatabase: Database {
             break
         }
         guard PQsetnonblocking(c, 1) == 0 else { throw fail("cannot set non-blocking") }
+        // libpq prints NOTICEs (e.g. "already exists, skipping") to stderr by default.
+        PQsetNoticeProcessor(c, { _, _ in }, nil)
         do {
             deadline = Clock.monotonicSeconds() + connectTimeout + timeout
             // Plain integers only: nothing user-controlled reaches this SQL.

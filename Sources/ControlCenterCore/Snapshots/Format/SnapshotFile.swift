@@ -14,7 +14,7 @@
 /// rather than served.
 struct SnapshotFile {
     static let magic: [UInt8] = Array("CCSNAP\r\n".utf8)
-    static let formatVersion: UInt32 = 1
+    static let formatVersion: UInt32 = 2
     static let headerSize = 64
 
     /// Section tags; each kind uses the ones it needs.

@@ -8,6 +8,7 @@ struct ProcessSample {
     var state: UInt8 = UInt8(ascii: "?")
     var uid: UInt32 = 0
     var ticks: UInt64 = 0          // utime + stime
+    var sampledAt: UInt64 = 0      // CLOCK_BOOTTIME ns when ticks were read
     var startTicks: UInt64 = 0     // since boot
     var nice: Int = 0
     var threads: Int = 0
@@ -57,6 +58,9 @@ final class ProcessScanner {
     func sample(pid: Int32, withCmdline: Bool = true, cmdlineLimit: Int = ProcessScanner.cmdlineLimit) -> ProcessSample? {
         var p = ProcessSample()
         p.pid = pid
+        // Stamped per process: a scan under load can take long enough that
+        // one time for the whole scan would skew CPU% by tens of percent.
+        p.sampledAt = HostConstants.bootNanos()
         guard let stat = reader.read(pid: pid, "stat", limit: 4096), parseStat(stat, into: &p) else { return nil }
         guard let status = reader.read(pid: pid, "status", limit: 4096) else { return nil }
         var s = FieldScanner(status)

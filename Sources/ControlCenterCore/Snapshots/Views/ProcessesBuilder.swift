@@ -28,7 +28,7 @@ final class ProcessesBuilder: SnapshotBuilder {
                            startTime: boot + Double(p.startTicks) / HostConstants.clockTicks)
             items.append(contentsOf: item.bytes)
             let row = ProcessRow(pid: p.pid, ppid: p.ppid, uid: p.uid, state: p.state, cpu: cpu[i] ?? .nan,
-                                 memory: memPct, rss: p.rssBytes, startTicks: p.startTicks, ticks: p.ticks,
+                                 memory: memPct, rss: p.rssBytes, startTicks: p.startTicks, ticks: p.ticks, sampledAt: p.sampledAt,
                                  name: p.name, user: user, item: start..<items.count)
             row.encode(&index)
             rows.append(row)
@@ -45,22 +45,20 @@ final class ProcessesBuilder: SnapshotBuilder {
     /// previous snapshot did not know started since then, so its whole life
     /// is the interval. With no previous snapshot there is no interval: nil.
     func cpuPercents(_ samples: [ProcessSample], _ input: BuildInput) -> [Double?] {
-        guard let prev = input.previous, input.monoNanos > prev.takenAtMonoNanos,
-              let table = try? ProcessTable.decode(prev) else {
+        guard let prev = input.previous, let table = try? ProcessTable.decode(prev) else {
             return Array(repeating: nil, count: samples.count)
         }
         let hz = HostConstants.clockTicks
-        let interval = Double(input.monoNanos - prev.takenAtMonoNanos) / 1e9
         let prevBootSeconds = Double(prev.takenAtMonoNanos) / 1e9
-        let nowBootSeconds = Double(input.monoNanos) / 1e9
         return samples.map { p in
             if let i = table.byPid[p.pid], table.rows[i].startTicks == p.startTicks {
-                let before = table.rows[i].ticks
-                return p.ticks >= before ? Double(p.ticks - before) / hz / interval * 100 : nil
+                let before = table.rows[i]
+                guard p.ticks >= before.ticks, p.sampledAt > before.sampledAt else { return nil }
+                return Double(p.ticks - before.ticks) / hz / (Double(p.sampledAt - before.sampledAt) / 1e9) * 100
             }
             let started = Double(p.startTicks) / hz
-            guard started >= prevBootSeconds else { return nil }  // pid reuse race
-            let life = nowBootSeconds - started
+            guard started >= prevBootSeconds else { return nil }  // missed by the previous scan
+            let life = Double(p.sampledAt) / 1e9 - started
             return life > 0.01 ? min(Double(p.ticks) / hz / life * 100, 100 * Double(max(p.threads, 1))) : nil
         }
     }

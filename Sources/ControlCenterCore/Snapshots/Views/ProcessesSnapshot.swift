@@ -10,13 +10,14 @@ struct ProcessRow {
     var rss: UInt64
     var startTicks: UInt64
     var ticks: UInt64
+    var sampledAt: UInt64    // CLOCK_BOOTTIME ns of the ticks reading
     var name: String
     var user: String
     var item: Range<Int>     // offsets into the items section
 
     func encode(_ w: inout ByteWriter) {
         w.i32(pid); w.i32(ppid); w.u32(uid); w.u8(state)
-        w.f64(cpu); w.f64(memory); w.u64(rss); w.u64(startTicks); w.u64(ticks)
+        w.f64(cpu); w.f64(memory); w.u64(rss); w.u64(startTicks); w.u64(ticks); w.u64(sampledAt)
         w.string(name); w.string(user)
         w.u32(UInt32(item.lowerBound)); w.u32(UInt32(item.count))
     }
@@ -24,9 +25,9 @@ struct ProcessRow {
     static func decode(_ r: inout ByteReader) -> ProcessRow? {
         guard let pid = r.i32(), let ppid = r.i32(), let uid = r.u32(), let state = r.u8(),
               let cpu = r.f64(), let mem = r.f64(), let rss = r.u64(), let st = r.u64(), let ticks = r.u64(),
-              let name = r.string(), let user = r.string(), let off = r.u32(), let len = r.u32() else { return nil }
+              let sampledAt = r.u64(), let name = r.string(), let user = r.string(), let off = r.u32(), let len = r.u32() else { return nil }
         return ProcessRow(pid: pid, ppid: ppid, uid: uid, state: state, cpu: cpu, memory: mem, rss: rss,
-                          startTicks: st, ticks: ticks, name: name, user: user,
+                          startTicks: st, ticks: ticks, sampledAt: sampledAt, name: name, user: user,
                           item: Int(off)..<(Int(off) + Int(len)))
     }
 }

@@ -166,7 +166,7 @@ def fetch_written(ctx, expect, time_limit=120.0):
     return found, None
 
 
-def verify_writes(ctx, res, gating=True):
+def verify_writes(ctx, res, gating=True, label=""):
     ids = res.endpoint_ids(lambda r, g: r.cls == "write")
     if not ids:
         return None
@@ -179,7 +179,7 @@ def verify_writes(ctx, res, gating=True):
     found, why = fetch_written(ctx, len(acked) + len(unacked))
     R = ctx.report
     if found is None:
-        R.check("acknowledged writes read back", None, "==", "all", "", gating, detail=why)
+        R.check("acknowledged writes read back" + label, None, "==", "all", "", gating, detail=why)
         R.note("could not verify writes: %s" % why)
         return None
     lost = sorted(acked - set(found))
@@ -188,9 +188,11 @@ def verify_writes(ctx, res, gating=True):
     info = {"acknowledged": len(acked), "not_acknowledged": len(unacked), "found": len(found),
             "lost": len(lost), "lost_sample": lost[:20], "duplicates": len(dups), "duplicate_sample": dups[:20],
             "stored_without_ack": len(extra)}
+    if label:
+        R.data.setdefault("writes_by_phase", {})[label.strip(" ()")] = info
     R.add_extra("writes", info)
-    R.check("acknowledged writes lost", len(lost), "==", 0, "", gating)
-    R.check("acknowledged writes stored twice", len(dups), "==", 0, "", False)
+    R.check("acknowledged writes lost" + label, len(lost), "==", 0, "", gating)
+    R.check("acknowledged writes stored twice" + label, len(dups), "==", 0, "", False)
     return info
 
 
@@ -281,7 +283,7 @@ def stress(ctx):
                       "p50_ms": lt["p50"], "p95_ms": lt["p95"], "p99_ms": lt["p99"], "mean_ms": lt["mean"],
                       "timeouts": s["timeouts"], "server_cpu_pct": (cpu or {}).get("server_cpu_pct_of_one_core"),
                       "level": level})
-        verify_writes(ctx, res)
+        verify_writes(ctx, res, label=" (%d users)" % n)
         time.sleep(1.0)
     knee, best = _knee(curve)
     ctx.report.add_extra("stress_curve", {"steps": curve, "knee_users": knee, "best_power_users": best})

@@ -39,9 +39,16 @@ public enum ListenSocket {
 
     private static func bindUnix(path: String, backlog: Int) throws -> Int32 {
         if access(path, F_OK) == 0 {
-            if isUnixSocketLive(path) {
-                throw BindError(description: "another server is listening on \(path)")
+            // Workers of a master that just died may hold the socket for a
+            // moment (they follow it via PDEATHSIG): give them 2 s to go.
+            var live = isUnixSocketLive(path)
+            var waited = 0.0
+            while live && waited < 2 {
+                Clock.sleep(seconds: 0.1)
+                waited += 0.1
+                live = isUnixSocketLive(path)
             }
+            if live { throw BindError(description: "another server is listening on \(path)") }
             unlink(path) // stale socket from a master that died
         }
         let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)

@@ -110,12 +110,13 @@ public final class FastCGIWorker {
         if accessLog.isEnabled {
             let ms = Double(Clock.monotonicNanos() - started) / 1e6
             accessLog.write(line: Self.accessLine(requestID: requestID, method: method, path: path,
-                                                  status: response.status, ms: ms, bytes: bytes, remote: remote))
+                                                  status: response.status, ms: ms, bytes: bytes, remote: remote,
+                                                  pid: context.pid))
         }
     }
 
     static func accessLine(requestID: String, method: String, path: String, status: Int, ms: Double,
-                           bytes: Int, remote: String) -> [UInt8] {
+                           bytes: Int, remote: String, pid: Int32) -> [UInt8] {
         var w = JSONWriter(capacity: 200)
         w.beginObject()
         w.field("time", timestamp: Clock.wallSeconds())
@@ -124,7 +125,7 @@ public final class FastCGIWorker {
         w.field("path", path)
         w.field("status", status)
         w.field("duration_ms", ms, places: 3)
-        w.field("pid", Int(getpid()))
+        w.field("pid", Int(pid))
         w.field("bytes", bytes)
         w.field("remote", remote)
         w.endObject()

@@ -50,6 +50,8 @@ def latency_checks(ctx, label, s, gating=True):
 def std_checks(ctx, res, label, level="expected", ids=None, gating=True):
     """The post-mortem criteria. level: expected (all of them), 2x (success
     > 95%; under --profile strict the strict ones apply at 2x), info."""
+    if ids is None:  # nginx-only reference routes are measured, never judged
+        ids = res.endpoint_ids(lambda r, g: r.cls != "reference")
     s = res.summary(ids)
     R = ctx.report
     c = ctx.crit
@@ -68,6 +70,19 @@ def std_checks(ctx, res, label, level="expected", ids=None, gating=True):
         latency_checks(ctx, label, s, False)
         R.check(label + ": success", s["success_pct"], _success_op(ctx), c["success"], "%", False)
     return s
+
+
+def reference_note(ctx, res):
+    """Compare the product with nginx's own answer measured in the same run."""
+    ids = res.endpoint_ids(lambda r, g: r.cls == "reference")
+    if not ids:
+        return
+    ref = res.summary(ids)["latency_ms"]
+    prod = res.summary(res.endpoint_ids(lambda r, g: r.cls != "reference"))["latency_ms"]
+    ctx.report.add_extra("reference", {"nginx_only": ref, "product": prod})
+    ctx.report.note("reference (nginx's own return 200, same run): p50 %s ms, p99 %s ms, max %s ms; the product: "
+                    "p50 %s ms, p99 %s ms. When both spike together the machine, not the pool, is the cause" % (
+                        ref["p50"], ref["p99"], ref["max"], prod["p50"], prod["p99"]))
 
 
 def health_check(ctx, res, gating):
@@ -216,6 +231,7 @@ def sustained(ctx):
     std_checks(ctx, res, "all routes", "expected")
     health_check(ctx, res, gating=True)
     rps_check(ctx, res)
+    reference_note(ctx, res)
     verify_writes(ctx, res)
 
 
@@ -232,6 +248,7 @@ def burst(ctx):
     std_checks(ctx, res, "all routes", level)
     health_check(ctx, res, gating=False)
     rps_check(ctx, res, windows=False)
+    reference_note(ctx, res)
     verify_writes(ctx, res)
 
 
@@ -278,6 +295,7 @@ def stress(ctx):
         ctx.report.add_phase(name, res, cpu)
         level = "expected" if n <= exp else ("2x" if n <= 2 * exp else "info")
         s = std_checks(ctx, res, "%d users" % n, level)
+        reference_note(ctx, res)
         lt = s["latency_ms"]
         curve.append({"users": n, "rps": s["throughput_rps"], "ok_rps": s["ok_rps"], "success_pct": s["success_pct"],
                       "p50_ms": lt["p50"], "p95_ms": lt["p95"], "p99_ms": lt["p99"], "mean_ms": lt["mean"],
@@ -645,7 +663,7 @@ def chaos(ctx):
             break
         time.sleep(0.1)
     rec.update(workers_after=workers_now, healthy=healthy, recovered_after_s=round(time.monotonic() - t0, 2))
-    s = res.summary()
+    s = res.summary(res.endpoint_ids(lambda r, g: r.cls != "reference"))
     R.add_extra("chaos", {"actions": events, "recovery": rec, "error_budget_pct": budget})
     R.check("chaos actions performed", sum(1 for e in events if e["ok"]), ">=", len(actions))
     for kind in actions:

@@ -15,15 +15,17 @@ public enum ListenSocket {
     }
 
     /// True if something accepts connections at `path` (a live server).
+    /// The probe never blocks: a live server with a full backlog answers
+    /// EAGAIN, which counts as live.
     public static func isUnixSocketLive(_ path: String) -> Bool {
-        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue) | Int32(SOCK_NONBLOCK.rawValue), 0)
         guard fd >= 0 else { return false }
         defer { close(fd) }
         var addr = unixAddress(path)
         let rc = withUnsafePointer(to: &addr) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
         }
-        return rc == 0
+        return rc == 0 || errno == EAGAIN
     }
 
     static func unixAddress(_ path: String) -> sockaddr_un {

@@ -322,6 +322,8 @@ def main(argv=None):
             ctx.report.skip(str(e))
         return ctx.finish()
     except SetupError as e:
+        if ctx and os.path.isdir(ctx.outdir) and not os.listdir(ctx.outdir):
+            os.rmdir(ctx.outdir)  # leave no empty report directory behind
         sys.stderr.write("loadtest %s: setup error: %s\n" % (args.scenario, e))
         print("loadtest %s: ERROR (setup)" % args.scenario)
         return EXIT_SETUP

@@ -48,7 +48,11 @@ cc_render_nginx() {
     local user_line=""
     [ "$(id -u)" -eq 0 ] && user_line="user root;"
     local nchan=""
-    [ -f /usr/lib/nginx/modules/ngx_nchan_module.so ] && nchan="load_module /usr/lib/nginx/modules/ngx_nchan_module.so;"
+    # nchan (live updates) is loaded only when asked for: it reserves shared
+    # memory at start and nothing publishes through it yet.
+    if [ "${CC_NCHAN:-0}" = 1 ] && [ -f /usr/lib/nginx/modules/ngx_nchan_module.so ]; then
+        nchan="load_module /usr/lib/nginx/modules/ngx_nchan_module.so;"
+    fi
     local max_body="${CC_MAX_BODY:-1048576}"
     # Only for measuring: CC_NGINX_KEEPALIVE=N turns on kept-alive FastCGI
     # connections (measured harmful with libfcgi; see docs/performance.md).

@@ -114,12 +114,12 @@ final class HealthRouteTests: XCTestCase {
 
     func testCrashInHandlerFailsOnlyThatRequest() throws {
         let s = try server
-        let before = s.poolWorkers()
+        let before = s.poolWorkers("storage")
         let r = try s.get("/api/test/crash")
         XCTAssertEqual(r.status, 502)
         XCTAssertEqual(r.errorCode, "bad_gateway")
         XCTAssertEqual(try s.get("/health").status, 200)
-        XCTAssertTrue(waitUntil(3) { s.poolWorkers().count == before.count }, "crashed worker replaced")
+        XCTAssertTrue(waitUntil(3) { s.poolWorkers("storage").count == before.count }, "crashed worker replaced")
         XCTAssertTrue(waitUntil(3) { s.log().contains("worker died") })
     }
 

@@ -47,8 +47,24 @@ final class PoolLifecycleTests: XCTestCase {
         XCTAssertEqual(r.errorCode, "gateway_timeout")
         XCTAssertLessThan(elapsed, 2.0, "504 within timeout + 1 s")
         XCTAssertTrue(waitUntil(3) { s.log().contains("request timeout; killing worker") })
-        XCTAssertTrue(waitUntil(3) { s.poolWorkers().count == 2 })
+        XCTAssertTrue(waitUntil(3) { s.poolWorkers("storage").count == 2 })
         XCTAssertEqual(try s.get("/health").status, 200)
+    }
+
+    func testRequestAbandonedInTheBacklogIsSkipped() throws {
+        // One storage worker, held by a slow request; a second request waits in
+        // the backlog until nginx's timeout answers it with 504 and hangs up.
+        let s = try TestServer(env: ["CC_TEST_ROUTES": "true", "CC_STORAGE_WORKERS": "1", "CC_REQUEST_TIMEOUT": "1"])
+        let port = s.port
+        let first = LockedBox<HTTPResponse?>(nil)
+        let t = Thread { first.set(try? HTTPClient.request(port: port, path: "/api/test/sleep?ms=1200", timeout: 10)) }
+        t.start()
+        usleep(100_000)
+        let queued = try s.get("/api/test/sleep?ms=3000")
+        XCTAssertEqual(queued.status, 504)
+        XCTAssertTrue(waitUntil(5) { s.log().contains("client gone before the request started; skipped") },
+                      "the abandoned request is not run")
+        XCTAssertTrue(waitUntil(3) { (try? s.get("/api/test/echo").status) == 405 }, "the worker is free again")
     }
 
     func testQuitLetsInFlightRequestFinish() throws {
@@ -57,7 +73,7 @@ final class PoolLifecycleTests: XCTestCase {
         let result = LockedBox<HTTPResponse?>(nil)
         let t = Thread { result.set(try? HTTPClient.request(port: port, path: "/api/test/sleep?ms=1500", timeout: 10)) }
         t.start()
-        XCTAssertTrue(waitUntil(3) { s.poolWorkers().contains { pid in
+        XCTAssertTrue(waitUntil(3) { s.poolWorkers("storage").contains { pid in
             (try? String(contentsOfFile: s.stateDir + "/run/workers/\(pid).status", encoding: .utf8))?.contains(" B ") ?? false
         } })
         s.signalMaster(SIGQUIT)
@@ -121,13 +137,13 @@ final class PoolLifecycleTests: XCTestCase {
     }
 
     func testCrashLoopBacksOffThenRecovers() throws {
-        let s = try TestServer(env: ["CC_TEST_ROUTES": "true", "CC_WORKERS": "2", "CC_EMERGENCY_RESTART_THRESHOLD": "3"])
+        let s = try TestServer(env: ["CC_TEST_ROUTES": "true", "CC_EMERGENCY_RESTART_THRESHOLD": "3"])
         for _ in 0..<3 { XCTAssertEqual(try s.get("/api/test/crash").status, 502) }
         XCTAssertTrue(waitUntil(3) { s.log().contains("workers keep dying; backing off") })
         let status = try s.get("/api/pool/status").json
-        let main = (status?["pools"] as? [[String: Any]])?.first { $0["name"] as? String == "main" }
-        XCTAssertEqual(main?["backoff"] as? Bool, true, "the status page shows the backoff")
-        XCTAssertTrue(waitUntil(5) { s.poolWorkers("main").count == 2 }, "respawning resumes after the backoff")
+        let storage = (status?["pools"] as? [[String: Any]])?.first { $0["name"] as? String == "storage" }
+        XCTAssertEqual(storage?["backoff"] as? Bool, true, "the status page shows the backoff")
+        XCTAssertTrue(waitUntil(5) { s.poolWorkers("storage").count == 2 }, "respawning resumes after the backoff")
         XCTAssertEqual(try s.get("/health").status, 200)
     }
 

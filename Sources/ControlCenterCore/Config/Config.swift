@@ -48,6 +48,7 @@ public struct Config: Sendable, Equatable {
         ("CC_HTTP_PORT", "8080", "Port nginx listens on (Scripts/run, tests)"),
         ("CC_HTTP_ADDR", "127.0.0.1", "Address nginx listens on (Scripts/run)"),
         ("CC_NGINX_WORKERS", "2", "nginx worker processes (Scripts/run)"),
+        ("CC_NCHAN", "0", "1 loads nginx's nchan module (live updates; reserved for the collector)"),
         ("CC_RATE_LIMIT", "50", "Requests per second per client on /api/ (nginx limit_req; loopback exempt)"),
         ("CC_RATE_BURST", "100", "Burst allowed above CC_RATE_LIMIT before 429"),
         ("CC_LOGIN_RATE_LIMIT", "10", "Login attempts per minute per client (nginx), before the database throttle"),

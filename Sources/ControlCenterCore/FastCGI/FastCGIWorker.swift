@@ -91,6 +91,20 @@ public final class FastCGIWorker {
         status?.begin(method: method, path: path, nowMillis: Clock.wallMillis())
 
         let headers = FastCGIExchange.headers(envp)
+        // A request that waited in the backlog until nginx gave up on it
+        // (504) would only burn a worker: skip it, like nginx's 499.
+        if Self.peerHasHungUp(fcgi.ipcFd) {
+            FCGX_Finish_r(&fcgi)
+            status?.end(nowMillis: Clock.wallMillis())
+            context.log.warning("client gone before the request started; skipped",
+                                ["method": method, "path": path, "request_id": requestID])
+            if accessLog.isEnabled {
+                accessLog.write(line: Self.accessLine(requestID: requestID, method: method, path: path, status: 499,
+                                                      ms: Double(Clock.monotonicNanos() - started) / 1e6, bytes: 0,
+                                                      remote: remote, pid: context.pid))
+            }
+            return
+        }
         let response: Response
         switch FastCGIExchange.readBody(fcgi.in, contentLength: headers["content-length"], limit: context.config.maxBody) {
         case .tooLarge:
@@ -113,6 +127,15 @@ public final class FastCGIWorker {
                                                   status: response.status, ms: ms, bytes: bytes, remote: remote,
                                                   pid: context.pid))
         }
+    }
+
+    /// nginx closes its end when it stops waiting; the kernel reports that
+    /// as RDHUP/HUP on our side even though its request bytes are still queued.
+    static func peerHasHungUp(_ fd: Int32) -> Bool {
+        guard fd >= 0 else { return false }
+        var p = pollfd(fd: fd, events: Int16(POLLRDHUP) | Int16(POLLHUP), revents: 0)
+        guard poll(&p, 1, 0) == 1 else { return false }
+        return p.revents & (Int16(POLLRDHUP) | Int16(POLLHUP) | Int16(POLLERR)) != 0
     }
 
     static func accessLine(requestID: String, method: String, path: String, status: Int, ms: Double,

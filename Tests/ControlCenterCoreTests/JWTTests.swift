@@ -65,6 +65,34 @@ final class JWTTests: XCTestCase {
         }
     }
 
+    /// The fast path (flat claims, no escapes) and the general one agree.
+    func testClaimsWithEscapesOrUnicodeRoundTrip() throws {
+        for sub in ["al\"ice", "b\\ob", "zoë", "tab\there", "line\nfeed"] {
+            var c = claims()
+            c.sub = sub
+            XCTAssertEqual(try signer.verify(signer.sign(c), now: now), c, sub)
+        }
+        var big = claims()
+        big.userID = 8_999_999_999_999_999
+        XCTAssertEqual(try signer.verify(signer.sign(big), now: now), big)
+    }
+
+    func testBase64URLIsStrict() {
+        XCTAssertEqual(Base64URL.decode("aGk"), Array("hi".utf8))
+        XCTAssertEqual(Base64URL.encode(Array("hi".utf8)), "aGk")
+        XCTAssertNil(Base64URL.decode("aGl"), "non-zero unused bits: a second spelling of the same bytes")
+        XCTAssertNil(Base64URL.decode("aGk="))
+        XCTAssertNil(Base64URL.decode("a+k/"))
+        XCTAssertNil(Base64URL.decode("a"))
+        for n in 0..<40 {
+            let bytes = (0..<n).map { UInt8(truncatingIfNeeded: $0 &* 37 &+ 11) }
+            XCTAssertEqual(Base64URL.decode(Base64URL.encode(bytes)), bytes)
+            XCTAssertEqual(Base64URL.encode(bytes),
+                           Data(bytes).base64EncodedString().replacingOccurrences(of: "+", with: "-")
+                               .replacingOccurrences(of: "/", with: "_").replacingOccurrences(of: "=", with: ""))
+        }
+    }
+
     func testSecretFileIsCreatedOnceWithMode0600() throws {
         let dir = NSTemporaryDirectory() + "cc-jwt-\(getpid())-\(UUID().uuidString.prefix(6))"
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)

@@ -21,8 +21,8 @@ public struct User: Sendable, Equatable {
         w.field("full_name", fullName)
         w.field("role", role.rawValue)
         w.field("is_active", isActive)
-        w.field("created_at", Clock.iso8601(Double(createdAt) / 1000))
-        w.field("updated_at", Clock.iso8601(Double(updatedAt) / 1000))
+        w.field("created_at", timestamp: Double(createdAt) / 1000)
+        w.field("updated_at", timestamp: Double(updatedAt) / 1000)
         w.field("last_login", lastLogin.map { Clock.iso8601(Double($0) / 1000) })
         w.endObject()
     }

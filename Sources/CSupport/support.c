@@ -14,6 +14,7 @@
 #include <linux/unix_diag.h>
 #include <linux/rtnetlink.h>
 #include <fcgiapp.h>
+#include <poll.h>
 
 int cc_spawn_addclosefrom(posix_spawn_file_actions_t *actions, int lowfd) {
     return posix_spawn_file_actions_addclosefrom_np(actions, lowfd);
@@ -120,4 +121,11 @@ long cc_listen_queue_length(int fd) {
         return (long)info.tcpi_unacked; /* for a listener: the accept queue */
     }
     return -1;
+}
+
+int cc_peer_hung_up(int fd) {
+    if (fd < 0) return 0;
+    struct pollfd p = { .fd = fd, .events = POLLRDHUP, .revents = 0 };
+    if (poll(&p, 1, 0) != 1) return 0;
+    return (p.revents & (POLLRDHUP | POLLHUP | POLLERR)) != 0;
 }

@@ -77,6 +77,21 @@ final class RouterTests: XCTestCase {
         XCTAssertEqual(r.header("content-type"), "application/json")
     }
 
+    func testPublicReadFalseGuardsEverySystemRoute() throws {
+        let dir = NSTemporaryDirectory() + "cc-public-read-\(UUID().uuidString.prefix(8))"
+        let config = try Config(values: ["CC_STATE_DIR": dir, "CC_PUBLIC_READ": "false"])
+        let ctx = WorkerContext(config: config, log: Log(path: "off"))
+        let app = Application.makeRouter(config: config)
+        let systemRoutes = app.routes.filter { $0.pattern.hasPrefix("/api/system/") }
+        XCTAssertEqual(systemRoutes.count, 7)
+        for route in systemRoutes {
+            let path = route.pattern.replacingOccurrences(of: "{pid}", with: "1")
+            let r = app.handle(Request(method: "GET", path: path), context: ctx)
+            XCTAssertEqual(r.status, 401, path)
+            XCTAssertEqual(r.header("WWW-Authenticate"), "Bearer", path)
+        }
+    }
+
     func testApplicationRoutesIncludeHealth() throws {
         let app = Application.makeRouter(config: try Config(values: [:]))
         let paths = Set(app.routes.map(\.pattern))

@@ -22,6 +22,9 @@ void cc_worker_request_stop(void);
 int cc_worker_take_reopen(void);
 int cc_set_parent_death_signal(int sig);
 
+/* 1 when the peer of a connected socket has hung up (RDHUP/HUP/ERR). */
+int cc_peer_hung_up(int fd);
+
 /* Length of the accept queue of a listening socket (unix or TCP), or -1. */
 long cc_listen_queue_length(int fd);
 

@@ -131,12 +131,7 @@ public final class FastCGIWorker {
 
     /// nginx closes its end when it stops waiting; the kernel reports that
     /// as RDHUP/HUP on our side even though its request bytes are still queued.
-    static func peerHasHungUp(_ fd: Int32) -> Bool {
-        guard fd >= 0 else { return false }
-        var p = pollfd(fd: fd, events: Int16(POLLRDHUP) | Int16(POLLHUP), revents: 0)
-        guard poll(&p, 1, 0) == 1 else { return false }
-        return p.revents & (Int16(POLLRDHUP) | Int16(POLLHUP) | Int16(POLLERR)) != 0
-    }
+    static func peerHasHungUp(_ fd: Int32) -> Bool { cc_peer_hung_up(fd) != 0 }
 
     static func accessLine(requestID: String, method: String, path: String, status: Int, ms: Double,
                            bytes: Int, remote: String, pid: Int32) -> [UInt8] {

@@ -4,14 +4,17 @@
 /// filtered and sorted views are cut from the decoded snapshot, never from a
 /// new /proc walk.
 public enum SystemRoutes {
+    /// Every route is public unless CC_PUBLIC_READ=false, which makes each
+    /// one require a viewer token (Auth.readGuarded).
     public static func register(_ r: inout Router) {
-        r.get("/api/system/stats") { req, ctx in try whole(.stats, ctx) }
-        r.get("/api/system/network") { req, ctx in try whole(.network, ctx) }
-        r.get("/api/system/info", info)
-        r.get("/api/system/processes", processes)
-        r.get("/api/system/processes/{pid}", process)
-        r.get("/api/system/connections", connections)
-        r.get("/api/system/ports", ports)
+        let guarded = Auth.readGuarded
+        r.get("/api/system/stats", guarded { _, ctx in try whole(.stats, ctx) })
+        r.get("/api/system/network", guarded { _, ctx in try whole(.network, ctx) })
+        r.get("/api/system/info", guarded(info))
+        r.get("/api/system/processes", guarded(processes))
+        r.get("/api/system/processes/{pid}", guarded(process))
+        r.get("/api/system/connections", guarded(connections))
+        r.get("/api/system/ports", guarded(ports))
     }
 
     /// Refresh counters per snapshot kind, shown on `/api/pool/status`.

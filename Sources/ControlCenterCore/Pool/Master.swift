@@ -185,7 +185,7 @@ public final class Master {
         do {
             let pid = try Spawner.spawn(executable: executable,
                                         arguments: ["worker", "--pool", pool.name, "--slot", String(slot)],
-                                        environment: env, stdinFD: pool.fd)
+                                        environment: env, stdinFD: pool.fd, blockedSignals: [SIGQUIT, SIGUSR1])
             workers[pid] = Worker(pid: pid, pool: index, slot: slot, generation: generation,
                                   startedAt: Clock.monotonicSeconds())
             stateDirty = true

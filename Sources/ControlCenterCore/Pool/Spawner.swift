@@ -17,8 +17,11 @@ public enum Spawner {
     /// - Parameters:
     ///   - stdinFD: becomes fd 0 of the child (the FastCGI listening socket).
     ///   - signalsToDefault: reset in the child; the master blocks them.
+    ///   - blockedSignals: stay blocked in the child until it installs its own
+    ///     handlers (a worker's QUIT and USR1 wait, instead of hitting the
+    ///     Swift runtime's crash handler during start-up).
     public static func spawn(executable: String, arguments: [String], environment: [String: String],
-                             stdinFD: Int32?) throws -> pid_t {
+                             stdinFD: Int32?, blockedSignals: [Int32] = []) throws -> pid_t {
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
@@ -32,9 +35,10 @@ public enum Spawner {
         var attr = posix_spawnattr_t()
         posix_spawnattr_init(&attr)
         defer { posix_spawnattr_destroy(&attr) }
-        var empty = sigset_t()
-        sigemptyset(&empty)
-        posix_spawnattr_setsigmask(&attr, &empty)
+        var mask = sigset_t()
+        sigemptyset(&mask)
+        for s in blockedSignals { sigaddset(&mask, s) }
+        posix_spawnattr_setsigmask(&attr, &mask)
         var defaults = sigset_t()
         sigfillset(&defaults)
         posix_spawnattr_setsigdefault(&attr, &defaults)

@@ -288,7 +288,13 @@ def stress(ctx):
     per = max(total / len(steps), 2.0)
     curve = []
     exp = a.expected_users
+    base_run_id = ctx.run_id
     for n in steps:
+        # Each step is a new generator run whose sequence numbers restart, so
+        # each gets its own run id: the write check must not count the
+        # previous steps' events as duplicates.
+        ctx.run_id = "%ss%d" % (base_run_id, n)
+        routes = _prepare(ctx)
         g = Group("mixed", routes, users=n, think_ms=a.think_ms or 0.0, think_dist=a.think_dist)
         name = "stress-%du" % n
         res, cpu, _ = ctx.run_phase(name, [g], per)

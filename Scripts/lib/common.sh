@@ -110,17 +110,25 @@ cc_start_stack() {
 }
 
 cc_stop_stack() {
+    # Only pids we started: an empty one must never become `kill 0`, which
+    # would signal this whole process group.
+    local pids=()
+    [ -n "${CC_NGINX_PID:-}" ] && pids+=("$CC_NGINX_PID")
+    [ -n "${CC_MASTER_PID:-}" ] && pids+=("$CC_MASTER_PID")
     if [ -n "${CC_NGINX_PID:-}" ] && kill -0 "$CC_NGINX_PID" 2>/dev/null; then
         nginx -p "$CC_STATE_DIR/nginx" -c "$CC_STATE_DIR/nginx/nginx.conf" -s quit 2>/dev/null || kill -QUIT "$CC_NGINX_PID" 2>/dev/null
     fi
     if [ -n "${CC_MASTER_PID:-}" ] && kill -0 "$CC_MASTER_PID" 2>/dev/null; then
         kill -QUIT "$CC_MASTER_PID" 2>/dev/null
     fi
-    local deadline=$((SECONDS + 15))
-    while { kill -0 "${CC_NGINX_PID:-0}" 2>/dev/null || kill -0 "${CC_MASTER_PID:-0}" 2>/dev/null; } && [ $SECONDS -lt $deadline ]; do
+    local deadline=$((SECONDS + 15)) p alive
+    while [ $SECONDS -lt $deadline ]; do
+        alive=0
+        for p in "${pids[@]}"; do kill -0 "$p" 2>/dev/null && alive=1; done
+        [ $alive -eq 0 ] && break
         sleep 0.1
     done
-    kill -KILL "${CC_NGINX_PID:-0}" "${CC_MASTER_PID:-0}" 2>/dev/null || true
-    wait 2>/dev/null || true
+    for p in "${pids[@]}"; do kill -KILL "$p" 2>/dev/null || true; done
+    for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
     CC_NGINX_PID=""; CC_MASTER_PID=""
 }

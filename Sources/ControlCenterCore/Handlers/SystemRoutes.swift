@@ -76,35 +76,31 @@ public enum SystemRoutes {
         let query = try ConnectionQuery(req)
         let snap = try cache(ctx).snapshot(.connections)
         let table = try snap.view(ConnectionTable.decode)
-        let matched = table.rows.filter(query.matches)
-        var w = JSONWriter(capacity: 32 << 10)
-        w.beginObject()
-        w.beginArray("connections")
-        for r in matched[query.page.range(matched.count)] { w.raw(table.json(r)) }
-        w.endArray()
-        w.field("count", matched.count)
-        w.field("total", table.rows.count)
-        w.field("limit", query.page.limit)
-        w.field("offset", query.page.offset)
-        SnapshotTail.open(&w, takenAtMillis: snap.takenAtMillis)
-        let age = snap.ageMillis()
-        return SnapshotTail.response(SnapshotTail.finish(&w, age: age), snap, age: age)
+        return list("connections", table.rows.filter(query.matches), total: table.rows.count, page: query.page,
+                     snap: snap, capacity: 32 << 10, item: table.json)
     }
 
     static func ports(_ req: Request, _ ctx: WorkerContext) throws -> Response {
         let query = try PortQuery(req)
         let snap = try cache(ctx).snapshot(.connections)
         let table = try snap.view(ConnectionTable.decode)
-        let matched = table.ports.filter(query.matches)
-        var w = JSONWriter(capacity: 16 << 10)
+        return list("ports", table.ports.filter(query.matches), total: table.ports.count, page: query.page,
+                     snap: snap, capacity: 16 << 10, item: table.portJSON)
+    }
+
+    /// A page of pre-rendered rows with `count`, `total`, paging and the
+    /// snapshot's time and age, as every snapshot list answers.
+    static func list(_ key: String, _ matched: [ConnectionRow], total: Int, page: Page, snap: LoadedSnapshot,
+                     capacity: Int, item: (ConnectionRow) -> ArraySlice<UInt8>) -> Response {
+        var w = JSONWriter(capacity: capacity)
         w.beginObject()
-        w.beginArray("ports")
-        for r in matched[query.page.range(matched.count)] { w.raw(table.portJSON(r)) }
+        w.beginArray(key)
+        for r in matched[page.range(matched.count)] { w.raw(item(r)) }
         w.endArray()
         w.field("count", matched.count)
-        w.field("total", table.ports.count)
-        w.field("limit", query.page.limit)
-        w.field("offset", query.page.offset)
+        w.field("total", total)
+        w.field("limit", page.limit)
+        w.field("offset", page.offset)
         SnapshotTail.open(&w, takenAtMillis: snap.takenAtMillis)
         let age = snap.ageMillis()
         return SnapshotTail.response(SnapshotTail.finish(&w, age: age), snap, age: age)

@@ -80,11 +80,16 @@ enum AuthRoutes {
         }
         return .json { w in
             w.beginObject()
-            w.field("access_token", issued.token)
-            w.field("token_type", "bearer")
-            w.field("expires_in", auth.ttl)
+            tokenFields(&w, issued.token, ttl: auth.ttl)
             w.endObject()
         }
+    }
+
+    /// The token answer login and change-password share.
+    static func tokenFields(_ w: inout JSONWriter, _ token: String, ttl: Int) {
+        w.field("access_token", token)
+        w.field("token_type", "bearer")
+        w.field("expires_in", ttl)
     }
 
     static func me(_ req: Request, _ ctx: WorkerContext) throws -> Response {
@@ -138,9 +143,7 @@ enum AuthRoutes {
         return .json { w in
             w.beginObject()
             w.field("status", "password_changed")
-            w.field("access_token", issued.token)
-            w.field("token_type", "bearer")
-            w.field("expires_in", auth.ttl)
+            tokenFields(&w, issued.token, ttl: auth.ttl)
             w.endObject()
         }
     }

@@ -87,8 +87,23 @@ final class TestServer {
             stop()
             throw TestServerError.setup("nginx/pool did not answer /health: \(log())")
         }
-        let want = (Int(env["CC_WORKERS"] ?? "2") ?? 2) + (Int(env["CC_STORAGE_WORKERS"] ?? "2") ?? 2)
-        _ = waitUntil(10) { self.workerPids().count >= want }
+        // Tests read the pool through the workers' status files, so the pool
+        // counts as up only once every worker has written its own file (a
+        // spawned child that has not reached its accept loop has none yet).
+        guard waitUntil(20, { self.poolIsFull() }) else {
+            stop()
+            throw TestServerError.setup("pool did not reach full size: \(log())")
+        }
+    }
+
+    var expectedWorkers: (main: Int, storage: Int) {
+        (Int(env["CC_WORKERS"] ?? "2") ?? 2, Int(env["CC_STORAGE_WORKERS"] ?? "2") ?? 2)
+    }
+
+    /// Both pools at their configured size, judged from status files of live children.
+    func poolIsFull() -> Bool {
+        let want = expectedWorkers
+        return poolWorkers("main").count >= want.main && poolWorkers("storage").count >= want.storage
     }
 
     func stop() {

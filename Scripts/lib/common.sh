@@ -24,7 +24,7 @@ cc_apt_install() {
 
 # What building and serving needs.
 cc_install_runtime() {
-    cc_apt_install nginx libfcgi-dev libfcgi0ldbl libsqlite3-dev libpq-dev libsodium-dev pkg-config procps
+    cc_apt_install nginx libnginx-mod-http-js libfcgi-dev libfcgi0ldbl libsqlite3-dev libpq-dev libsodium-dev pkg-config procps
 }
 
 # The binary, built once per configuration.
@@ -37,6 +37,14 @@ cc_build() {
 cc_free_port() {
     python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
 }
+
+# A CC_ boolean as Config reads it (true/1/yes/on).
+cc_truthy() {
+    case "$(printf '%s' "$1" | tr '[:upper:]' '[:lower:]')" in 1|true|yes|on) return 0 ;; *) return 1 ;; esac
+}
+
+# Seconds (possibly fractional) as whole milliseconds.
+cc_millis() { awk -v s="$1" 'BEGIN { printf "%d", s * 1000 }'; }
 
 # Renders nginx/*.conf into $CC_STATE_DIR/nginx with this deployment's values.
 cc_render_nginx() {
@@ -58,7 +66,24 @@ cc_render_nginx() {
     # connections (measured harmful with libfcgi; see docs/performance.md).
     local keepalive="" keep_conn="off"
     if [ -n "${CC_NGINX_KEEPALIVE:-}" ]; then keepalive="keepalive ${CC_NGINX_KEEPALIVE};"; keep_conn="on"; fi
-    for f in nginx.conf control-center.conf control-center-http.conf; do
+    # nginx-served default views need njs and public reads (no token check
+    # in nginx); otherwise every request goes to a worker, as before.
+    local njs_module=/usr/lib/nginx/modules/ngx_http_js_module.so
+    local njs_load="" views_http="# views off" views="# views off" view_log="access_log off;"
+    if cc_truthy "${CC_NGINX_VIEWS:-true}" && cc_truthy "${CC_PUBLIC_READ:-true}" && [ -f "$njs_module" ]; then
+        njs_load="load_module $njs_module;"
+        views_http="include $dir/control-center-views-http.conf;"
+        views="include $dir/control-center-views.conf;"
+        case "${CC_ACCESS_LOG:-}" in
+            off) view_log="access_log off;" ;;
+            "") view_log="access_log /dev/stdout cc_view_json;" ;;
+            /*) view_log="access_log $CC_ACCESS_LOG cc_view_json buffer=32k flush=1s;" ;;
+            *) view_log="access_log $PWD/$CC_ACCESS_LOG cc_view_json buffer=32k flush=1s;" ;;
+        esac
+    fi
+    cp "$CC_ROOT/nginx/cc_views.js" "$dir/cc_views.js"
+    for f in nginx.conf control-center.conf control-center-http.conf control-center-headers.conf \
+             control-center-views-http.conf control-center-views.conf control-center-view.inc; do
         sed -e "s|@CC_MAIN_UPSTREAM@|$main|g" \
             -e "s|@CC_STORAGE_UPSTREAM@|$storage|g" \
             -e "s|@CC_REQUEST_TIMEOUT@|${CC_REQUEST_TIMEOUT:-10}|g" \
@@ -75,6 +100,13 @@ cc_render_nginx() {
             -e "s|@CC_NCHAN_LOAD@|$nchan|g" \
             -e "s|@CC_UPSTREAM_KEEPALIVE@|$keepalive|g" \
             -e "s|@CC_FASTCGI_KEEP_CONN@|$keep_conn|g" \
+            -e "s|@CC_NJS_LOAD@|$njs_load|g" \
+            -e "s|@CC_VIEWS_HTTP_INCLUDE@|$views_http|g" \
+            -e "s|@CC_VIEWS_INCLUDE@|$views|g" \
+            -e "s|@CC_VIEW_ACCESS_LOG@|$view_log|g" \
+            -e "s|@CC_VIEW_TTL_PROCESSES@|$(cc_millis "${CC_CACHE_TTL_PROCESSES:-2}")|g" \
+            -e "s|@CC_VIEW_TTL_STATS@|$(cc_millis "${CC_CACHE_TTL_STATS:-2}")|g" \
+            -e "s|@CC_VIEW_TTL_NETWORK@|$(cc_millis "${CC_CACHE_TTL_NETWORK:-2}")|g" \
             "$CC_ROOT/nginx/$f" > "$dir/$f"
     done
     # nginx wants the unit-less size form for client_max_body_size in bytes.

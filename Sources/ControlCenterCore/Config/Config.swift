@@ -31,6 +31,7 @@ public struct Config: Sendable, Equatable {
     public var publicRead: Bool
     public var cacheTTL: [String: Double]
     public var cacheMaxStale: Double
+    public var nginxViews: Bool
     public var httpPort: Int
     public var configFile: String?
     /// Set by the master for its workers (CC_MASTER_STARTED).
@@ -38,6 +39,11 @@ public struct Config: Sendable, Equatable {
 
     public var runDir: String { stateDir + "/run" }
     public var cacheDir: String { stateDir + "/cache" }
+    /// Pre-rendered default views that nginx reads itself (world-readable:
+    /// they hold only what the public read routes answer anyway).
+    public var viewsDir: String { stateDir + "/views" }
+    /// Views are written only when nginx may serve them without a token.
+    public var writesViews: Bool { nginxViews && publicRead }
     public var workerStatusDir: String { runDir + "/workers" }
 
     /// Setting names with defaults and meaning: README's table and
@@ -79,6 +85,7 @@ public struct Config: Sendable, Equatable {
         ("CC_CACHE_TTL_STATS", "2", "Seconds a stats snapshot is fresh"),
         ("CC_CACHE_TTL_CONNECTIONS", "5", "Seconds a connections/ports snapshot is fresh"),
         ("CC_CACHE_MAX_STALE", "30", "Seconds an old snapshot may still be served while one process refreshes it"),
+        ("CC_NGINX_VIEWS", "true", "nginx serves the default processes, stats and network views from pre-rendered files while they are fresh (needs nginx's njs module; only with CC_PUBLIC_READ=true)"),
     ]
 
     public static func load(environment env: [String: String] = ProcessInfo.processInfo.environment) throws -> Config {
@@ -157,6 +164,7 @@ public struct Config: Sendable, Equatable {
             "connections": try p.double("CC_CACHE_TTL_CONNECTIONS", default: 5, range: 0.05...3600),
         ]
         cacheMaxStale = try p.double("CC_CACHE_MAX_STALE", default: 30, range: 0.1...86_400)
+        nginxViews = try p.bool("CC_NGINX_VIEWS", default: true)
         httpPort = try p.int("CC_HTTP_PORT", default: 8080, range: 1...65535)
         masterStartedAt = p.string("CC_MASTER_STARTED")
     }

@@ -94,6 +94,15 @@ public final class Master {
             }
         }
         chmod(config.cacheDir, 0o700)
+        if config.writesViews {
+            if mkdir(config.viewsDir, 0o755) != 0 && errno != EEXIST {
+                throw ConfigError("cannot create \(config.viewsDir): \(String(cString: strerror(errno)))")
+            }
+        } else if let names = try? FileManager.default.contentsOfDirectory(atPath: config.viewsDir) {
+            // nginx no longer serves them (CC_NGINX_VIEWS or CC_PUBLIC_READ
+            // turned off): leave no public copy behind.
+            for n in names where n.hasSuffix(".json") { unlink("\(config.viewsDir)/\(n)") }
+        }
         // Status files of workers from a previous master are meaningless now.
         if let names = try? FileManager.default.contentsOfDirectory(atPath: config.workerStatusDir) {
             for n in names where n.hasSuffix(".status") { unlink("\(config.workerStatusDir)/\(n)") }

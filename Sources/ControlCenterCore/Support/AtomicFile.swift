@@ -4,7 +4,10 @@ import Glibc
 /// never a partial one, even if the writer is killed mid-write.
 public enum AtomicFile {
     @discardableResult
-    public static func write(_ bytes: [UInt8], to path: String, mode: mode_t = 0o600, sync: Bool = false) -> Bool {
+    /// `mtimeMillis` stamps the file before it is published, for readers
+    /// (nginx's view check) that take its age from the modification time.
+    public static func write(_ bytes: [UInt8], to path: String, mode: mode_t = 0o600, sync: Bool = false,
+                             mtimeMillis: Int64? = nil) -> Bool {
         let tmp = "\(path).tmp.\(getpid())"
         let fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode)
         guard fd >= 0 else { return false }
@@ -18,6 +21,13 @@ public enum AtomicFile {
             return true
         }
         if ok && sync { ok = fsync(fd) == 0 }
+        // open() applied the umask; the caller's mode is what it asked for.
+        if ok { ok = fchmod(fd, mode) == 0 }
+        if ok, let ms = mtimeMillis {
+            let t = timespec(tv_sec: Int(ms / 1000), tv_nsec: Int(ms % 1000) * 1_000_000)
+            var times = (t, t)
+            ok = withUnsafePointer(to: &times) { $0.withMemoryRebound(to: timespec.self, capacity: 2) { futimens(fd, $0) } } == 0
+        }
         close(fd)
         guard ok, rename(tmp, path) == 0 else {
             unlink(tmp)

@@ -33,9 +33,13 @@ public enum Clock {
     /// Appends `YYYY-MM-DDTHH:MM:SS.mmmZ` to `out` with no intermediate
     /// strings: timestamps are written several times per request.
     public static func appendISO8601(_ seconds: Double, to out: inout [UInt8]) {
-        var t = time_t(seconds.rounded(.down))
-        var ms = Int((seconds - Double(t)) * 1000)
-        if ms < 0 { ms = 0 } else if ms > 999 { ms = 999 }
+        // Whole milliseconds first: 1795928055.001 is 1795928055.000999… as a
+        // Double, and truncating its fraction would print .000 for a time
+        // that is .001 in milliseconds (as `taken_at_ms` says).
+        let total = Int64((seconds * 1000).rounded())
+        let msPart = total % 1000 < 0 ? total % 1000 + 1000 : total % 1000
+        var t = time_t((total - msPart) / 1000)
+        let ms = Int(msPart)
         var tmv = tm()
         gmtime_r(&t, &tmv)
         func digits(_ v: Int, _ width: Int) {

@@ -12,18 +12,26 @@ import Glibc
 public final class SnapshotCache {
     public let config: Config
     public let directory: String
+    /// Where default views go for nginx, or nil when nginx must not serve them.
+    public let viewsDirectory: String?
     private var loaded: [SnapshotKind: LoadedSnapshot] = [:]
     private var locks: [SnapshotKind: FileLock] = [:]
     private var builders: [SnapshotKind: SnapshotBuilder] = [:]
 
-    public init(config: Config, directory: String? = nil) {
+    public init(config: Config, directory: String? = nil, viewsDirectory: String?? = nil) {
         self.config = config
         self.directory = directory ?? config.cacheDir
-        // The master creates it; tests and the CLI may not have one yet.
+        self.viewsDirectory = viewsDirectory ?? (config.writesViews ? config.viewsDir : nil)
+        // The master creates them; tests and the CLI may not have them yet.
+        Self.makePath(self.directory, mode: 0o700)
+        if let v = self.viewsDirectory { Self.makePath(v, mode: 0o755) }
+    }
+
+    private static func makePath(_ dir: String, mode: mode_t) {
         var path = ""
-        for part in self.directory.split(separator: "/") {
+        for part in dir.split(separator: "/") {
             path += "/" + part
-            mkdir(path, 0o700)
+            mkdir(path, mode)
         }
     }
 
@@ -114,6 +122,9 @@ public final class SnapshotCache {
             guard AtomicFile.write(bytes, to: path) else { throw SnapshotError("cannot write \(path): errno \(errno)") }
             guard let file = SnapshotFile.decode(bytes, kind: kind) else { throw SnapshotError("encoded snapshot does not decode") }
             let snap = LoadedSnapshot(file: file, identity: FileIdentity.of(path: path))
+            if !publishView(kind, file, takenAtMillis: input.takenAtMillis) {
+                counters.lastError = "cannot publish the \(kind.rawValue) view: errno \(errno)"
+            }
             loaded[kind] = snap
             counters.refreshes += 1
             counters.lastDurationMicros = Int(micros)
@@ -126,6 +137,17 @@ public final class SnapshotCache {
             counters.write(countersPath)
             throw error
         }
+    }
+
+    /// The default view as nginx sends it: the body up to `"age_ms":`, its
+    /// mtime the snapshot's time, so nginx (nginx/cc_views.js) can tell its
+    /// age and append it. A failed write only costs speed: nginx sends
+    /// requests for a missing or stale view to the workers.
+    private func publishView(_ kind: SnapshotKind, _ file: SnapshotFile, takenAtMillis: Int64) -> Bool {
+        guard kind.hasNginxView, let dir = viewsDirectory else { return true }
+        let body = Array(file.section(.body))
+        guard !body.isEmpty else { return true }
+        return AtomicFile.write(body, to: kind.viewPath(dir), mode: 0o644, mtimeMillis: takenAtMillis)
     }
 
     /// A refresher killed mid-write leaves `<kind>.snap.tmp.<pid>`; only the

@@ -16,4 +16,10 @@ public enum SnapshotKind: String, CaseIterable, Sendable {
     func snapPath(_ dir: String) -> String { "\(dir)/\(rawValue).snap" }
     func lockPath(_ dir: String) -> String { "\(dir)/\(rawValue).lock" }
     func countersPath(_ dir: String) -> String { "\(dir)/\(rawValue).counters" }
+
+    /// Kinds whose default view (the `.body` section) nginx may send itself
+    /// from `$CC_STATE_DIR/views/<kind>.json`; nginx/control-center.conf has a
+    /// location for each. Connections and ports are lists cut per request.
+    var hasNginxView: Bool { self != .connections }
+    func viewPath(_ dir: String) -> String { "\(dir)/\(rawValue).json" }
 }

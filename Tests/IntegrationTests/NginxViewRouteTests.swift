@@ -1,0 +1,90 @@
+@testable import ControlCenterCore
+import Foundation
+import XCTest
+
+/// The default views nginx sends itself (nginx/control-center-views.conf):
+/// the same answer as a worker's, with an exact age, and only while fresh.
+final class NginxViewRouteTests: XCTestCase {
+    /// The access-log line of one request, from either the workers or nginx.
+    private func logLine(_ s: TestServer, _ requestID: String) throws -> [String: Any] {
+        XCTAssertTrue(waitUntil(5) { s.accessLog().contains(requestID) }, "access line for \(requestID)")
+        let line = try XCTUnwrap(s.accessLog().split(separator: "\n").first { $0.contains(requestID) })
+        return try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
+    }
+
+    private func refreshes(_ s: TestServer, _ kind: String) throws -> Int {
+        let snaps = try XCTUnwrap(try s.get("/api/pool/status").json?["snapshots"] as? [String: Any])
+        return try XCTUnwrap((snaps[kind] as? [String: Any])?["refreshes"] as? Int)
+    }
+
+    func testFreshDefaultViewsComeFromNginxWithTheirAge() throws {
+        let s = try TestServer(env: ["CC_CACHE_TTL_PROCESSES": "30", "CC_CACHE_TTL_STATS": "30",
+                                     "CC_CACHE_TTL_NETWORK": "30"])
+        defer { s.stop() }
+        for kind in ["processes", "stats", "network"] {
+            let path = "/api/system/\(kind)"
+            let first = try s.get(path)
+            XCTAssertEqual(first.status, 200)
+            XCTAssertNil(try logLine(s, try XCTUnwrap(first.headers["x-request-id"]))["served_by"],
+                         "\(kind): a cold cache is a worker's job")
+            let before = try refreshes(s, kind)
+            usleep(30_000)
+            let r = try s.get(path)
+            XCTAssertEqual(r.status, 200)
+            let line = try logLine(s, try XCTUnwrap(r.headers["x-request-id"]))
+            XCTAssertEqual(line["served_by"] as? String, "nginx-view", "\(kind): fresh view sent by nginx")
+            XCTAssertEqual(line["path"] as? String, path)
+            XCTAssertEqual(line["status"] as? Int, 200)
+            XCTAssertNotNil(line["duration_ms"] as? Double)
+
+            let j = try XCTUnwrap(r.json, r.text)
+            let snap = try XCTUnwrap(j["snapshot"] as? [String: Any])
+            let age = try XCTUnwrap(snap["age_ms"] as? Int)
+            XCTAssertEqual(r.headers["x-snapshot-age-ms"], String(age), "header and body agree")
+            XCTAssertGreaterThanOrEqual(age, 25, "the age grows while the file waits")
+            XCTAssertEqual(r.headers["x-snapshot-taken-at"], snap["taken_at"] as? String)
+            XCTAssertEqual(snap["taken_at"] as? String, (first.json?["snapshot"] as? [String: Any])?["taken_at"] as? String,
+                           "same snapshot as the worker served")
+            XCTAssertEqual(r.headers["content-type"], "application/json")
+            XCTAssertEqual(r.headers["x-content-type-options"], "nosniff")
+            XCTAssertEqual(r.headers["cache-control"], "no-store")
+            XCTAssertEqual(try refreshes(s, kind), before, "nginx sends the file; nothing is rebuilt")
+        }
+        // A query, another method or HEAD keep their usual answers.
+        let limited = try s.get("/api/system/processes?limit=3")
+        XCTAssertEqual((limited.json?["processes"] as? [Any])?.count, 3)
+        XCTAssertNil(try logLine(s, try XCTUnwrap(limited.headers["x-request-id"]))["served_by"])
+        let post = try s.request("POST", "/api/system/processes")
+        XCTAssertEqual(post.status, 405)
+        XCTAssertEqual(post.errorCode, "method_not_allowed")
+        let head = try s.request("HEAD", "/api/system/stats")
+        XCTAssertEqual(head.status, 200)
+        XCTAssertTrue(head.body.isEmpty)
+    }
+
+    func testStaleOrMissingViewsGoToTheWorkers() throws {
+        let s = try TestServer(env: ["CC_CACHE_TTL_PROCESSES": "0.3"])
+        defer { s.stop() }
+        XCTAssertEqual(try s.get("/api/system/processes").status, 200)
+        usleep(400_000)
+        let before = try refreshes(s, "processes")
+        let r = try s.get("/api/system/processes")
+        XCTAssertEqual(r.status, 200)
+        XCTAssertNil(try logLine(s, try XCTUnwrap(r.headers["x-request-id"]))["served_by"], "stale view: a worker")
+        XCTAssertEqual(try refreshes(s, "processes"), before + 1, "and that worker refreshed it")
+
+        unlink(s.stateDir + "/views/processes.json")
+        let missing = try s.get("/api/system/processes")
+        XCTAssertEqual(missing.status, 200)
+        XCTAssertNotNil(missing.json?["snapshot"] as? [String: Any])
+    }
+
+    func testWithoutPublicReadsNginxSendsNothingItself() throws {
+        let s = try TestServer(env: ["CC_PUBLIC_READ": "false"])
+        defer { s.stop() }
+        let r = try s.get("/api/system/processes")
+        XCTAssertEqual(r.status, 401, "the token check stays with the workers")
+        XCTAssertEqual(r.headers["www-authenticate"]?.hasPrefix("Bearer"), true)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: s.stateDir + "/views/processes.json"))
+    }
+}

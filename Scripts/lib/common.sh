@@ -107,6 +107,7 @@ cc_render_nginx() {
             -e "s|@CC_VIEW_TTL_PROCESSES@|$(cc_millis "${CC_CACHE_TTL_PROCESSES:-2}")|g" \
             -e "s|@CC_VIEW_TTL_STATS@|$(cc_millis "${CC_CACHE_TTL_STATS:-2}")|g" \
             -e "s|@CC_VIEW_TTL_NETWORK@|$(cc_millis "${CC_CACHE_TTL_NETWORK:-2}")|g" \
+            -e "s|@CC_VIEW_MAX_STALE@|$(cc_millis "${CC_CACHE_MAX_STALE:-30}")|g" \
             "$CC_ROOT/nginx/$f" > "$dir/$f"
     done
     # nginx wants the unit-less size form for client_max_body_size in bytes.

@@ -54,3 +54,23 @@ final class NginxViewTests: XCTestCase {
         XCTAssertEqual(Clock.iso8601(1_795_928_055.9996), "2026-11-29T04:54:16.000Z")
     }
 }
+
+final class NginxViewMarkerTests: XCTestCase {
+    func testRefreshMarksItsStartBeforeTheViewItPublishes() throws {
+        let h = try SystemHarness()
+        let before = Clock.wallMillis()
+        _ = try h.cache.forceRefresh(.processes)
+        let dir = try XCTUnwrap(h.cache.viewsDirectory)
+        func mtimeMillis(_ p: String) throws -> Int {
+            var st = stat()
+            XCTAssertEqual(stat(p, &st), 0, p)
+            return Int(st.st_mtim.tv_sec) * 1000 + st.st_mtim.tv_nsec / 1_000_000
+        }
+        let marker = try mtimeMillis(dir + "/processes.refreshing")
+        let view = try mtimeMillis(dir + "/processes.json")
+        XCTAssertGreaterThanOrEqual(marker, Int(before))
+        // nginx reads "marker newer than view" as "a refresh is under way".
+        XCTAssertLessThanOrEqual(marker, view, "a finished refresh leaves its view at least as new as its marker")
+        XCTAssertFalse(FileManager.default.fileExists(atPath: dir + "/connections.refreshing"))
+    }
+}

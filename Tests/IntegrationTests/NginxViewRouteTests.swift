@@ -1,5 +1,6 @@
 @testable import ControlCenterCore
 import Foundation
+import Glibc
 import XCTest
 
 /// The default views nginx sends itself (nginx/control-center-views.conf):
@@ -72,6 +73,21 @@ final class NginxViewRouteTests: XCTestCase {
         XCTAssertEqual(r.status, 200)
         XCTAssertNil(try logLine(s, try XCTUnwrap(r.headers["x-request-id"]))["served_by"], "stale view: a worker")
         XCTAssertEqual(try refreshes(s, "processes"), before + 1, "and that worker refreshed it")
+
+        // A refresh under way (its marker newer than the view): nginx sends
+        // the previous copy, as the workers would, instead of queueing on them.
+        usleep(400_000)
+        let marker = s.stateDir + "/views/processes.refreshing"
+        XCTAssertTrue(FileManager.default.createFile(atPath: marker, contents: nil))
+        let during = try s.get("/api/system/processes")
+        XCTAssertEqual(try logLine(s, try XCTUnwrap(during.headers["x-request-id"]))["served_by"] as? String,
+                       "nginx-view")
+        XCTAssertGreaterThanOrEqual(Int(during.headers["x-snapshot-age-ms"] ?? "") ?? 0, 300, "honestly stale")
+        // A marker older than the 2 s grace is a refresher that died: workers again.
+        var old = [timespec(tv_sec: time(nil) - 3, tv_nsec: 0), timespec(tv_sec: time(nil) - 3, tv_nsec: 0)]
+        XCTAssertEqual(utimensat(AT_FDCWD, marker, &old, 0), 0)
+        let dead = try s.get("/api/system/processes")
+        XCTAssertNil(try logLine(s, try XCTUnwrap(dead.headers["x-request-id"]))["served_by"])
 
         unlink(s.stateDir + "/views/processes.json")
         let missing = try s.get("/api/system/processes")

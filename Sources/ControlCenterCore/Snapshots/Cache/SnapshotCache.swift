@@ -112,6 +112,7 @@ public final class SnapshotCache {
         let countersPath = kind.countersPath(directory)
         var counters = RefreshCounters.read(countersPath)
         let startMono = Clock.monotonicNanos()
+        markRefreshing(kind)
         let input = BuildInput(takenAtMillis: Clock.wallMillis(), monoNanos: HostConstants.bootNanos(), previous: previous)
         do {
             let built = try builder(kind).build(input)
@@ -148,6 +149,20 @@ public final class SnapshotCache {
         let body = Array(file.section(.body))
         guard !body.isEmpty else { return true }
         return AtomicFile.write(body, to: kind.viewPath(dir), mode: 0o644, mtimeMillis: takenAtMillis)
+    }
+
+    /// "A refresh of `kind` started now", for nginx (nginx/cc_views.js): the
+    /// contract's "everyone else serves the previous copy" at nginx's end.
+    /// Stamped with the same clock as the view, before the snapshot's time.
+    private func markRefreshing(_ kind: SnapshotKind) {
+        guard kind.hasNginxView, let dir = viewsDirectory else { return }
+        let fd = open(kind.refreshMarkerPath(dir), O_WRONLY | O_CREAT | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { return }
+        let ms = Clock.wallMillis()
+        let t = timespec(tv_sec: Int(ms / 1000), tv_nsec: Int(ms % 1000) * 1_000_000)
+        var times = (t, t)
+        _ = withUnsafePointer(to: &times) { $0.withMemoryRebound(to: timespec.self, capacity: 2) { futimens(fd, $0) } }
+        close(fd)
     }
 
     /// A refresher killed mid-write leaves `<kind>.snap.tmp.<pid>`; only the

@@ -22,4 +22,7 @@ public enum SnapshotKind: String, CaseIterable, Sendable {
     /// location for each. Connections and ports are lists cut per request.
     var hasNginxView: Bool { self != .connections }
     func viewPath(_ dir: String) -> String { "\(dir)/\(rawValue).json" }
+    /// Touched by the refresher as it starts: while it is newer than the view,
+    /// nginx keeps sending the previous view instead of queueing on workers.
+    func refreshMarkerPath(_ dir: String) -> String { "\(dir)/\(rawValue).refreshing" }
 }

@@ -106,6 +106,12 @@ class EventSearchTests: StorageTestCase {
         for (s, id) in injected {
             XCTAssertEqual(try search(s), [id], s)
         }
+        // Unicode case folding differs (FTS5 folds Ü to ü, SQLite's LIKE
+        // does not, PostgreSQL's lower() does per locale); whatever the
+        // engine's LIKE says, the index must say the same.
+        try add("ÜBER-grenze")
+        _ = try search("über-gr")
+        _ = try search("ÜBER-GR")
         XCTAssertEqual(try search("%%%"), [])
         XCTAssertEqual(try search("___"), [])
         XCTAssertEqual(try search("* OR 1 NEAR(a b)"), [], "FTS5 query syntax is literal too")
@@ -170,6 +176,30 @@ class EventSearchTests: StorageTestCase {
         }
     }
 
+    func testTheProbeWindowsEdgeRowIsFoundOnce() throws {
+        // 1500 rows, newer than the harness's audit events; the text is in
+        // the 999th, 1000th (the probe window's last row for limit 100) and
+        // 1001st newest, which share a timestamp, so the edge is decided by id.
+        let db = try StorageService.shared(h.ctx).database()
+        var marked: [Int64] = []
+        try db.transaction {
+            for i in 0..<1500 {
+                let edge = (499...501).contains(i)
+                let id = try repo.insert(Event(ts: 4_000_000_000_000 + Int64(edge ? 500 : i), level: .info, source: "w",
+                                               actor: nil, action: nil, target: nil,
+                                               message: (edge ? "edge-marker " : "") + "row \(i)"))
+                if edge { marked.append(id) }
+            }
+        }
+        XCTAssertEqual(EventTextSearch.window(limit: 100), 1000)
+        var f = EventFilter()
+        f.text = "edge-marker"
+        f.limit = 100
+        XCTAssertEqual(try repo.list(f).map(\.id), marked.reversed())
+        f.limit = 2
+        XCTAssertEqual(try repo.list(f).map(\.id), Array(marked.reversed().prefix(2)))
+    }
+
     func testCombinesWithLevelSourceAndTimeFilters() throws {
         try insertFiller()
         let base: Int64 = 1_700_000_000_000
@@ -220,5 +250,6 @@ final class EventSearchPostgresTests: EventSearchTests {
     override func testShortTextUsesTheScanWithTheSameAnswers() throws { try super.testShortTextUsesTheScanWithTheSameAnswers() }
     override func testCursorPagesThroughMatchesInOrder() throws { try super.testCursorPagesThroughMatchesInOrder() }
     override func testCombinesWithLevelSourceAndTimeFilters() throws { try super.testCombinesWithLevelSourceAndTimeFilters() }
+    override func testTheProbeWindowsEdgeRowIsFoundOnce() throws { try super.testTheProbeWindowsEdgeRowIsFoundOnce() }
     override func testWritesKeepTheIndexInStep() throws { try super.testWritesKeepTheIndexInStep() }
 }

@@ -25,7 +25,7 @@ class EventSearchBenchmark: StorageTestCase {
         // Messages as mixed_load.py writes them ("w-<10-digit seq>."), so
         // "77." matches 1 in 100; every tenth row gets a target and every
         // other row an action, for 1-in-10 and 1-in-2 texts.
-        try db.transaction {
+        _ = try db.transaction {
             if db.engine == .sqlite {
                 try db.execute("""
                     WITH RECURSIVE s(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM s WHERE i < ?)
@@ -67,7 +67,7 @@ class EventSearchBenchmark: StorageTestCase {
         func insertCost() throws -> (p50: String, p90: String) {
             try Self.time(500) {
                 seq += 1
-                try db.transaction {
+                _ = try db.transaction {
                     try repo.insert(Event(level: .info, source: "bench", actor: nil, action: nil, target: nil,
                                           message: "w-\(String(format: "%010d", seq)).", data: "{\"n\":\"\(seq)\"}"))
                 }

@@ -94,8 +94,10 @@ public struct EventRepository {
         return try EventTextSearch(repo: self).list(f, probe: textStrategy == .automatic)
     }
 
-    /// How the text filter is matched. Every form keeps LIKE's answer:
-    /// `.trigram` only adds an index condition that every LIKE match meets.
+    /// How the text filter is matched. Both give LIKE's answer: `.trigram`
+    /// reads through the index, and on SQLite rechecks its candidates with
+    /// the same LIKE; on PostgreSQL its one LIKE over the joined columns is
+    /// equivalent to the three.
     enum TextMatch { case like, trigram }
 
     /// One page of `f`. `atOrAfter` limits it to rows no older than a

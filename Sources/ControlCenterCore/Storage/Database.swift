@@ -109,6 +109,18 @@ public protocol Database: AnyObject {
     @discardableResult
     func query(_ sql: String, _ params: [DBValue]) throws -> [Row]
 
+    /// `query`, planned for these values on every call. PostgreSQL otherwise
+    /// may switch a prepared statement to a generic plan that cannot see
+    /// the values; use it where the best plan depends on them (how many rows
+    /// a search pattern matches) and planning is cheap next to a bad plan.
+    /// SQLite's planner does not look at values, so there it is `query`.
+    func queryPlannedPerCall(_ sql: String, _ params: [DBValue]) throws -> [Row]
+
+    /// What a repository learned about this connection's schema (an index
+    /// that may be missing), asked once per connection. A reconnect starts
+    /// empty, so a schema changed by hand is noticed then.
+    var schemaFacts: [String: Bool] { get set }
+
     /// Runs a statement and returns the number of rows it changed.
     @discardableResult
     func execute(_ sql: String, _ params: [DBValue]) throws -> Int

@@ -78,15 +78,54 @@ public struct EventRepository {
         return id
     }
 
+    /// How `list` answers a text filter. `.scan` is the pre-index query
+    /// (kept for short text and PostgreSQL without pg_trgm); `.index` skips
+    /// SQLite's probe. Tests and the search micro-benchmark force them to
+    /// compare; requests always use `.automatic`.
+    enum TextStrategy { case automatic, scan, index }
+    var textStrategy = TextStrategy.automatic
+
     /// Newest first. The SQL is assembled from fixed fragments only (one
     /// cached statement per combination of filters); values are bound.
     public func list(_ f: EventFilter) throws -> [Event] {
-        var sql = "SELECT id, ts, level, source, actor, action, target, message, data FROM events WHERE 1 = 1"
+        guard textStrategy != .scan, let text = f.text, EventTextSearch.indexable(text) else {
+            return try select(f, text: .like)
+        }
+        return try EventTextSearch(repo: self).list(f, probe: textStrategy == .automatic)
+    }
+
+    /// How the text filter is matched. Both give LIKE's answer: `.trigram`
+    /// reads through the index, and on SQLite rechecks its candidates with
+    /// the same LIKE; on PostgreSQL its one LIKE over the joined columns is
+    /// equivalent to the three.
+    enum TextMatch { case like, trigram }
+
+    /// One page of `f`. `atOrAfter` limits it to rows no older than a
+    /// (ts, id) (the probe window of `EventTextSearch`).
+    func select(_ f: EventFilter, text match: TextMatch, atOrAfter: (ts: Int64, id: Int64)? = nil) throws -> [Event] {
+        let (sql, params) = statement(f, text: match, atOrAfter: atOrAfter)
+        // Planned per call: the index is only worth it for a pattern the
+        // planner can see (a generic plan would price any pattern alike).
+        let rows = match == .trigram && db.engine == .postgres
+            ? try db.queryPlannedPerCall(sql, params) : try db.query(sql, params)
+        return try rows.map(Self.decode)
+    }
+
+    func statement(_ f: EventFilter, text match: TextMatch,
+                   atOrAfter: (ts: Int64, id: Int64)? = nil) -> (sql: String, params: [DBValue]) {
+        let columns = "SELECT e.id, e.ts, e.level, e.source, e.actor, e.action, e.target, e.message, e.data"
+        var sql: String
         var params: [DBValue] = []
-        if let level = f.level { sql += " AND level = ?"; params.append(.text(level.rawValue)) }
-        if let source = f.source { sql += " AND source = ?"; params.append(.text(source)) }
-        if let since = f.since { sql += " AND ts >= ?"; params.append(.int(since)) }
-        if let until = f.until { sql += " AND ts < ?"; params.append(.int(until)) }
+        if match == .trigram, f.text != nil, db.engine == .sqlite {
+            // CROSS JOIN makes SQLite read the FTS matches first and fetch
+            // just those rows by id; left to itself it may walk events_ts
+            // and probe the match set per row, which reads what the scan does.
+            sql = columns + " FROM events_fts CROSS JOIN events e ON e.id = events_fts.rowid WHERE events_fts MATCH ?"
+            params.append(.text(EventTextSearch.ftsPhrase(f.text ?? "")))
+        } else {
+            sql = columns + " FROM events e WHERE 1 = 1"
+        }
+        appendFilters(f, to: &sql, &params)
         if let text = f.text {
             // Case-insensitive substring on both engines (SQLite's LIKE already is).
             //
@@ -100,21 +139,55 @@ public struct EventRepository {
             // (and its escapes parsed) once, in an InitPlan, instead of for
             // every row and column. Backslash is PostgreSQL's default LIKE
             // escape; SQLite has none, hence its explicit ESCAPE.
-            if db.engine == .postgres {
-                sql += " AND (lower(message) LIKE (SELECT lower(?)) OR lower(action) LIKE (SELECT lower(?)) OR lower(target) LIKE (SELECT lower(?)))"
-            } else {
-                sql += " AND (message LIKE ? ESCAPE '\\' OR action LIKE ? ESCAPE '\\' OR target LIKE ? ESCAPE '\\')"
-            }
+            //
+            // With the trigram index (`.trigram`) the condition is the
+            // index's expression (EventSearchSchema, verbatim): the columns
+            // joined by U+001F, which the search text does not contain
+            // (`EventTextSearch` checks), so a match cannot span two columns
+            // and this one LIKE answers exactly what the three do.
             let pattern = DBValue.text("%" + Self.escapeLike(text) + "%")
-            params += [pattern, pattern, pattern]
+            if db.engine == .postgres, match == .trigram {
+                sql += " AND lower(e.message || chr(31) || coalesce(e.action, '') || chr(31) || coalesce(e.target, '')) LIKE lower(?)"
+                params.append(pattern)
+            } else if db.engine == .postgres {
+                sql += " AND (lower(e.message) LIKE (SELECT lower(?)) OR lower(e.action) LIKE (SELECT lower(?)) OR lower(e.target) LIKE (SELECT lower(?)))"
+                params += [pattern, pattern, pattern]
+            } else {
+                sql += " AND (e.message LIKE ? ESCAPE '\\' OR e.action LIKE ? ESCAPE '\\' OR e.target LIKE ? ESCAPE '\\')"
+                params += [pattern, pattern, pattern]
+            }
         }
+        if let w = atOrAfter {
+            // `e.ts >= ?` is implied by the OR but is what lets the index
+            // walk stop at the window's end.
+            sql += " AND e.ts >= ? AND (e.ts > ? OR (e.ts = ? AND e.id >= ?))"
+            params += [.int(w.ts), .int(w.ts), .int(w.ts), .int(w.id)]
+        }
+        if match == .trigram, db.engine == .postgres {
+            // `EventTextSearch` takes this path only for rare text, but with
+            // ORDER BY and LIMIT in view the planner often walks events_ts
+            // instead of using the index: it prices the bitmap's heap reads
+            // as disk seeks, and the pattern's estimate swings with the
+            // histogram sample (1 to 2 % for 1 in 100). OFFSET 0 fences the
+            // match off, so it is planned alone (bitmap for a few rows, a
+            // sequential scan if the estimate is large) and sorted after.
+            sql = "SELECT * FROM (" + sql + " OFFSET 0) e"
+        }
+        sql += " ORDER BY e.ts DESC, e.id DESC LIMIT ?"
+        params.append(.int(Int64(f.limit)))
+        return (sql, params)
+    }
+
+    /// Level, source, time range and cursor: everything but the text.
+    func appendFilters(_ f: EventFilter, to sql: inout String, _ params: inout [DBValue]) {
+        if let level = f.level { sql += " AND e.level = ?"; params.append(.text(level.rawValue)) }
+        if let source = f.source { sql += " AND e.source = ?"; params.append(.text(source)) }
+        if let since = f.since { sql += " AND e.ts >= ?"; params.append(.int(since)) }
+        if let until = f.until { sql += " AND e.ts < ?"; params.append(.int(until)) }
         if let c = f.cursor {
-            sql += " AND (ts < ? OR (ts = ? AND id < ?))"
+            sql += " AND (e.ts < ? OR (e.ts = ? AND e.id < ?))"
             params += [.int(c.ts), .int(c.ts), .int(c.id)]
         }
-        sql += " ORDER BY ts DESC, id DESC LIMIT ?"
-        params.append(.int(Int64(f.limit)))
-        return try db.query(sql, params).map(Self.decode)
     }
 
     public func count() throws -> Int {

@@ -19,6 +19,7 @@ public final class PostgresDatabase: Database {
     private var statements: [String: String] = [:]   // sql -> prepared name
     private var transactionDepth = 0
     private var deadline = 0.0
+    public var schemaFacts: [String: Bool] = [:]
 
     /// Settings placed before the URL so that the URL may override them.
     static let defaults: [(String, String)] = [
@@ -102,6 +103,15 @@ public final class PostgresDatabase: Database {
         return try prepared(c, sql, params).rows
     }
 
+    /// The unnamed statement: parsed and planned with the values each time.
+    public func queryPlannedPerCall(_ sql: String, _ params: [DBValue]) throws -> [Row] {
+        let c = try arm()
+        let text = numberedPlaceholders(sql)
+        return try withValues(params) { v in
+            try run(send: { PQsendQueryParams(c, text, Int32(params.count), nil, v, nil, nil, 0) })
+        }.rows
+    }
+
     public func execute(_ sql: String, _ params: [DBValue]) throws -> Int {
         let c = try arm()
         return try prepared(c, sql, params).changes
@@ -150,6 +160,13 @@ public final class PostgresDatabase: Database {
             _ = try run(send: { PQsendPrepare(c, name, text, Int32(params.count), nil) })
             statements[sql] = name
         }
+        return try withValues(params) { v in
+            try run(send: { PQsendQueryPrepared(c, name, Int32(params.count), v, nil, nil, 0) })
+        }
+    }
+
+    /// Parameters in libpq's text format, valid for the duration of `body`.
+    private func withValues<T>(_ params: [DBValue], _ body: (UnsafePointer<UnsafePointer<CChar>?>?) throws -> T) throws -> T {
         let values: [UnsafeMutablePointer<CChar>?] = params.map { p in
             switch p {
             case .null: return nil
@@ -159,9 +176,7 @@ public final class PostgresDatabase: Database {
             }
         }
         defer { values.forEach { free($0) } }
-        return try values.map { UnsafePointer($0) }.withUnsafeBufferPointer { v in
-            try run(send: { PQsendQueryPrepared(c, name, Int32(params.count), v.baseAddress, nil, nil, 0) })
-        }
+        return try values.map { UnsafePointer($0) }.withUnsafeBufferPointer { try body($0.baseAddress) }
     }
 
     /// Sends, flushes and collects the results of one command, all against

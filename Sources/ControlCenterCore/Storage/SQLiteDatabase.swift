@@ -18,6 +18,7 @@ public final class SQLiteDatabase: Database {
     private let deadline: UnsafeMutablePointer<UInt64>
     private var statements: [String: OpaquePointer] = [:]
     private var transactionDepth = 0
+    public var schemaFacts: [String: Bool] = [:]
 
     public init(path: String, timeout: Double) throws {
         self.path = path
@@ -71,6 +72,10 @@ public final class SQLiteDatabase: Database {
     public func query(_ sql: String, _ params: [DBValue]) throws -> [Row] {
         try arm()
         return try step(sql: sql, params: params, cache: true)
+    }
+
+    public func queryPlannedPerCall(_ sql: String, _ params: [DBValue]) throws -> [Row] {
+        try query(sql, params)
     }
 
     public func execute(_ sql: String, _ params: [DBValue]) throws -> Int {

@@ -34,6 +34,20 @@ public final class StorageService {
 
     /// Opens a new connection for `config` (also used by the CLI and the master).
     public static func open(_ config: Config) throws -> Database {
+        try open(config, timeout: config.dbTimeout)
+    }
+
+    /// A migration may build an index over every event (migration 2 does,
+    /// ~0.5 s per 50k rows), and runs as one transaction that others wait
+    /// on: it gets at least this long, not a request's CC_DB_TIMEOUT.
+    public static let migrationTimeout = 600.0
+
+    /// The connection migrations run on: `open` with `migrationTimeout`.
+    public static func openForMigration(_ config: Config) throws -> Database {
+        try open(config, timeout: max(config.dbTimeout, migrationTimeout))
+    }
+
+    static func open(_ config: Config, timeout: Double) throws -> Database {
         let url = config.databaseURL
         if engine(of: url) == .sqlite {
             var path = String(url.dropFirst("sqlite://".count))
@@ -45,9 +59,9 @@ public final class StorageService {
             // -wal and -shm files the same mode.
             let fd = Glibc.open(path, O_RDONLY | O_CREAT | O_CLOEXEC, 0o600)
             if fd >= 0 { Glibc.close(fd) }
-            return try SQLiteDatabase(path: path, timeout: config.dbTimeout)
+            return try SQLiteDatabase(path: path, timeout: timeout)
         }
-        return try PostgresDatabase(url: url, timeout: config.dbTimeout)
+        return try PostgresDatabase(url: url, timeout: timeout)
     }
 
     /// The open connection, or a new one; `unavailable` while backing off.

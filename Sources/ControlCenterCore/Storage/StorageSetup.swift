@@ -28,7 +28,7 @@ public enum StorageSetup {
 
     public static func migrate(_ config: Config) throws -> (applied: [Int], version: Int) {
         try withMigrationLock(config) {
-            let db = try StorageService.open(config)
+            let db = try StorageService.openForMigration(config)
             defer { db.close() }
             let applied = try Migrations.run(db)
             return (applied, try Migrations.currentVersion(db))
@@ -40,7 +40,7 @@ public enum StorageSetup {
     public static func prepare(_ config: Config, log: Log, adminName: String = "admin") throws -> Report {
         if config.jwtSecret == nil { _ = try JWTSecret.loadOrCreate(path: config.stateDir + "/jwt.secret") }
         return try withMigrationLock(config) {
-            let db = try StorageService.open(config)
+            let db = try StorageService.openForMigration(config)
             defer { db.close() }
             let applied = try Migrations.run(db)
             var report = Report(applied: applied, version: try Migrations.currentVersion(db))
@@ -78,7 +78,7 @@ public enum StorageSetup {
     /// `control-center user add`: migrates first, so it works on a new database.
     public static func addUser(_ config: Config, username: String, role: Role, password: String) throws -> User {
         try withMigrationLock(config) {
-            let db = try StorageService.open(config)
+            let db = try StorageService.openForMigration(config)
             defer { db.close() }
             try Migrations.run(db)
             let hash = try PasswordHasher.hash(password)

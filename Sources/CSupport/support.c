@@ -129,3 +129,19 @@ int cc_peer_hung_up(int fd) {
     if (poll(&p, 1, 0) != 1) return 0;
     return (p.revents & (POLLRDHUP | POLLHUP | POLLERR)) != 0;
 }
+
+int cc_socket_is_tcp(int fd) {
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof ss;
+    if (getsockname(fd, (struct sockaddr *)&ss, &len) != 0) return 0;
+    return ss.ss_family == AF_INET || ss.ss_family == AF_INET6;
+}
+
+int cc_accept_connection(int listen_fd, int is_tcp) {
+    int fd = accept4(listen_fd, NULL, NULL, SOCK_CLOEXEC);
+    if (fd < 0 || !is_tcp) return fd;
+    /* What libfcgi's own accept did for TCP: no replies to wait for, so no Nagle. */
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    return fd;
+}

@@ -67,6 +67,29 @@ final class PoolLifecycleTests: XCTestCase {
         XCTAssertTrue(waitUntil(3) { (try? s.get("/api/test/echo").status) == 405 }, "the worker is free again")
     }
 
+    func testWorkerClosesEveryConnectionItServes() throws {
+        // The worker accepts and closes connections itself; libfcgi closes
+        // the rest (413, errors). Neither path may leak an fd or fail a request.
+        let s = try TestServer(env: ["CC_TEST_ROUTES": "true", "CC_STORAGE_WORKERS": "1"])
+        let worker = try XCTUnwrap(s.poolWorkers("storage").first)
+        func openFDs() -> Int { (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(worker)/fd"))?.count ?? -1 }
+        XCTAssertEqual(try s.request("POST", "/api/test/echo", body: [1, 2, 3]).status, 200)
+        let before = openFDs()
+        for i in 0..<20 {
+            let body = [UInt8](repeating: 7, count: i * 5000)
+            let r = try s.request("POST", "/api/test/echo", headers: ["Content-Type": "application/octet-stream"], body: body)
+            XCTAssertEqual(r.status, 200, r.text)
+            XCTAssertEqual(r.json?["bytes"] as? Int, body.count)
+            XCTAssertEqual(try s.get("/api/test/sleep?ms=0").status, 200)
+            XCTAssertEqual(try s.get("/api/test/nope").status, 404)
+        }
+        let big = [UInt8](repeating: 1, count: (1 << 20) + 1)
+        XCTAssertEqual(try s.request("POST", "/api/test/echo", body: big).status, 413)
+        XCTAssertEqual(try s.request("POST", "/api/test/echo", body: [9]).status, 200)
+        XCTAssertEqual(s.poolWorkers("storage"), [worker], "the same worker served everything")
+        XCTAssertEqual(openFDs(), before, "no connection fd left open")
+    }
+
     func testQuitLetsInFlightRequestFinish() throws {
         let s = try TestServer(env: ["CC_TEST_ROUTES": "true"])
         let port = s.port

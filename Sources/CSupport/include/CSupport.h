@@ -28,4 +28,10 @@ int cc_peer_hung_up(int fd);
 /* Length of the accept queue of a listening socket (unix or TCP), or -1. */
 long cc_listen_queue_length(int fd);
 
+/* 1 if fd is a TCP (IPv4 or IPv6) socket. */
+int cc_socket_is_tcp(int fd);
+
+/* accept4(SOCK_CLOEXEC) on the listening socket; -1 with errno on failure. */
+int cc_accept_connection(int listen_fd, int is_tcp);
+
 #endif

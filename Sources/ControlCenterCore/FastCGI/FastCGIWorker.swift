@@ -128,8 +128,12 @@ public final class FastCGIWorker {
 
         let headers = FastCGIExchange.headers(envp)
         // A request that waited in the backlog until nginx gave up on it
-        // (504) would only burn a worker: skip it, like nginx's 499.
-        if Self.peerHasHungUp(fcgi.ipcFd) {
+        // (504) would only burn a worker: skip it, like nginx's 499. nginx
+        // gives up only after the request timeout, so a request it sent a
+        // moment ago needs no poll to find out.
+        if Self.mayHaveBeenAbandoned(requestStart: fcgi.envp.flatMap { FCGX_GetParam("REQUEST_START", $0) },
+                                     now: Clock.wallSeconds(), threshold: abandonCheckAfter),
+           Self.peerHasHungUp(fcgi.ipcFd) {
             FCGX_Finish_r(&fcgi)
             status?.end(nowMillis: Clock.wallMillis())
             context.log.warning("client gone before the request started; skipped",
@@ -179,6 +183,23 @@ public final class FastCGIWorker {
             close(fcgi.ipcFd)
             fcgi.ipcFd = -1
         }
+    }
+
+    /// Seconds a request must have waited since nginx sent it before it is
+    /// worth asking the kernel whether nginx is still there.
+    var abandonCheckAfter: Double { min(1.0, context.config.requestTimeout / 4) }
+
+    /// `requestStart` is nginx's `$msec` (REQUEST_START) when it built the
+    /// FastCGI request. Without it (another web server, an old nginx config)
+    /// every request is checked, as before it existed.
+    static func mayHaveBeenAbandoned(requestStart: UnsafePointer<CChar>?, now: Double, threshold: Double) -> Bool {
+        guard let requestStart else { return true }
+        var end: UnsafeMutablePointer<CChar>?
+        let started = strtod(requestStart, &end)
+        guard let end, end != UnsafeMutablePointer(mutating: requestStart), end.pointee == 0, started > 0 else {
+            return true
+        }
+        return now - started >= threshold
     }
 
     /// nginx closes its end when it stops waiting; the kernel reports that

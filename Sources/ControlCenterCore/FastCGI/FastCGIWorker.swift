@@ -27,6 +27,10 @@ public final class FastCGIWorker {
         }
         // After FCGX_Init: libfcgi installs its own SIGTERM/SIGUSR1 handlers.
         cc_worker_install_signals()
+        // After our handlers: TERM (fast stop) and crashes write the buffered
+        // access log before the process goes.
+        accessLog.flushOnFatalSignals()
+        defer { accessLog.flush() } // QUIT, max-requests recycle, accept failures
         // Die with the master rather than linger as an orphan in accept().
         cc_set_parent_death_signal(SIGKILL)
         if let masterPid, getppid() != masterPid { return 0 }
@@ -60,6 +64,9 @@ public final class FastCGIWorker {
                     // Signals, and a peer that went away between connect and
                     // accept: libfcgi retried these silently too.
                     if err == EINTR || err == ECONNABORTED || err == EPROTO { continue }
+                    // SO_RCVTIMEO on the listener (the master's acceptWakeup):
+                    // idle for a while, so nothing should wait in the buffer.
+                    if err == EAGAIN || err == EWOULDBLOCK { accessLog.flush(); continue }
                     if noteAcceptError(&acceptErrors, "errno \(err)") { return 1 }
                     continue
                 }
@@ -78,11 +85,13 @@ public final class FastCGIWorker {
                 // The connection (ours, or one nginx kept open) ended without
                 // a valid request; libfcgi has closed it. Not an accept failure.
                 if ownAccept { continue }
+                if rc == -EAGAIN || rc == -EWOULDBLOCK { accessLog.flush(); continue }
                 if noteAcceptError(&acceptErrors, String(rc)) { return 1 }
                 continue
             }
             acceptErrors = 0
             serve(&request, status: status)
+            accessLog.flushIfDue()
             context.requestsServed += 1
             if context.requestsServed >= limit {
                 context.log.info("max requests reached; recycling", ["served": String(context.requestsServed)])

@@ -55,6 +55,7 @@ public final class FastCGIWorker {
         var acceptErrors = 0
 
         while cc_worker_stop_requested() == 0 {
+            var accepted = false
             if ownAccept && request.ipcFd < 0 {
                 let fd = cc_accept_connection(0, isTCP ? 1 : 0)
                 if cc_worker_take_reopen() != 0 { reopenLogs() }
@@ -75,7 +76,12 @@ public final class FastCGIWorker {
                 // closes ipcFd unless keepConnection is set; the begin record
                 // it reads next sets keepConnection to what nginx asked for.
                 request.keepConnection = 1
+                accepted = true
             }
+            // A connection nginx kept open (fastcgi_keep_conn): the next
+            // request is read from it with no accept to wake up from, so
+            // nothing may wait in the buffer meanwhile.
+            if request.ipcFd >= 0 && request.keepConnection != 0 && !accepted { accessLog.flush() }
             let rc = FCGX_Accept_r(&request)
             // USR1 usually lands while blocked in accept; checking after it
             // means the request just accepted already goes to the new file.

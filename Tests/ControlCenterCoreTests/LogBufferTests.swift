@@ -88,23 +88,28 @@ final class LogBufferTests: XCTestCase {
         // Several children append buffered lines to one O_APPEND file at once;
         // every line must come out whole.
         let path = "\(dir)/shared.log"
+        // Built before fork: a child of a threaded process does no more than
+        // the Log under test (malloc, write).
+        let lines = (0..<4).map { child in
+            (0..<2000).map { i in
+                Array("{\"child\":\(child),\"i\":\(i),\"pad\":\"\(String(repeating: "p", count: i % 50))\"}\n".utf8)
+            }
+        }
         var pids: [pid_t] = []
         for child in 0..<4 {
             let pid = fork()
             if pid == 0 {
                 let log = Log(path: path, bufferSize: 4096)
-                for i in 0..<2000 {
-                    log.write(line: Array("{\"child\":\(child),\"i\":\(i),\"pad\":\"\(String(repeating: "p", count: i % 50))\"}\n".utf8))
-                }
+                for l in lines[child] { log.write(line: l, nowNanos: 0) }
                 log.flush()
                 _exit(0)
             }
             pids.append(pid)
         }
         for pid in pids { var st: Int32 = 0; waitpid(pid, &st, 0) }
-        let lines = contents("shared.log").split(separator: "\n")
-        XCTAssertEqual(lines.count, 8000)
-        for l in lines {
+        let written = contents("shared.log").split(separator: "\n")
+        XCTAssertEqual(written.count, 8000)
+        for l in written {
             XCTAssertNotNil(try? JSONSerialization.jsonObject(with: Data(l.utf8)), "torn line: \(l.prefix(80))")
         }
     }

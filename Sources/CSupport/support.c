@@ -15,6 +15,7 @@
 #include <linux/rtnetlink.h>
 #include <fcgiapp.h>
 #include <poll.h>
+#include <stdlib.h>
 
 int cc_spawn_addclosefrom(posix_spawn_file_actions_t *actions, int lowfd) {
     return posix_spawn_file_actions_addclosefrom_np(actions, lowfd);
@@ -128,4 +129,140 @@ int cc_peer_hung_up(int fd) {
     struct pollfd p = { .fd = fd, .events = POLLRDHUP, .revents = 0 };
     if (poll(&p, 1, 0) != 1) return 0;
     return (p.revents & (POLLRDHUP | POLLHUP | POLLERR)) != 0;
+}
+
+int cc_socket_is_tcp(int fd) {
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof ss;
+    if (getsockname(fd, (struct sockaddr *)&ss, &len) != 0) return 0;
+    return ss.ss_family == AF_INET || ss.ss_family == AF_INET6;
+}
+
+int cc_accept_connection(int listen_fd, int is_tcp) {
+    int fd = accept4(listen_fd, NULL, NULL, SOCK_CLOEXEC);
+    if (fd < 0 || !is_tcp) return fd;
+    /* What libfcgi's own accept did for TCP: no replies to wait for, so no Nagle. */
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    /* TCP (unlike AF_UNIX) copies the listener's SO_RCVTIMEO, set by the
+       master to wake idle workers, to the accepted socket: reads of a request
+       must not time out. */
+    struct timeval none = { 0, 0 };
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &none, sizeof none);
+    return fd;
+}
+
+/* ---- access-log line buffer ------------------------------------------------
+   Kept in C memory so that a fatal-signal handler can still write it out. */
+
+struct cc_linebuf {
+    char *data;
+    size_t capacity;
+    size_t limit;                    /* <= capacity: PIPE_BUF for pipes */
+    volatile size_t length;          /* only whole lines below it */
+    volatile int fd;
+    volatile sig_atomic_t writing;   /* a flush is between write and reset */
+};
+
+cc_linebuf *cc_linebuf_create(size_t capacity) {
+    cc_linebuf *b = calloc(1, sizeof *b);
+    if (!b) return NULL;
+    b->data = malloc(capacity ? capacity : 1);
+    if (!b->data) { free(b); return NULL; }
+    b->capacity = capacity;
+    b->limit = capacity;
+    b->fd = -1;
+    return b;
+}
+
+void cc_linebuf_destroy(cc_linebuf *b) {
+    if (!b) return;
+    free(b->data);
+    free(b);
+}
+
+void cc_linebuf_set_target(cc_linebuf *b, int fd, size_t limit) {
+    b->fd = fd;
+    b->limit = limit < b->capacity ? limit : b->capacity;
+}
+
+size_t cc_linebuf_length(const cc_linebuf *b) { return b->length; }
+size_t cc_linebuf_limit(const cc_linebuf *b) { return b->limit; }
+
+int cc_linebuf_append(cc_linebuf *b, const void *bytes, size_t n) {
+    if (b->length + n > b->limit) return 0;
+    memcpy(b->data + b->length, bytes, n);
+    b->length += n; /* published after the copy: a crash handler sees whole lines only */
+    return 1;
+}
+
+static int write_all(int fd, const char *p, size_t n) {
+    while (n > 0) {
+        ssize_t w = write(fd, p, n);
+        if (w < 0) {
+            if (errno == EINTR) continue;
+            return -1;
+        }
+        p += w;
+        n -= (size_t)w;
+    }
+    return 0;
+}
+
+int cc_linebuf_flush(cc_linebuf *b) {
+    if (b->length == 0) return 0;
+    int rc = 0;
+    if (b->fd >= 0) {
+        b->writing = 1;
+        rc = write_all(b->fd, b->data, b->length);
+    }
+    b->length = 0; /* a failed write drops the lines, as an unbuffered write did */
+    b->writing = 0;
+    return rc;
+}
+
+static cc_linebuf *volatile fatal_buf = NULL;
+static const int fatal_signals[] = { SIGILL, SIGTRAP, SIGABRT, SIGBUS, SIGFPE, SIGSEGV, SIGTERM };
+#define FATAL_COUNT (sizeof fatal_signals / sizeof fatal_signals[0])
+static struct sigaction fatal_previous[FATAL_COUNT];
+
+static void restore_fatal_handlers(void) {
+    for (size_t i = 0; i < FATAL_COUNT; i++) sigaction(fatal_signals[i], &fatal_previous[i], NULL);
+}
+
+static void on_fatal(int sig, siginfo_t *info, void *context) {
+    (void)context;
+    int saved = errno;
+    cc_linebuf *b = fatal_buf;
+    fatal_buf = NULL;
+    if (b && !b->writing && b->fd >= 0 && b->length > 0) (void)write_all(b->fd, b->data, b->length);
+    restore_fatal_handlers();
+    errno = saved;
+    /* A fault (SIGSEGV/SIGBUS/SIGILL/SIGFPE from an instruction) happens again
+       on return and reaches the previous handler, the Swift runtime's
+       backtracer, with its real context. Sent signals, abort() and int3
+       (SIGTRAP resumes after the instruction) are raised again instead; the
+       signal stays blocked until this handler returns. */
+    if (info == NULL || info->si_code <= 0 || sig == SIGTRAP || sig == SIGABRT || sig == SIGTERM) raise(sig);
+}
+
+void cc_linebuf_flush_on_fatal_signals(cc_linebuf *b) {
+    fatal_buf = b;
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sigemptyset(&sa.sa_mask);
+    sa.sa_sigaction = on_fatal;
+    sa.sa_flags = SA_SIGINFO | SA_ONSTACK; /* ONSTACK: a stack overflow still gets the runtime's alternate stack */
+    for (size_t i = 0; i < FATAL_COUNT; i++) sigaction(fatal_signals[i], &sa, &fatal_previous[i]);
+}
+
+void cc_linebuf_forget_on_fatal_signals(cc_linebuf *b) {
+    if (fatal_buf != b) return;
+    fatal_buf = NULL;
+    restore_fatal_handlers();
+}
+
+int cc_set_accept_timeout(int fd, long millis) {
+    struct timeval tv = { millis / 1000, (millis % 1000) * 1000 };
+    return setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
 }

@@ -66,7 +66,8 @@ struct Worker: ParsableCommand {
     func run() throws {
         let config = loadConfig()
         let log = Log(path: config.logFile, level: config.logLevel, fields: ["role": "worker", "pool": pool])
-        let access = Log(path: config.accessLog, level: .info, defaultFD: 1)
+        let access = Log(path: config.accessLog, level: .info, defaultFD: 1,
+                         bufferSize: config.accessLogBuffer, flushInterval: config.accessLogFlush)
         let context = WorkerContext(config: config, log: log, pool: pool)
         let master = ProcessInfo.processInfo.environment["CC_MASTER_PID"].flatMap { Int32($0) }
         let worker = FastCGIWorker(context: context, router: Application.makeRouter(config: config),

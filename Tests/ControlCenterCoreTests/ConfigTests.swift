@@ -17,6 +17,19 @@ final class ConfigTests: XCTestCase {
         XCTAssertFalse(c.testRoutes)
     }
 
+    func testAccessLogBufferingAndTheAcceptWakeup() throws {
+        let d = try Config(values: ["CC_STATE_DIR": "/tmp/x"])
+        XCTAssertEqual(d.accessLogBuffer, 32768)
+        XCTAssertEqual(d.accessLogFlush, 1)
+        XCTAssertEqual(d.acceptWakeup, 1)
+        XCTAssertEqual(try Config(values: ["CC_ACCESS_LOG_FLUSH": "0.2"]).acceptWakeup, 0.2)
+        XCTAssertEqual(try Config(values: ["CC_ACCESS_LOG_FLUSH": "5"]).acceptWakeup, 1, "idle workers wake at least every second")
+        XCTAssertEqual(try Config(values: ["CC_ACCESS_LOG_BUFFER": "0"]).acceptWakeup, 0, "nothing buffered, nothing to wake for")
+        XCTAssertEqual(try Config(values: ["CC_ACCESS_LOG": "off"]).acceptWakeup, 0)
+        XCTAssertThrowsError(try Config(values: ["CC_ACCESS_LOG_BUFFER": "-1"]))
+        XCTAssertThrowsError(try Config(values: ["CC_ACCESS_LOG_FLUSH": "0"]))
+    }
+
     func testRelativeStateDirBecomesAbsolute() throws {
         let c = try Config(values: ["CC_STATE_DIR": "./var"])
         XCTAssertTrue(c.stateDir.hasPrefix("/"))

@@ -67,6 +67,57 @@ final class PoolLifecycleTests: XCTestCase {
         XCTAssertTrue(waitUntil(3) { (try? s.get("/api/test/echo").status) == 405 }, "the worker is free again")
     }
 
+    func testWorkerClosesEveryConnectionItServes() throws {
+        // The worker accepts and closes connections itself; libfcgi closes
+        // the rest (413, errors). Neither path may leak an fd or fail a request.
+        let s = try TestServer(env: ["CC_TEST_ROUTES": "true", "CC_STORAGE_WORKERS": "1"])
+        let worker = try XCTUnwrap(s.poolWorkers("storage").first)
+        func openFDs() -> Int { (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(worker)/fd"))?.count ?? -1 }
+        XCTAssertEqual(try s.request("POST", "/api/test/echo", body: [1, 2, 3]).status, 200)
+        let before = openFDs()
+        for i in 0..<20 {
+            let body = [UInt8](repeating: 7, count: i * 5000)
+            let r = try s.request("POST", "/api/test/echo", headers: ["Content-Type": "application/octet-stream"], body: body)
+            XCTAssertEqual(r.status, 200, r.text)
+            XCTAssertEqual(r.json?["bytes"] as? Int, body.count)
+            XCTAssertEqual(try s.get("/api/test/sleep?ms=0").status, 200)
+            XCTAssertEqual(try s.get("/api/test/nope").status, 404)
+        }
+        let big = [UInt8](repeating: 1, count: (1 << 20) + 1)
+        XCTAssertEqual(try s.request("POST", "/api/test/echo", body: big).status, 413)
+        XCTAssertEqual(try s.request("POST", "/api/test/echo", body: [9]).status, 200)
+        XCTAssertEqual(s.poolWorkers("storage"), [worker], "the same worker served everything")
+        XCTAssertEqual(openFDs(), before, "no connection fd left open")
+    }
+
+    func testBufferedAccessLogIsWrittenWhenAWorkerRecyclesOrCrashes() throws {
+        // A long flush interval: only the exit paths can have written these lines.
+        let s = try TestServer(env: ["CC_TEST_ROUTES": "true", "CC_STORAGE_WORKERS": "1", "CC_MAX_REQUESTS": "3",
+                                     "CC_MAX_REQUESTS_JITTER": "0", "CC_ACCESS_LOG_FLUSH": "60"])
+        let first = try XCTUnwrap(s.poolWorkers("storage").first)
+        var ids: [String] = []
+        for _ in 0..<3 {
+            let r = try s.request("POST", "/api/test/echo", body: [1])
+            XCTAssertEqual(r.status, 200)
+            ids.append(try XCTUnwrap(r.headers["x-request-id"]))
+        }
+        XCTAssertTrue(waitUntil(3) { !s.workerPids().contains(first) }, "recycled after 3 requests")
+        let afterRecycle = s.accessLog()
+        for id in ids { XCTAssertTrue(afterRecycle.contains(id), "line of \(id) written before the worker exited") }
+
+        XCTAssertTrue(waitUntil(3) { s.poolWorkers("storage").count == 1 })
+        let echo = try s.request("POST", "/api/test/echo", body: [2])
+        let echoID = try XCTUnwrap(echo.headers["x-request-id"])
+        XCTAssertEqual(try s.get("/api/test/crash").status, 502)
+        XCTAssertTrue(s.accessLog().contains(echoID), "the crash handler wrote the buffered line")
+        XCTAssertTrue(waitUntil(3) { s.log().contains("signal 4 (ILL)") }, "the crash still reaches the runtime: \(s.log().suffix(400))")
+
+        // Idle: the listener's SO_RCVTIMEO wakes the worker out of accept to flush.
+        XCTAssertTrue(waitUntil(3) { s.poolWorkers("storage").count == 1 })
+        let idle = try XCTUnwrap(try s.request("POST", "/api/test/echo", body: [3]).headers["x-request-id"])
+        XCTAssertTrue(waitUntil(2.5) { s.accessLog().contains(idle) }, "an idle worker flushes within about a second")
+    }
+
     func testQuitLetsInFlightRequestFinish() throws {
         let s = try TestServer(env: ["CC_TEST_ROUTES": "true"])
         let port = s.port

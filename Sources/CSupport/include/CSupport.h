@@ -28,4 +28,31 @@ int cc_peer_hung_up(int fd);
 /* Length of the accept queue of a listening socket (unix or TCP), or -1. */
 long cc_listen_queue_length(int fd);
 
+/* 1 if fd is a TCP (IPv4 or IPv6) socket. */
+int cc_socket_is_tcp(int fd);
+
+/* accept4(SOCK_CLOEXEC) on the listening socket; -1 with errno on failure. */
+int cc_accept_connection(int listen_fd, int is_tcp);
+
+/* SO_RCVTIMEO on a listening socket: a blocking accept() then fails with
+   EAGAIN after `millis` (0 = never). Linux honours it for AF_UNIX and TCP. */
+int cc_set_accept_timeout(int fd, long millis);
+
+/* A buffer of whole log lines, flushed with one write(2). */
+typedef struct cc_linebuf cc_linebuf;
+cc_linebuf *cc_linebuf_create(size_t capacity);
+void cc_linebuf_destroy(cc_linebuf *b);
+/* Where flushes go, and how many bytes one flush may hold (<= capacity). */
+void cc_linebuf_set_target(cc_linebuf *b, int fd, size_t limit);
+size_t cc_linebuf_length(const cc_linebuf *b);
+size_t cc_linebuf_limit(const cc_linebuf *b);
+/* 1 if the line was appended; 0 if it does not fit (flush first). */
+int cc_linebuf_append(cc_linebuf *b, const void *bytes, size_t n);
+/* Writes and empties the buffer; -1 if the write failed (lines dropped). */
+int cc_linebuf_flush(cc_linebuf *b);
+/* Flush b from a handler for SIGILL/TRAP/ABRT/BUS/FPE/SEGV/TERM, which then
+   hands the signal to the handler that was there before (once). */
+void cc_linebuf_flush_on_fatal_signals(cc_linebuf *b);
+void cc_linebuf_forget_on_fatal_signals(cc_linebuf *b);
+
 #endif

@@ -21,6 +21,8 @@ public struct Config: Sendable, Equatable {
     public var emergencyRestartInterval: Double
     public var logFile: String?
     public var accessLog: String?
+    public var accessLogBuffer: Int
+    public var accessLogFlush: Double
     public var logLevel: LogLevel
     public var testRoutes: Bool
     public var pidFile: String
@@ -38,6 +40,13 @@ public struct Config: Sendable, Equatable {
     public var masterStartedAt: String?
 
     public var runDir: String { stateDir + "/run" }
+
+    /// How long a blocking accept() in a worker lasts before it returns
+    /// EAGAIN, so that an idle worker flushes its buffered access log; 0 when
+    /// nothing is buffered.
+    public var acceptWakeup: Double {
+        accessLogBuffer > 0 && accessLog != "off" ? min(accessLogFlush, 1) : 0
+    }
     public var cacheDir: String { stateDir + "/cache" }
     /// Pre-rendered default views that nginx reads itself (world-readable:
     /// they hold only what the public read routes answer anyway).
@@ -72,6 +81,8 @@ public struct Config: Sendable, Equatable {
         ("CC_EMERGENCY_RESTART_INTERVAL", "60", "Window in seconds for the threshold above"),
         ("CC_LOG_FILE", "(stderr)", "Master and error log (JSON lines); reopened on USR1"),
         ("CC_ACCESS_LOG", "(stdout)", "Access log (one JSON line per request), a path, or 'off'; reopened on USR1"),
+        ("CC_ACCESS_LOG_BUFFER", "32768", "Bytes of access-log lines a worker buffers before one write; 0 = one write per line"),
+        ("CC_ACCESS_LOG_FLUSH", "1", "Seconds a buffered access-log line may wait before it is written"),
         ("CC_LOG_LEVEL", "info", "debug, info, warning or error"),
         ("CC_TEST_ROUTES", "false", "Enables /api/test/* routes (tests and load scenarios only)"),
         ("CC_PID_FILE", "$CC_STATE_DIR/run/master.pid", "Master pid file (also the single-master lock)"),
@@ -142,6 +153,8 @@ public struct Config: Sendable, Equatable {
         emergencyRestartInterval = try p.double("CC_EMERGENCY_RESTART_INTERVAL", default: 60, range: 1...86_400)
         logFile = p.string("CC_LOG_FILE").map(Self.absolute)
         accessLog = p.string("CC_ACCESS_LOG").map { $0 == "off" ? $0 : Self.absolute($0) }
+        accessLogBuffer = try p.int("CC_ACCESS_LOG_BUFFER", default: 32768, range: 0...(16 << 20))
+        accessLogFlush = try p.double("CC_ACCESS_LOG_FLUSH", default: 1, range: 0.01...3600)
         guard let level = LogLevel(rawValue: p.string("CC_LOG_LEVEL") ?? "info") else {
             throw ConfigError("CC_LOG_LEVEL must be debug, info, warning or error")
         }

@@ -27,6 +27,10 @@ public final class FastCGIWorker {
         }
         // After FCGX_Init: libfcgi installs its own SIGTERM/SIGUSR1 handlers.
         cc_worker_install_signals()
+        // After our handlers: TERM (fast stop) and crashes write the buffered
+        // access log before the process goes.
+        accessLog.flushOnFatalSignals()
+        defer { accessLog.flush() } // QUIT, max-requests recycle, accept failures
         // Die with the master rather than linger as an orphan in accept().
         cc_set_parent_death_signal(SIGKILL)
         if let masterPid, getppid() != masterPid { return 0 }
@@ -39,30 +43,61 @@ public final class FastCGIWorker {
 
         let limit = config.maxRequests == 0 ? Int.max
             : config.maxRequests + (config.maxRequestsJitter > 0 ? Int.random(in: 0...config.maxRequestsJitter) : 0)
+        // libfcgi's own accept adds a 2 s poll per connection (its AF_UNIX
+        // "keeper" check), so the worker accepts itself and hands libfcgi a
+        // connected fd. listen_sock -1: libfcgi never blocks in accept, even
+        // after a connection that sent no valid request (it then fails fast).
+        // FCGI_WEB_SERVER_ADDRS is enforced only by libfcgi's accept: keep it then.
+        let ownAccept = getenv("FCGI_WEB_SERVER_ADDRS") == nil
+        let isTCP = cc_socket_is_tcp(0) != 0
         var request = FCGX_Request()
-        FCGX_InitRequest(&request, 0, 0)
+        FCGX_InitRequest(&request, ownAccept ? -1 : 0, 0)
         var acceptErrors = 0
 
         while cc_worker_stop_requested() == 0 {
+            var accepted = false
+            if ownAccept && request.ipcFd < 0 {
+                let fd = cc_accept_connection(0, isTCP ? 1 : 0)
+                if cc_worker_take_reopen() != 0 { reopenLogs() }
+                if fd < 0 {
+                    let err = errno
+                    if cc_worker_stop_requested() != 0 { break }
+                    // Signals, and a peer that went away between connect and
+                    // accept: libfcgi retried these silently too.
+                    if err == EINTR || err == ECONNABORTED || err == EPROTO { continue }
+                    // SO_RCVTIMEO on the listener (the master's acceptWakeup):
+                    // idle for a while, so nothing should wait in the buffer.
+                    if err == EAGAIN || err == EWOULDBLOCK { accessLog.flush(); continue }
+                    if noteAcceptError(&acceptErrors, "errno \(err)") { return 1 }
+                    continue
+                }
+                request.ipcFd = fd
+                // FCGX_Accept_r first "finishes" the previous request and
+                // closes ipcFd unless keepConnection is set; the begin record
+                // it reads next sets keepConnection to what nginx asked for.
+                request.keepConnection = 1
+                accepted = true
+            }
+            // A connection nginx kept open (fastcgi_keep_conn): the next
+            // request is read from it with no accept to wake up from, so
+            // nothing may wait in the buffer meanwhile.
+            if request.ipcFd >= 0 && request.keepConnection != 0 && !accepted { accessLog.flush() }
             let rc = FCGX_Accept_r(&request)
             // USR1 usually lands while blocked in accept; checking after it
             // means the request just accepted already goes to the new file.
-            if cc_worker_take_reopen() != 0 {
-                context.log.reopen()
-                accessLog.reopen()
-            }
+            if cc_worker_take_reopen() != 0 { reopenLogs() }
             if rc < 0 {
                 if cc_worker_stop_requested() != 0 { break }
-                acceptErrors += 1
-                if acceptErrors > 50 {
-                    context.log.error("accept keeps failing; exiting", ["rc": String(rc)])
-                    return 1
-                }
-                Clock.sleep(seconds: 0.05)
+                // The connection (ours, or one nginx kept open) ended without
+                // a valid request; libfcgi has closed it. Not an accept failure.
+                if ownAccept { continue }
+                if rc == -EAGAIN || rc == -EWOULDBLOCK { accessLog.flush(); continue }
+                if noteAcceptError(&acceptErrors, String(rc)) { return 1 }
                 continue
             }
             acceptErrors = 0
             serve(&request, status: status)
+            accessLog.flushIfDue()
             context.requestsServed += 1
             if context.requestsServed >= limit {
                 context.log.info("max requests reached; recycling", ["served": String(context.requestsServed)])
@@ -71,6 +106,22 @@ public final class FastCGIWorker {
         }
         FCGX_Free(&request, 1)
         return 0
+    }
+
+    private func reopenLogs() {
+        context.log.reopen()
+        accessLog.reopen()
+    }
+
+    /// True when accept has failed too often in a row to go on.
+    private func noteAcceptError(_ count: inout Int, _ what: String) -> Bool {
+        count += 1
+        if count > 50 {
+            context.log.error("accept keeps failing; exiting", ["rc": what])
+            return true
+        }
+        Clock.sleep(seconds: 0.05)
+        return false
     }
 
     private func serve(_ fcgi: inout FCGX_Request, status: WorkerStatusWriter?) {
@@ -92,8 +143,12 @@ public final class FastCGIWorker {
 
         let headers = FastCGIExchange.headers(envp)
         // A request that waited in the backlog until nginx gave up on it
-        // (504) would only burn a worker: skip it, like nginx's 499.
-        if Self.peerHasHungUp(fcgi.ipcFd) {
+        // (504) would only burn a worker: skip it, like nginx's 499. nginx
+        // gives up only after the request timeout, so a request it sent a
+        // moment ago needs no poll to find out.
+        if Self.mayHaveBeenAbandoned(requestStart: fcgi.envp.flatMap { FCGX_GetParam("REQUEST_START", $0) },
+                                     now: Clock.wallSeconds(), threshold: abandonCheckAfter),
+           Self.peerHasHungUp(fcgi.ipcFd) {
             FCGX_Finish_r(&fcgi)
             status?.end(nowMillis: Clock.wallMillis())
             context.log.warning("client gone before the request started; skipped",
@@ -119,7 +174,7 @@ public final class FastCGIWorker {
         }
         FastCGIExchange.drain(fcgi.in)
         let bytes = FastCGIExchange.write(response, requestID: requestID, headOnly: method == "HEAD", to: fcgi.out)
-        FCGX_Finish_r(&fcgi)
+        Self.finish(&fcgi)
         status?.end(nowMillis: Clock.wallMillis())
         if accessLog.isEnabled {
             let ms = Double(Clock.monotonicNanos() - started) / 1e6
@@ -127,6 +182,39 @@ public final class FastCGIWorker {
                                                   status: response.status, ms: ms, bytes: bytes, remote: remote,
                                                   pid: context.pid))
         }
+    }
+
+    /// Ends a served request. libfcgi's close is shutdown + poll + read to
+    /// EOF + close (its lingering close); a plain close() does as well once
+    /// stdin has been read to its end, because nothing is left unread that
+    /// would make the kernel reset the connection (ECONNRESET at nginx).
+    /// Anything else (a read error, stdin not at its end, nginx asking to
+    /// keep the connection, a failed write) stays on libfcgi's path.
+    static func finish(_ fcgi: inout FCGX_Request) {
+        let closeHere = fcgi.keepConnection == 0 && FCGX_HasSeenEOF(fcgi.in) != 0 && FCGX_GetError(fcgi.in) == 0
+        if closeHere { fcgi.keepConnection = 1 }
+        FCGX_Finish_r(&fcgi) // frees streams and params; closes only on error now
+        if closeHere && fcgi.ipcFd >= 0 {
+            close(fcgi.ipcFd)
+            fcgi.ipcFd = -1
+        }
+    }
+
+    /// Seconds a request must have waited since nginx sent it before it is
+    /// worth asking the kernel whether nginx is still there.
+    var abandonCheckAfter: Double { min(1.0, context.config.requestTimeout / 4) }
+
+    /// `requestStart` is nginx's `$msec` (REQUEST_START) when it built the
+    /// FastCGI request. Without it (another web server, an old nginx config)
+    /// every request is checked, as before it existed.
+    static func mayHaveBeenAbandoned(requestStart: UnsafePointer<CChar>?, now: Double, threshold: Double) -> Bool {
+        guard let requestStart else { return true }
+        var end: UnsafeMutablePointer<CChar>?
+        let started = strtod(requestStart, &end)
+        guard let end, end != UnsafeMutablePointer(mutating: requestStart), end.pointee == 0, started > 0 else {
+            return true
+        }
+        return now - started >= threshold
     }
 
     /// nginx closes its end when it stops waiting; the kernel reports that

@@ -1,3 +1,4 @@
+import CSupport
 import Glibc
 
 /// Binds the socket a pool's workers accept on. The master owns it for its
@@ -12,6 +13,14 @@ public enum ListenSocket {
         case .unix(let path): return try bindUnix(path: path, backlog: backlog)
         case .tcp(let host, let port): return try bindTCP(host: host, port: port, backlog: backlog)
         }
+    }
+
+    /// Makes a blocking accept() on `fd` return EAGAIN after `seconds` (0 =
+    /// never). Workers buffer access-log lines; this is how an idle worker,
+    /// blocked in accept, gets to flush them. Linux honours SO_RCVTIMEO in
+    /// accept for AF_UNIX and TCP listeners.
+    public static func setAcceptTimeout(_ fd: Int32, seconds: Double) {
+        _ = cc_set_accept_timeout(fd, Int(seconds * 1000))
     }
 
     /// True if something accepts connections at `path` (a live server).

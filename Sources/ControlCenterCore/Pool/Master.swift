@@ -71,7 +71,10 @@ public final class Master {
             pools.append(PoolRuntime(name: "storage", address: config.storageListen, target: config.storageWorkers))
         }
         do {
-            for p in pools { p.fd = try ListenSocket.bind(p.address, backlog: config.listenBacklog) }
+            for p in pools {
+                p.fd = try ListenSocket.bind(p.address, backlog: config.listenBacklog)
+                ListenSocket.setAcceptTimeout(p.fd, seconds: config.acceptWakeup)
+            }
         } catch {
             cleanup()
             throw error
@@ -315,6 +318,7 @@ public final class Master {
                 log.warning("listen addresses change only on restart; keeping the old ones")
             }
             config = fresh
+            for p in pools where p.fd >= 0 { ListenSocket.setAcceptTimeout(p.fd, seconds: fresh.acceptWakeup) }
             pools[0].target = fresh.workers
             if pools.count > 1 { pools[1].target = max(fresh.storageWorkers, 1) }
         } catch {

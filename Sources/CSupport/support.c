@@ -140,15 +140,20 @@ int cc_socket_is_tcp(int fd) {
 
 int cc_accept_connection(int listen_fd, int is_tcp) {
     int fd = accept4(listen_fd, NULL, NULL, SOCK_CLOEXEC);
-    if (fd < 0 || !is_tcp) return fd;
-    /* What libfcgi's own accept did for TCP: no replies to wait for, so no Nagle. */
-    int one = 1;
-    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    /* TCP (unlike AF_UNIX) copies the listener's SO_RCVTIMEO, set by the
-       master to wake idle workers, to the accepted socket: reads of a request
-       must not time out. */
-    struct timeval none = { 0, 0 };
-    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &none, sizeof none);
+    if (fd < 0) return fd;
+    /* A connection that sends nothing would hold this worker in a read the
+       master cannot see (the status file says idle until a request is
+       read): libfcgi's own accept gave up on such a peer after 2 s, and so
+       do we. nginx writes the whole request at once (it buffers bodies), so
+       no read of a real request waits that long. TCP also copies the
+       listener's SO_RCVTIMEO (the idle wake-up), which this replaces. */
+    struct timeval patience = { 2, 0 };
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &patience, sizeof patience);
+    if (is_tcp) {
+        /* What libfcgi's own accept did for TCP: no replies to wait for, so no Nagle. */
+        int one = 1;
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    }
     return fd;
 }
 

@@ -67,6 +67,33 @@ final class PoolLifecycleTests: XCTestCase {
         XCTAssertTrue(waitUntil(3) { (try? s.get("/api/test/echo").status) == 405 }, "the worker is free again")
     }
 
+    func testSilentConnectionCannotHoldAWorker() throws {
+        // A local client that connects to the pool's socket and sends
+        // nothing: the only main worker must drop it (2 s receive timeout)
+        // rather than sit in a read the master takes for idle.
+        let s = try TestServer(env: ["CC_WORKERS": "1"])
+        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+        XCTAssertGreaterThanOrEqual(fd, 0)
+        defer { close(fd) }
+        var addr = sockaddr_un()
+        addr.sun_family = sa_family_t(AF_UNIX)
+        let path = Array((s.stateDir + "/run/fcgi.sock").utf8CString)
+        withUnsafeMutableBytes(of: &addr.sun_path) { raw in
+            for (i, b) in path.enumerated() where i < raw.count { raw[i] = UInt8(bitPattern: b) }
+        }
+        let rc = withUnsafePointer(to: &addr) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+        }
+        XCTAssertEqual(rc, 0)
+        usleep(200_000) // the worker has accepted it and waits for bytes
+        let started = Date()
+        let r = try s.get("/health", timeout: 8)
+        XCTAssertEqual(r.status, 200)
+        XCTAssertLessThan(Date().timeIntervalSince(started), 4, "served once the silent peer was dropped")
+        var byte: UInt8 = 0
+        XCTAssertEqual(read(fd, &byte, 1), 0, "the worker closed the silent connection")
+    }
+
     func testWorkerClosesEveryConnectionItServes() throws {
         // The worker accepts and closes connections itself; libfcgi closes
         // the rest (413, errors). Neither path may leak an fd or fail a request.
@@ -139,7 +166,10 @@ final class PoolLifecycleTests: XCTestCase {
         let s = try TestServer()
         s.signalMaster(SIGTTIN)
         XCTAssertTrue(waitUntil(3) { s.poolWorkers("main").count == 3 })
+        // Standard signals do not queue: two sent back to back while the
+        // master is busy arrive as one. An operator sends one at a time.
         s.signalMaster(SIGTTOU)
+        XCTAssertTrue(waitUntil(3) { s.poolWorkers("main").count == 2 })
         s.signalMaster(SIGTTOU)
         XCTAssertTrue(waitUntil(3) { s.poolWorkers("main").count == 1 })
         s.signalMaster(SIGTTOU)

@@ -36,7 +36,8 @@ enum EventRoutes {
         }
         var event = Event(level: level, source: source, actor: p.user.username, action: action, target: target,
                           message: message, data: data)
-        event.id = try Store.write(ctx) { try EventRepository($0).insert(event) }
+        // The event is its own audit record: one INSERT, atomic on its own.
+        event.id = try Store.writeStatement(ctx) { try EventRepository($0).insert(event) }
         return .json(201) { event.write(&$0) }
     }
 

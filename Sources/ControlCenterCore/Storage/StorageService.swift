@@ -138,4 +138,11 @@ public enum Store {
     public static func write<T>(_ ctx: WorkerContext, _ body: (Database) throws -> T) throws -> T {
         try read(ctx) { db in try db.transaction { try body(db) } }
     }
+
+    /// A change that is one statement, and so atomic by itself: no
+    /// BEGIN/COMMIT around it, which on PostgreSQL are two more round trips
+    /// to the server per write.
+    public static func writeStatement<T>(_ ctx: WorkerContext, _ statement: (Database) throws -> T) throws -> T {
+        try read(ctx, statement)
+    }
 }

@@ -92,7 +92,7 @@ start_stack() { # ENGINE
     export CC_HTTP_PORT; CC_HTTP_PORT="$(cc_free_port)"
     export CC_LOG_FILE="$CC_STATE_DIR/master.log" CC_ACCESS_LOG=off CC_TEST_ROUTES=true
     export CC_RATE_LIMIT=1000000 CC_RATE_BURST=1000000 CC_LOGIN_RATE_LIMIT=1000
-    export CC_STORAGE_WORKERS="${CC_STORAGE_WORKERS:-6}" CC_WORKERS="${CC_WORKERS:-4}"
+    export CC_STORAGE_WORKERS="${CC_STORAGE_WORKERS:-8}" CC_WORKERS="${CC_WORKERS:-4}"
     if [ "$1" = postgres ]; then export CC_DATABASE_URL="$CC_TEST_POSTGRES_URL"; else unset CC_DATABASE_URL; fi
     printf 'bench-password-1\n' >"$CC_STATE_DIR/pw"
     "$CC_BIN" user add bench --role operator --password-file "$CC_STATE_DIR/pw" >/dev/null || return 1

@@ -52,7 +52,7 @@ cc_render_nginx() {
     mkdir -p "$dir/tmp" "$state/bench"
     local main="${CC_LISTEN:-unix:$state/run/fcgi.sock}"
     local storage="${CC_STORAGE_LISTEN:-unix:$state/run/fcgi-storage.sock}"
-    [ "${CC_STORAGE_WORKERS:-4}" = "0" ] && storage="$main"
+    [ "${CC_STORAGE_WORKERS:-8}" = "0" ] && storage="$main"
     local user_line=""
     [ "$(id -u)" -eq 0 ] && user_line="user root;"
     local nchan=""

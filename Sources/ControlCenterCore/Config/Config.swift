@@ -70,7 +70,7 @@ public struct Config: Sendable, Equatable {
         ("CC_LISTEN", "unix:$CC_STATE_DIR/run/fcgi.sock", "FastCGI socket of the main pool: unix:PATH or HOST:PORT"),
         ("CC_STORAGE_LISTEN", "unix:$CC_STATE_DIR/run/fcgi-storage.sock", "FastCGI socket of the storage pool"),
         ("CC_WORKERS", "4", "Workers in the main pool (system, health, status routes)"),
-        ("CC_STORAGE_WORKERS", "4", "Workers in the storage pool (auth, events); 0 disables the pool"),
+        ("CC_STORAGE_WORKERS", "8", "Workers in the storage pool (auth, events); 0 disables the pool"),
         ("CC_LISTEN_BACKLOG", "4096", "listen() backlog; the kernel caps it at net.core.somaxconn"),
         ("CC_REQUEST_TIMEOUT", "10", "Seconds one request may run before nginx answers 504 and the worker is killed"),
         ("CC_MAX_REQUESTS", "50000", "Requests after which a worker is recycled; 0 = never"),
@@ -142,7 +142,7 @@ public struct Config: Sendable, Equatable {
         listen = try ListenAddress(parsing: p.string("CC_LISTEN") ?? "unix:\(state)/run/fcgi.sock")
         storageListen = try ListenAddress(parsing: p.string("CC_STORAGE_LISTEN") ?? "unix:\(state)/run/fcgi-storage.sock")
         workers = try p.int("CC_WORKERS", default: 4, range: 1...512)
-        storageWorkers = try p.int("CC_STORAGE_WORKERS", default: 4, range: 0...512)
+        storageWorkers = try p.int("CC_STORAGE_WORKERS", default: 8, range: 0...512)
         listenBacklog = try p.int("CC_LISTEN_BACKLOG", default: 4096, range: 1...1_000_000)
         requestTimeout = try p.double("CC_REQUEST_TIMEOUT", default: 10, range: 0.1...3600)
         maxRequests = try p.int("CC_MAX_REQUESTS", default: 50_000, range: 0...Int(Int32.max))

@@ -42,13 +42,4 @@ function route(r) {
     return '/' + v.cc_view_kind + '.json';
 }
 
-// Access-log fields in the workers' form: milliseconds, ISO time with ms.
-function durationMs(r) {
-    return (Number(r.variables.request_time) * 1000).toFixed(3);
-}
-
-function time(r) {
-    return new Date(Number(r.variables.msec) * 1000).toISOString();
-}
-
-export default { route, durationMs, time };
+export default { route };

@@ -61,6 +61,7 @@ public final class Master {
     // MARK: start
 
     public func run() throws -> Int32 {
+        Self.appendToRegularFileOutputs()
         try prepareDirectories()
         pidFile = try PidFile(path: config.pidFile)
         var signals = Self.handledSignals()
@@ -87,6 +88,19 @@ public final class Master {
         cleanup()
         log.info("master stopped")
         return 0
+    }
+
+    /// `Scripts/run > file`: the workers inherit stdout (the default access
+    /// log) and stderr as one shared offset, while nginx opens /dev/stdout
+    /// for its own lines with O_APPEND; without O_APPEND here too, the
+    /// workers' writes land on top of nginx's. Pipes and terminals need nothing.
+    static func appendToRegularFileOutputs() {
+        for fd: Int32 in [1, 2] {
+            var st = stat()
+            guard fstat(fd, &st) == 0, st.st_mode & S_IFMT == S_IFREG else { continue }
+            let flags = fcntl(fd, F_GETFL)
+            if flags >= 0 { _ = fcntl(fd, F_SETFL, flags | O_APPEND) }
+        }
     }
 
     private func prepareDirectories() throws {

@@ -131,8 +131,19 @@ curl -s "$base/api/system/processes" -o "$CC_STATE_DIR/bench/processes.json"
 read -r srps sp50 sp99 serrs <<<"$(wrk_run "$base/__bench/static/processes.json" "$CONNS")"
 printf '   %-28s %10s %9s %9s %7s\n' "nginx static, same bytes" "$srps" "$sp50" "$sp99" "$serrs"
 sratio="$(python3 -c "print(f'{$rps/max($srps,1)*100:.1f}')")"
-echo "3. ours/static = ${sratio}%"
-pass "ours >= 50% of static" "$sratio >= 50"
+echo "3. ours/static = ${sratio}% (the two 10 s runs above)"
+# This machine's speed drifts by up to 1.5x within a minute, which two
+# back-to-back runs cannot tell from a difference between the targets; so
+# the ratio that is judged is the median of alternating short pairs.
+ratios=()
+for _ in 1 2 3 4 5; do
+    read -r a _ _ _ <<<"$(DURATION=3 wrk_run "$base/api/system/processes" "$CONNS")"
+    read -r b _ _ _ <<<"$(DURATION=3 wrk_run "$base/__bench/static/processes.json" "$CONNS")"
+    ratios+=("$(python3 -c "print(f'{$a/max($b,1)*100:.1f}')")")
+done
+mratio="$(printf '%s\n' "${ratios[@]}" | sort -n | sed -n 3p)"
+echo "   alternating 3 s pairs, ours/static: ${ratios[*]} (%) -> median ${mratio}%"
+pass "ours >= 50% of static (median of pairs)" "$mratio >= 50"
 
 # --- 4. peers -----------------------------------------------------------------
 if [ "$PEERS" = 1 ]; then

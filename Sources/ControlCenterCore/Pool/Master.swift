@@ -104,26 +104,25 @@ public final class Master {
     }
 
     private func prepareDirectories() throws {
-        for (dir, mode) in [(config.stateDir, 0o755), (config.runDir, 0o755), (config.workerStatusDir, 0o755),
-                            (config.cacheDir, 0o700)] as [(String, Int)] {
+        var dirs: [(String, Int)] = [(config.stateDir, 0o755), (config.runDir, 0o755), (config.workerStatusDir, 0o755),
+                                     (config.cacheDir, 0o700)]
+        if config.writesViews { dirs.append((config.viewsDir, 0o755)) }
+        for (dir, mode) in dirs {
             if mkdir(dir, mode_t(mode)) != 0 && errno != EEXIST {
                 throw ConfigError("cannot create \(dir): \(String(cString: strerror(errno)))")
             }
         }
         chmod(config.cacheDir, 0o700)
-        if config.writesViews {
-            if mkdir(config.viewsDir, 0o755) != 0 && errno != EEXIST {
-                throw ConfigError("cannot create \(config.viewsDir): \(String(cString: strerror(errno)))")
-            }
-        } else if let names = try? FileManager.default.contentsOfDirectory(atPath: config.viewsDir) {
-            // nginx no longer serves them (CC_NGINX_VIEWS or CC_PUBLIC_READ
-            // turned off): leave no public copy behind.
-            for n in names where n.hasSuffix(".json") { unlink("\(config.viewsDir)/\(n)") }
-        }
+        // nginx no longer serves views (CC_NGINX_VIEWS or CC_PUBLIC_READ
+        // turned off): leave no public copy behind.
+        if !config.writesViews { Self.removeFiles(in: config.viewsDir, endingWith: ".json") }
         // Status files of workers from a previous master are meaningless now.
-        if let names = try? FileManager.default.contentsOfDirectory(atPath: config.workerStatusDir) {
-            for n in names where n.hasSuffix(".status") { unlink("\(config.workerStatusDir)/\(n)") }
-        }
+        Self.removeFiles(in: config.workerStatusDir, endingWith: ".status")
+    }
+
+    private static func removeFiles(in dir: String, endingWith suffix: String) {
+        guard let names = try? FileManager.default.contentsOfDirectory(atPath: dir) else { return }
+        for n in names where n.hasSuffix(suffix) { unlink("\(dir)/\(n)") }
     }
 
     static func handledSignals() -> sigset_t {

@@ -3,9 +3,9 @@ import Glibc
 /// Write-then-rename publishing: readers see the old file or the new one,
 /// never a partial one, even if the writer is killed mid-write.
 public enum AtomicFile {
-    @discardableResult
     /// `mtimeMillis` stamps the file before it is published, for readers
     /// (nginx's view check) that take its age from the modification time.
+    @discardableResult
     public static func write(_ bytes: [UInt8], to path: String, mode: mode_t = 0o600, sync: Bool = false,
                              mtimeMillis: Int64? = nil) -> Bool {
         let tmp = "\(path).tmp.\(getpid())"
@@ -23,17 +23,24 @@ public enum AtomicFile {
         if ok && sync { ok = fsync(fd) == 0 }
         // open() applied the umask; the caller's mode is what it asked for.
         if ok { ok = fchmod(fd, mode) == 0 }
-        if ok, let ms = mtimeMillis {
-            let t = timespec(tv_sec: Int(ms / 1000), tv_nsec: Int(ms % 1000) * 1_000_000)
-            var times = (t, t)
-            ok = withUnsafePointer(to: &times) { $0.withMemoryRebound(to: timespec.self, capacity: 2) { futimens(fd, $0) } } == 0
-        }
+        if ok, let ms = mtimeMillis { ok = setTimes(fd, millis: ms) }
         close(fd)
         guard ok, rename(tmp, path) == 0 else {
             unlink(tmp)
             return false
         }
         return true
+    }
+
+    /// Sets an open file's access and modification times to `millis` (Unix
+    /// milliseconds), the clock the snapshot files and nginx's view check use.
+    @discardableResult
+    public static func setTimes(_ fd: Int32, millis: Int64) -> Bool {
+        let t = timespec(tv_sec: Int(millis / 1000), tv_nsec: Int(millis % 1000) * 1_000_000)
+        var times = (t, t)
+        return withUnsafePointer(to: &times) {
+            $0.withMemoryRebound(to: timespec.self, capacity: 2) { futimens(fd, $0) }
+        } == 0
     }
 
     /// Reads a whole file. Files in /proc report size 0, so this reads to

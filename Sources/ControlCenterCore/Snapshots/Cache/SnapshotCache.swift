@@ -158,10 +158,7 @@ public final class SnapshotCache {
         guard kind.hasNginxView, let dir = viewsDirectory else { return }
         let fd = open(kind.refreshMarkerPath(dir), O_WRONLY | O_CREAT | O_CLOEXEC, 0o644)
         guard fd >= 0 else { return }
-        let ms = Clock.wallMillis()
-        let t = timespec(tv_sec: Int(ms / 1000), tv_nsec: Int(ms % 1000) * 1_000_000)
-        var times = (t, t)
-        _ = withUnsafePointer(to: &times) { $0.withMemoryRebound(to: timespec.self, capacity: 2) { futimens(fd, $0) } }
+        AtomicFile.setTimes(fd, millis: Clock.wallMillis())
         close(fd)
     }
 

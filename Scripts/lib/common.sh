@@ -24,7 +24,7 @@ cc_apt_install() {
 
 # What building and serving needs.
 cc_install_runtime() {
-    cc_apt_install nginx libnginx-mod-http-js libfcgi-dev libfcgi0ldbl libsqlite3-dev libpq-dev libsodium-dev pkg-config procps
+    cc_apt_install nginx libnginx-mod-http-lua libnginx-mod-http-echo libfcgi-dev libfcgi0ldbl libsqlite3-dev libpq-dev libsodium-dev pkg-config procps
 }
 
 # The binary, built once per configuration.
@@ -66,12 +66,14 @@ cc_render_nginx() {
     # connections (measured harmful with libfcgi; see docs/performance.md).
     local keepalive="" keep_conn="off"
     if [ -n "${CC_NGINX_KEEPALIVE:-}" ]; then keepalive="keepalive ${CC_NGINX_KEEPALIVE};"; keep_conn="on"; fi
-    # nginx-served default views need njs and public reads (no token check
-    # in nginx); otherwise every request goes to a worker, as before.
-    local njs_module=/usr/lib/nginx/modules/ngx_http_js_module.so
-    local njs_load="" views_http="# views off" views="# views off" view_log="access_log off;"
-    if cc_truthy "${CC_NGINX_VIEWS:-true}" && cc_truthy "${CC_PUBLIC_READ:-true}" && [ -f "$njs_module" ]; then
-        njs_load="load_module $njs_module;"
+    # nginx-served default views need Lua and echo (Debian's modules) and
+    # public reads (no token check in nginx); otherwise every request goes to
+    # a worker, as before.
+    local mods=/usr/lib/nginx/modules
+    local view_modules="" views_http="# views off" views="# views off" view_log="access_log off;"
+    if cc_truthy "${CC_NGINX_VIEWS:-true}" && cc_truthy "${CC_PUBLIC_READ:-true}" &&
+       [ -f "$mods/ngx_http_lua_module.so" ] && [ -f "$mods/ngx_http_echo_module.so" ]; then
+        view_modules="load_module $mods/ndk_http_module.so; load_module $mods/ngx_http_lua_module.so; load_module $mods/ngx_http_echo_module.so;"
         views_http="include $dir/control-center-views-http.conf;"
         views="include $dir/control-center-views.conf;"
         case "${CC_ACCESS_LOG:-}" in
@@ -81,7 +83,9 @@ cc_render_nginx() {
             *) view_log="access_log $PWD/$CC_ACCESS_LOG cc_view_json buffer=32k flush=1s;" ;;
         esac
     fi
-    cp "$CC_ROOT/nginx/cc_views.js" "$dir/cc_views.js"
+    cp "$CC_ROOT/nginx/cc_views.lua" "$dir/cc_views.lua"
+    # Exact keys 0.000 .. 0.999 for the view log's duration map.
+    awk 'BEGIN { for (i = 0; i < 1000; i++) printf "0.%03d %d;\n", i, i }' > "$dir/control-center-views-ms.map"
     for f in nginx.conf control-center.conf control-center-http.conf control-center-headers.conf \
              control-center-views-http.conf control-center-views.conf control-center-view.inc; do
         sed -e "s|@CC_MAIN_UPSTREAM@|$main|g" \
@@ -100,7 +104,7 @@ cc_render_nginx() {
             -e "s|@CC_NCHAN_LOAD@|$nchan|g" \
             -e "s|@CC_UPSTREAM_KEEPALIVE@|$keepalive|g" \
             -e "s|@CC_FASTCGI_KEEP_CONN@|$keep_conn|g" \
-            -e "s|@CC_NJS_LOAD@|$njs_load|g" \
+            -e "s|@CC_VIEW_MODULES@|$view_modules|g" \
             -e "s|@CC_VIEWS_HTTP_INCLUDE@|$views_http|g" \
             -e "s|@CC_VIEWS_INCLUDE@|$views|g" \
             -e "s|@CC_VIEW_ACCESS_LOG@|$view_log|g" \

@@ -37,6 +37,9 @@ final class NginxViewRouteTests: XCTestCase {
             XCTAssertEqual(line["path"] as? String, path)
             XCTAssertEqual(line["status"] as? Int, 200)
             XCTAssertNotNil(line["duration_ms"] as? Double)
+            let time = try XCTUnwrap(line["time"] as? String)
+            XCTAssertNotNil(time.range(of: #"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$"#, options: .regularExpression),
+                            "the workers' time format: \(time)")
 
             let j = try XCTUnwrap(r.json, r.text)
             let snap = try XCTUnwrap(j["snapshot"] as? [String: Any])

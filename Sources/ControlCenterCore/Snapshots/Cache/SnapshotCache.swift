@@ -141,7 +141,7 @@ public final class SnapshotCache {
     }
 
     /// The default view as nginx sends it: the body up to `"age_ms":`, its
-    /// mtime the snapshot's time, so nginx (nginx/cc_views.js) can tell its
+    /// mtime the snapshot's time, so nginx (nginx/cc_views.lua) can tell its
     /// age and append it. A failed write only costs speed: nginx sends
     /// requests for a missing or stale view to the workers.
     private func publishView(_ kind: SnapshotKind, _ file: SnapshotFile, takenAtMillis: Int64) -> Bool {
@@ -151,7 +151,7 @@ public final class SnapshotCache {
         return AtomicFile.write(body, to: kind.viewPath(dir), mode: 0o644, mtimeMillis: takenAtMillis)
     }
 
-    /// "A refresh of `kind` started now", for nginx (nginx/cc_views.js): the
+    /// "A refresh of `kind` started now", for nginx (nginx/cc_views.lua): the
     /// contract's "everyone else serves the previous copy" at nginx's end.
     /// Stamped with the same clock as the view, before the snapshot's time.
     private func markRefreshing(_ kind: SnapshotKind) {

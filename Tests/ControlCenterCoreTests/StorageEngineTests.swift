@@ -122,14 +122,14 @@ class StorageEngineTests: StorageTestCase {
         // planner must use the index, not read the table.
         let bulk = try PostgresDatabase(url: try XCTUnwrap(TestEngine.postgresURL), timeout: 10)
         defer { bulk.close() }   // this class's 0.3 s statement timeout is too short for the bulk insert
-        try bulk.transaction {
+        _ = try bulk.transaction {
             try bulk.execute("""
                 INSERT INTO events (ts, level, source, message)
                 SELECT 1700000000000 + i, 'info', 's', 'w-' || lpad(i::text, 10, '0') || '.'
                 FROM generate_series(1, 50000) i
                 """, [])
         }
-        try bulk.execute("ANALYZE events", [])
+        _ = try bulk.execute("ANALYZE events", [])
         for (text, source) in [("77.", nil), ("0777.", nil), ("77.", "s")] as [(String, String?)] {
             var f = EventFilter()
             f.text = text

@@ -54,7 +54,7 @@ struct ByteReader {
     mutating func f64() -> Double? { u64().map { Double(bitPattern: $0) } }
 
     mutating func string() -> String? {
-        guard let n = u32().map { Int($0) }, offset + n <= bytes.endIndex else { return nil }
+        guard let n = u32().map({ Int($0) }), offset + n <= bytes.endIndex else { return nil }
         let s = String(decoding: bytes[offset..<(offset + n)], as: UTF8.self)
         offset += n
         return s

@@ -76,7 +76,7 @@ struct SnapshotFile {
         var p = ByteReader(payload)
         var sections: [UInt32: ArraySlice<UInt8>] = [:]
         for _ in 0..<nsec {
-            guard let tag = p.u32(), let len = p.u32().map { Int($0) }, p.offset + len <= payload.endIndex else { return nil }
+            guard let tag = p.u32(), let len = p.u32().map({ Int($0) }), p.offset + len <= payload.endIndex else { return nil }
             sections[tag] = payload[p.offset..<(p.offset + len)]
             p = ByteReader(payload[(p.offset + len)...])
         }

@@ -77,7 +77,8 @@ final class InterfaceScanner {
                 }
             }
             out[name, default: []].append(.init(family: fam == AF_INET ? "ipv4" : "ipv6",
-                                                 address: String(cString: buf), prefix: prefix))
+                                                 address: String(decoding: buf.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self),
+                                                 prefix: prefix))
         }
         return out
     }

@@ -116,7 +116,7 @@ final class SocketScanner {
         let family = v6 ? AF_INET6 : AF_INET
         let ok = raw.withUnsafeBytes { inet_ntop(family, $0.baseAddress, &buf, 64) } != nil
         guard ok else { return nil }
-        var text = String(cString: buf)
+        var text = String(decoding: buf.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
         if v6, text.hasPrefix("::ffff:"), text.contains(".") { text = String(text.dropFirst(7)) }
         return (text, UInt16(truncatingIfNeeded: port))
     }

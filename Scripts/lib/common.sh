@@ -82,6 +82,8 @@ cc_render_nginx() {
             /*) view_log="access_log $CC_ACCESS_LOG cc_view_json buffer=32k flush=1s;" ;;
             *) view_log="access_log $PWD/$CC_ACCESS_LOG cc_view_json buffer=32k flush=1s;" ;;
         esac
+    elif cc_truthy "${CC_NGINX_VIEWS:-true}" && cc_truthy "${CC_PUBLIC_READ:-true}"; then
+        cc_log "nginx views off: $mods lacks ngx_http_lua_module.so or ngx_http_echo_module.so (libnginx-mod-http-lua, libnginx-mod-http-echo)"
     fi
     cp "$CC_ROOT/nginx/cc_views.lua" "$dir/cc_views.lua"
     # Exact keys 0.000 .. 0.999 for the view log's duration map.

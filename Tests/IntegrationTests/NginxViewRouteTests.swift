@@ -64,6 +64,19 @@ final class NginxViewRouteTests: XCTestCase {
         let head = try s.request("HEAD", "/api/system/stats")
         XCTAssertEqual(head.status, 200)
         XCTAssertTrue(head.body.isEmpty)
+
+        // nginx-sent answers carry their own request ids (cc_views.lua), in
+        // the form of nginx's: 32 hex digits, never repeated.
+        var ids = Set<String>()
+        for _ in 0..<20 {
+            let r = try s.get("/api/system/stats")
+            let id = try XCTUnwrap(r.headers["x-request-id"])
+            XCTAssertNotNil(id.range(of: "^[0-9a-f]{32}$", options: .regularExpression), id)
+            ids.insert(id)
+        }
+        XCTAssertEqual(ids.count, 20, "every answer has its own id")
+        XCTAssertEqual(try logLine(s, try XCTUnwrap(ids.first))["served_by"] as? String, "nginx-view",
+                       "the id names the nginx access line")
     }
 
     func testStaleOrMissingViewsGoToTheWorkers() throws {

@@ -69,10 +69,15 @@ end
 local tohex = require("bit").tohex
 local id_prefix, id_counter = nil, 0
 local function new_id_prefix()
-    local f = assert(io.open("/dev/urandom", "rb"))
-    local bytes = f:read(12)
-    f:close()
-    return (bytes:gsub(".", function(c) return format("%02x", c:byte()) end))
+    local f = io.open("/dev/urandom", "rb")
+    local bytes = f and f:read(12)
+    if f then f:close() end
+    if bytes and #bytes == 12 then
+        return (bytes:gsub(".", function(c) return format("%02x", c:byte()) end))
+    end
+    -- No /dev/urandom (a chroot): the worker's pid and the microsecond of
+    -- its first view still tell its ids from every other worker's.
+    return format("%08x%016x", ngx.worker.pid(), floor(ngx.now() * 1000000))
 end
 local function request_id()
     if id_prefix == nil or id_counter >= 0x7fffffff then id_prefix, id_counter = new_id_prefix(), 0 end
@@ -94,7 +99,7 @@ local M = {}
 -- the calling location, not variables read per request. Also sets
 -- $cc_view_age, $cc_view_taken_at (headers, body tail), $cc_view_time and
 -- $cc_view_request_id (the X-Request-ID header and the access-log line).
-function M.route(kind, ttl, max_stale, dir)
+local function route(kind, ttl, max_stale, dir)
     local method = ngx.req.get_method()
     local var = ngx.var
     if (method ~= "GET" and method ~= "HEAD") or var.args then return NONE end
@@ -124,6 +129,15 @@ function M.route(kind, ttl, max_stale, dir)
     var.cc_view_time = now_text
     var.cc_view_request_id = request_id()
     return p[3]
+end
+
+-- Whatever goes wrong in here (a libc without statx, say) must cost a
+-- worker round trip, never a 500: the workers answer every route anyway.
+function M.route(kind, ttl, max_stale, dir)
+    local ok, uri = pcall(route, kind, ttl, max_stale, dir)
+    if ok then return uri end
+    ngx.log(ngx.ERR, "cc_views: ", uri, "; the workers answer ", kind)
+    return NONE
 end
 
 return M

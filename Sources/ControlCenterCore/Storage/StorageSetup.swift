@@ -26,23 +26,26 @@ public enum StorageSetup {
         return try body()
     }
 
-    public static func migrate(_ config: Config) throws -> (applied: [Int], version: Int) {
+    /// Under the migration lock, on a connection with the migration
+    /// timeout: migrates, then hands `body` the database and the versions
+    /// just applied. Every entry point that may meet a new database starts here.
+    static func withMigratedDatabase<T>(_ config: Config, _ body: (Database, [Int]) throws -> T) throws -> T {
         try withMigrationLock(config) {
             let db = try StorageService.openForMigration(config)
             defer { db.close() }
-            let applied = try Migrations.run(db)
-            return (applied, try Migrations.currentVersion(db))
+            return try body(db, try Migrations.run(db))
         }
+    }
+
+    public static func migrate(_ config: Config) throws -> (applied: [Int], version: Int) {
+        try withMigratedDatabase(config) { db, applied in (applied, try Migrations.currentVersion(db)) }
     }
 
     /// Master start: migrations, secret, first admin, pruning. Throws if
     /// the database cannot be reached, so a misconfigured URL fails loudly.
     public static func prepare(_ config: Config, log: Log, adminName: String = "admin") throws -> Report {
         if config.jwtSecret == nil { _ = try JWTSecret.loadOrCreate(path: config.stateDir + "/jwt.secret") }
-        return try withMigrationLock(config) {
-            let db = try StorageService.openForMigration(config)
-            defer { db.close() }
-            let applied = try Migrations.run(db)
+        return try withMigratedDatabase(config) { db, applied in
             var report = Report(applied: applied, version: try Migrations.currentVersion(db))
             if !applied.isEmpty {
                 log.info("database migrated", ["applied": applied.map(String.init).joined(separator: ","),
@@ -77,10 +80,7 @@ public enum StorageSetup {
 
     /// `control-center user add`: migrates first, so it works on a new database.
     public static func addUser(_ config: Config, username: String, role: Role, password: String) throws -> User {
-        try withMigrationLock(config) {
-            let db = try StorageService.openForMigration(config)
-            defer { db.close() }
-            try Migrations.run(db)
+        try withMigratedDatabase(config) { db, _ in
             let hash = try PasswordHasher.hash(password)
             do {
                 return try db.transaction {

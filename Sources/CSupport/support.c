@@ -138,6 +138,13 @@ int cc_socket_is_tcp(int fd) {
     return ss.ss_family == AF_INET || ss.ss_family == AF_INET6;
 }
 
+/* SO_RCVTIMEO: on a listener it bounds a blocking accept(), on a
+   connection a blocking read. */
+static int set_receive_timeout(int fd, long millis) {
+    struct timeval tv = { millis / 1000, (millis % 1000) * 1000 };
+    return setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+}
+
 int cc_accept_connection(int listen_fd, int is_tcp) {
     int fd = accept4(listen_fd, NULL, NULL, SOCK_CLOEXEC);
     if (fd < 0) return fd;
@@ -147,8 +154,7 @@ int cc_accept_connection(int listen_fd, int is_tcp) {
        do we. nginx writes the whole request at once (it buffers bodies), so
        no read of a real request waits that long. TCP also copies the
        listener's SO_RCVTIMEO (the idle wake-up), which this replaces. */
-    struct timeval patience = { 2, 0 };
-    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &patience, sizeof patience);
+    set_receive_timeout(fd, 2000);
     if (is_tcp) {
         /* What libfcgi's own accept did for TCP: no replies to wait for, so no Nagle. */
         int one = 1;
@@ -268,6 +274,5 @@ void cc_linebuf_forget_on_fatal_signals(cc_linebuf *b) {
 }
 
 int cc_set_accept_timeout(int fd, long millis) {
-    struct timeval tv = { millis / 1000, (millis % 1000) * 1000 };
-    return setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    return set_receive_timeout(fd, millis);
 }

@@ -136,9 +136,11 @@ final class TestServer {
         try HTTPClient.request(port: port, path: path, headers: headers, timeout: timeout)
     }
 
+    /// `source`: the client's own address in 127.0.0.0/8 (default 127.0.0.1).
     func request(_ method: String, _ path: String, headers: [String: String] = [:], body: [UInt8] = [],
-                 timeout: Double = 15) throws -> HTTPResponse {
-        try HTTPClient.request(port: port, method: method, path: path, headers: headers, body: body, timeout: timeout)
+                 timeout: Double = 15, source: String? = nil) throws -> HTTPResponse {
+        try HTTPClient.request(port: port, method: method, path: path, headers: headers, body: body,
+                               timeout: timeout, source: source)
     }
 
     /// Live children of the master, read from /proc (not from the server).

@@ -213,14 +213,11 @@ public final class Master {
             let statusPath = "\(config.workerStatusDir)/\(pid).status"
             let last = WorkerStatusDirectory.read(path: statusPath)
             let reaped = state.reaped(pid: pid, status: exit, served: last?.served ?? 0, now: Clock.monotonicSeconds())
-            guard case .child(let child, let how) = reaped else {
-                let entry = ReapLog.entry(pid: pid, status: exit, reaped: reaped, group: nil, last: nil)
-                log.log(entry.level, entry.message, entry.fields)
-                continue
-            }
-            let entry = ReapLog.entry(pid: pid, status: exit, reaped: reaped,
-                                      group: state.groups[child.group].spec.name, last: last)
+            var group: ChildGroup?
+            if case .child(let child, _) = reaped { group = state.groups[child.group].spec }
+            let entry = ReapLog.entry(pid: pid, status: exit, reaped: reaped, group: group?.name, last: last)
             log.log(entry.level, entry.message, entry.fields)
+            guard case .child(let child, let how) = reaped else { continue }
             unlink(statusPath)
             if case .died(let delay?) = how { logBackoff(group: state.groups[child.group].spec, delay: delay) }
         }

@@ -78,12 +78,14 @@ public struct MasterState: Sendable {
     /// The master is stopping and every child has been reaped.
     public var isFinished: Bool { phase != .running && children.isEmpty }
 
+    /// The children of `groups[group]`, by slot.
     public func children(of group: Int) -> [Child] {
         children.values.filter { $0.group == group }.sorted { $0.slot < $1.slot }
     }
 
     // MARK: what happened
 
+    /// A `.spawn` action succeeded: the child joins its group's current generation.
     public mutating func started(pid: pid_t, group: Int, slot: Int, now: Double) {
         children[pid] = Child(pid: pid, group: group, slot: slot, generation: groups[group].generation, startedAt: now)
         changed = true

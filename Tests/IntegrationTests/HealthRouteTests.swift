@@ -42,6 +42,9 @@ final class HealthRouteTests: XCTestCase {
         let checks = try XCTUnwrap(r.json?["checks"] as? [String: Any])
         XCTAssertNotNil(checks["workers"])
         XCTAssertNotNil(checks["cache_dir"])
+        let groups = try XCTUnwrap(r.json?["groups"] as? [[String: Any]])
+        XCTAssertEqual(groups.compactMap { $0["name"] as? String }, ["main", "storage"])
+        XCTAssertTrue(groups.allSatisfy { $0["decides_readiness"] as? Bool == true }, "both pools serve requests")
     }
 
     func testReadyIs503WhenCacheDirIsNotWritable() throws {
@@ -134,6 +137,11 @@ final class HealthRouteTests: XCTestCase {
         let main = try XCTUnwrap(pools.first { $0["name"] as? String == "main" })
         XCTAssertGreaterThan(main["accepted_requests"] as? Int ?? 0, 0)
         XCTAssertNotNil(main["listen_queue"] as? Int, "Linux exposes the unix listen queue via sock_diag")
+        let groups = try XCTUnwrap(j["groups"] as? [[String: Any]], "every child group is listed")
+        let mainGroup = try XCTUnwrap(groups.first { $0["name"] as? String == "main" })
+        XCTAssertEqual(mainGroup["serves_requests"] as? Bool, true)
+        XCTAssertEqual(mainGroup["live"] as? Int, main["target_workers"] as? Int)
+        XCTAssertEqual(mainGroup["reload_on_hup"] as? Bool, true)
     }
 
     func testPoolStatusIsLoopbackOnly() throws {

@@ -162,6 +162,30 @@ final class PoolLifecycleTests: XCTestCase {
         XCTAssertFalse(FileManager.default.fileExists(atPath: s.stateDir + "/run/master.pid"))
     }
 
+    func testGracefulStopPastItsTimeoutSendsTermSoTheWorkerWritesItsAccessLog() throws {
+        // A long flush interval keeps the echo's line in the worker's buffer
+        // while the same (only) storage worker sleeps; QUIT cannot end the
+        // sleep within CC_GRACEFUL_TIMEOUT, so the master escalates. TERM
+        // makes the worker write its buffer; KILL (the old escalation) lost it.
+        let s = try TestServer(env: ["CC_TEST_ROUTES": "true", "CC_STORAGE_WORKERS": "1", "CC_GRACEFUL_TIMEOUT": "1",
+                                     "CC_ACCESS_LOG_FLUSH": "60"])
+        let port = s.port
+        let echo = try s.request("POST", "/api/test/echo", body: [1])
+        let id = try XCTUnwrap(echo.headers["x-request-id"])
+        let t = Thread { _ = try? HTTPClient.request(port: port, path: "/api/test/sleep?ms=8000", timeout: 15) }
+        t.start()
+        XCTAssertTrue(waitUntil(3) { s.poolWorkers("storage").contains { pid in
+            (try? String(contentsOfFile: s.stateDir + "/run/workers/\(pid).status", encoding: .utf8))?.contains(" B ") ?? false
+        } })
+        XCTAssertFalse(s.accessLog().contains(id), "the line is still buffered in the busy worker")
+        let quitAt = Date()
+        s.signalMaster(SIGQUIT)
+        XCTAssertTrue(waitUntil(6) { !(s.master?.isRunning ?? true) }, "the master exits long before the request would end")
+        XCTAssertLessThan(Date().timeIntervalSince(quitAt), 6)
+        XCTAssertTrue(s.accessLog().contains(id), "TERM let the worker write its buffered line")
+        XCTAssertTrue(s.log().contains("stop timeout passed; escalating"), s.log().suffix(600).description)
+    }
+
     func testTtinTtouResizeThePool() throws {
         let s = try TestServer()
         s.signalMaster(SIGTTIN)

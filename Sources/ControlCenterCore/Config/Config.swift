@@ -76,7 +76,7 @@ public struct Config: Sendable, Equatable {
         ("CC_MAX_REQUESTS", "50000", "Requests after which a worker is recycled; 0 = never"),
         ("CC_MAX_REQUESTS_JITTER", "10% of CC_MAX_REQUESTS", "Random extra requests per worker, so recycling is staggered"),
         ("CC_MAX_BODY", "1048576", "Largest request body in bytes; larger gets 413"),
-        ("CC_GRACEFUL_TIMEOUT", "30", "Seconds QUIT waits for in-flight requests before killing workers"),
+        ("CC_GRACEFUL_TIMEOUT", "30", "Seconds a worker told to stop (QUIT) may finish its request before TERM, then KILL 5 s later"),
         ("CC_EMERGENCY_RESTART_THRESHOLD", "10", "Worker deaths within the interval that make the master back off"),
         ("CC_EMERGENCY_RESTART_INTERVAL", "60", "Window in seconds for the threshold above"),
         ("CC_LOG_FILE", "(stderr)", "Master and error log (JSON lines); reopened on USR1"),

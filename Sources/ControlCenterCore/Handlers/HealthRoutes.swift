@@ -69,7 +69,10 @@ public enum HealthRoutes {
         let problem: String?
     }
 
-    static func readinessChecks(_ ctx: WorkerContext, extra: [ReadinessCheck]) -> [Check] {
+    /// Only the request pools decide readiness: a group that serves no
+    /// requests (the collector) is listed beside them but cannot make the
+    /// service refuse traffic.
+    static func readinessChecks(_ ctx: WorkerContext, state: PoolState?, extra: [ReadinessCheck]) -> [Check] {
         var checks: [Check] = []
         let probe = ctx.config.cacheDir + "/.ready-probe.\(ctx.pid)"
         if AtomicFile.write(Array("ok".utf8), to: probe) {
@@ -78,7 +81,7 @@ public enum HealthRoutes {
         } else {
             checks.append(Check(name: "cache_dir", problem: "cannot write \(ctx.config.cacheDir)"))
         }
-        if let state = PoolState.read(runDir: ctx.config.runDir) {
+        if let state {
             let short = state.pools.filter { $0.live < $0.target }
             let problem = state.phase != "running" ? "master is stopping"
                 : short.isEmpty ? nil : short.map { "\($0.name): \($0.live)/\($0.target) workers" }.joined(separator: ", ")
@@ -93,7 +96,8 @@ public enum HealthRoutes {
     }
 
     static func ready(_ req: Request, _ ctx: WorkerContext, extra: [ReadinessCheck]) -> Response {
-        let checks = readinessChecks(ctx, extra: extra)
+        let state = PoolState.read(runDir: ctx.config.runDir)
+        let checks = readinessChecks(ctx, state: state, extra: extra)
         let ok = checks.allSatisfy { $0.problem == nil }
         return .json(ok ? 200 : 503) { w in
             w.beginObject()
@@ -106,6 +110,16 @@ public enum HealthRoutes {
                 w.endObject()
             }
             w.endObject()
+            w.beginArray("groups")
+            for g in state?.groups ?? [] {
+                w.beginObject()
+                w.field("name", g.name)
+                w.field("live", g.live)
+                w.field("target", g.target)
+                w.field("decides_readiness", g.servesRequests)
+                w.endObject()
+            }
+            w.endArray()
             w.endObject()
         }
     }

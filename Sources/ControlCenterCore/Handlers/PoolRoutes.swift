@@ -2,7 +2,9 @@ import CSupport
 import Glibc
 
 /// `/api/pool/status`: php-fpm's status page, built from the per-worker
-/// status files and the master's pool state; no shared memory.
+/// status files and the master's pool state; no shared memory. `pools` are
+/// the request pools with their workers' figures; `groups` lists every
+/// child group of the master, request pools included.
 public enum PoolRoutes {
     /// Sections other subsystems add to the status page (the snapshot cache
     /// adds its refresh counters), written as `"name": {...}`.
@@ -42,6 +44,22 @@ public enum PoolRoutes {
                 w.field("timeout_kills", p.timeoutKills)
                 w.field("backoff", p.backoff)
                 if p.name == ctx.pool && queue >= 0 { w.field("listen_queue", queue) } else { w.nullField("listen_queue") }
+                w.endObject()
+            }
+            w.endArray()
+            w.beginArray("groups")
+            for g in state?.groups ?? [] {
+                w.beginObject()
+                w.field("name", g.name)
+                w.field("listen", g.listen)
+                w.field("serves_requests", g.servesRequests)
+                w.field("target", g.target)
+                w.field("live", g.live)
+                w.field("restarts", g.restarts)
+                w.field("timeout_kills", g.timeoutKills)
+                w.field("backoff", g.backoff)
+                w.field("generation", g.generation)
+                w.field("reload_on_hup", g.reloadOnHUP)
                 w.endObject()
             }
             w.endArray()

@@ -1,61 +1,29 @@
 import Foundation
 import Glibc
 
-/// The pool manager. It binds the sockets, spawns workers, and then only
-/// waits for signals: it never handles a request.
+/// The master: binds the sockets, spawns the children of every group, and
+/// then only waits for signals; it never handles a request.
 ///
-/// Signals are blocked before any child exists and taken synchronously with
-/// `sigtimedwait`, so no handler code runs in Swift; the 100 ms timeout is
-/// the master's tick for heartbeats, respawns and backoff.
+/// This is the syscall layer around `MasterState`, which makes every
+/// decision: signals and reaped children go in, and the actions its `tick`
+/// returns (spawn, signal) are carried out here. Signals are blocked before
+/// any child exists and taken synchronously with `sigtimedwait`, so no
+/// handler code runs in Swift; the 100 ms timeout is the master's tick.
 public final class Master {
-    struct Worker {
-        let pid: pid_t
-        let pool: Int
-        let slot: Int
-        let generation: Int
-        let startedAt: Double
-        var quitSentAt: Double?
-        var killedForTimeout = false
-    }
-
-    final class PoolRuntime {
-        let name: String
-        let address: ListenAddress
-        var target: Int
-        var fd: Int32 = -1
-        var restarts = 0
-        var servedByExited = 0
-        var deaths: [Double] = []
-        var backoffUntil = 0.0
-        var backoffLevel = 0
-        var timeoutKills = 0
-
-        init(name: String, address: ListenAddress, target: Int) {
-            self.name = name
-            self.address = address
-            self.target = target
-        }
-    }
-
-    enum Phase: Equatable { case running, graceful(deadline: Double), fast(deadline: Double) }
-
     private(set) var config: Config
     private let log: Log
     private let executable: String
-    private var pools: [PoolRuntime] = []
-    private var workers: [pid_t: Worker] = [:]
-    private var generation = 0
-    private var reloadStartedAt: Double?
-    private var phase = Phase.running
+    private var state: MasterState
+    /// Listening socket per group (same index), -1 for a group without one.
+    private var listeners: [Int32] = []
     private var pidFile: PidFile?
     private let startedAt = Clock.wallSeconds()
-    private var reloads = 0
-    private var stateDirty = true
 
     public init(config: Config, log: Log) {
         self.config = config
         self.log = log
         self.executable = Spawner.currentExecutable()
+        self.state = MasterState(groups: ChildGroup.configured(config))
     }
 
     // MARK: start
@@ -67,21 +35,18 @@ public final class Master {
         var signals = Self.handledSignals()
         sigprocmask(SIG_BLOCK, &signals, nil)
 
-        pools = [PoolRuntime(name: "main", address: config.listen, target: config.workers)]
-        if config.storageWorkers > 0 {
-            pools.append(PoolRuntime(name: "storage", address: config.storageListen, target: config.storageWorkers))
-        }
         do {
-            for p in pools {
-                p.fd = try ListenSocket.bind(p.address, backlog: config.listenBacklog)
-                ListenSocket.setAcceptTimeout(p.fd, seconds: config.acceptWakeup)
+            for g in state.groups {
+                guard let address = g.spec.listen else { listeners.append(-1); continue }
+                let fd = try ListenSocket.bind(address, backlog: config.listenBacklog)
+                listeners.append(fd)
+                ListenSocket.setAcceptTimeout(fd, seconds: config.acceptWakeup)
+                log.info("pool listening", ["pool": g.spec.name, "listen": address.description,
+                                            "workers": String(g.spec.target)])
             }
         } catch {
             cleanup()
             throw error
-        }
-        for p in pools {
-            log.info("pool listening", ["pool": p.name, "listen": p.address.description, "workers": String(p.target)])
         }
         log.info("master started", ["version": Version.string, "executable": executable])
         loop(signals: &signals)
@@ -142,23 +107,12 @@ public final class Master {
             let sig = sigtimedwait(&signals, nil, &timeout)
             if sig > 0 { handle(signal: sig) }
             reap()
-            let now = Clock.monotonicSeconds()
-            switch phase {
-            case .running:
-                enforceTimeouts(now: now)
-                adjustPools(now: now)
-                advanceReload(now: now)
-            case .graceful(let deadline), .fast(let deadline):
-                if workers.isEmpty { return }
-                if now >= deadline {
-                    log.warning("stop deadline passed; killing workers", ["remaining": String(workers.count)])
-                    for pid in workers.keys { kill(pid, SIGKILL) }
-                    phase = .fast(deadline: now + 5)
-                } else if case .graceful = phase {
-                    resendQuit(now: now)
-                }
-            }
-            if stateDirty { writePoolState() }
+            if state.isFinished { return }
+            let records = WorkerStatusDirectory.readAll(directory: config.workerStatusDir)
+            let actions = state.tick(now: Clock.monotonicSeconds(),
+                                     heartbeats: Heartbeats(records: records, nowMillis: Clock.wallMillis()))
+            perform(actions, records: records)
+            if state.changed { writePoolState() }
         }
     }
 
@@ -168,36 +122,60 @@ public final class Master {
         case SIGTERM, SIGINT:
             log.info("fast stop", ["signal": ExitStatus.signalName(sig)])
             closeListeners()
-            for pid in workers.keys { kill(pid, SIGTERM) }
-            phase = .fast(deadline: Clock.monotonicSeconds() + 5)
+            state.beginStop(graceful: false)
         case SIGQUIT:
-            guard phase == .running else { return }
+            guard state.phase == .running else { return }
             log.info("graceful stop: finishing in-flight requests", ["timeout_s": String(config.gracefulTimeout)])
             closeListeners()
-            let now = Clock.monotonicSeconds()
-            for pid in Array(workers.keys) { sendQuit(pid, now: now) }
-            phase = .graceful(deadline: now + config.gracefulTimeout)
+            state.beginStop(graceful: true)
         case SIGHUP:
-            guard phase == .running else { return }
+            guard state.phase == .running else { return }
             reload()
         case SIGTTIN, SIGTTOU:
-            guard phase == .running, let main = pools.first else { return }
-            let newTarget = sig == SIGTTIN ? main.target + 1 : max(1, main.target - 1)
-            log.info("resizing pool", ["pool": main.name, "from": String(main.target), "to": String(newTarget)])
-            main.target = newTarget
-            stateDirty = true
+            // The main pool is group 0 (`ChildGroup.configured`).
+            guard state.phase == .running, !state.groups.isEmpty else { return }
+            let (from, to) = state.resize(group: 0, by: sig == SIGTTIN ? 1 : -1)
+            log.info("resizing pool", ["pool": state.groups[0].spec.name, "from": String(from), "to": String(to)])
         case SIGUSR1:
             log.reopen()
             log.info("reopened logs")
-            for pid in workers.keys { kill(pid, SIGUSR1) }
+            for pid in state.children.keys { kill(pid, SIGUSR1) }
         default: break
         }
     }
 
-    // MARK: workers
+    // MARK: actions
 
-    private func spawnWorker(pool index: Int, slot: Int) {
-        let pool = pools[index]
+    private func perform(_ actions: [MasterAction], records: [WorkerStatusRecord]) {
+        var retiredByReload = 0
+        for action in actions {
+            switch action {
+            case .spawn(let group, let slot):
+                spawn(group: group, slot: slot)
+            case .signal(let pid, let sig, let reason):
+                kill(pid, sig)
+                let group = state.children[pid].map { state.groups[$0.group].spec.name } ?? "?"
+                switch reason {
+                case .requestTimeout(let elapsed):
+                    let record = records.first { $0.pid == pid }
+                    log.error("request timeout; killing worker", [
+                        "worker_pid": String(pid), "pool": group, "elapsed_ms": String(elapsed),
+                        "request": record.map { "\($0.method) \($0.path)" } ?? "?"])
+                case .escalate:
+                    log.warning("stop timeout passed; escalating", ["worker_pid": String(pid), "pool": group,
+                                                                   "signal": ExitStatus.signalName(sig)])
+                case .reload:
+                    retiredByReload += 1
+                case .resize, .stop, .repeatQuit:
+                    break
+                }
+            }
+        }
+        if retiredByReload > 0 { log.info("reload: old workers told to finish", ["count": String(retiredByReload)]) }
+    }
+
+    private func spawn(group: Int, slot: Int) {
+        let spec = state.groups[group].spec
         var env = ProcessInfo.processInfo.environment
         env["CC_MASTER_PID"] = String(getpid())
         env["CC_MASTER_STARTED"] = String(startedAt)
@@ -207,119 +185,47 @@ public final class Master {
             env["LIBFCGI_OS_CLOSE_POLL_TIMEOUT"] = "0"
         }
         if let file = config.configFile { env["CC_CONFIG_FILE"] = file }
+        let fd = listeners[group]
         do {
-            let pid = try Spawner.spawn(executable: executable,
-                                        arguments: ["worker", "--pool", pool.name, "--slot", String(slot)],
-                                        environment: env, stdinFD: pool.fd, blockedSignals: [SIGQUIT, SIGUSR1])
-            workers[pid] = Worker(pid: pid, pool: index, slot: slot, generation: generation,
-                                  startedAt: Clock.monotonicSeconds())
-            stateDirty = true
-            log.debug("worker started", ["pool": pool.name, "slot": String(slot), "worker_pid": String(pid)])
+            // QUIT and USR1 stay blocked until the child installs its
+            // handlers, instead of reaching the Swift runtime's crash handler.
+            let pid = try Spawner.spawn(executable: executable, arguments: spec.arguments + ["--slot", String(slot)],
+                                        environment: env, stdinFD: fd >= 0 ? fd : nil,
+                                        blockedSignals: [SIGQUIT, SIGUSR1])
+            state.started(pid: pid, group: group, slot: slot, now: Clock.monotonicSeconds())
+            log.debug("worker started", ["pool": spec.name, "slot": String(slot), "worker_pid": String(pid)])
         } catch {
-            log.error("cannot start worker", ["pool": pool.name, "error": String(describing: error)])
-            noteDeath(pool: pool, now: Clock.monotonicSeconds())
+            log.error("cannot start worker", ["pool": spec.name, "error": String(describing: error)])
+            if let delay = state.spawnFailed(group: group, now: Clock.monotonicSeconds()) {
+                logBackoff(group: spec, delay: delay)
+            }
         }
     }
 
+    /// Reaps every exited child and routes it to its group; a pid no group
+    /// knows is logged, never ignored silently.
     private func reap() {
         while true {
             var status: Int32 = 0
             let pid = waitpid(-1, &status, WNOHANG)
             if pid <= 0 { return }
-            guard let w = workers.removeValue(forKey: pid) else { continue }
-            let pool = pools[w.pool]
             let exit = ExitStatus(waitStatus: status)
             let statusPath = "\(config.workerStatusDir)/\(pid).status"
             let last = WorkerStatusDirectory.read(path: statusPath)
+            let reaped = state.reaped(pid: pid, status: exit, served: last?.served ?? 0, now: Clock.monotonicSeconds())
+            var group: ChildGroup?
+            if case .child(let child, _) = reaped { group = state.groups[child.group].spec }
+            let entry = ReapLog.entry(pid: pid, status: exit, reaped: reaped, group: group?.name, last: last)
+            log.log(entry.level, entry.message, entry.fields)
+            guard case .child(let child, let how) = reaped else { continue }
             unlink(statusPath)
-            pool.servedByExited += last?.served ?? 0
-            stateDirty = true
-            var fields = ["pool": pool.name, "slot": String(w.slot), "worker_pid": String(pid),
-                          "status": exit.description, "served": String(last?.served ?? 0)]
-            if let last, last.busy { fields["in_flight"] = "\(last.method) \(last.path)" }
-            let expected = exit.isClean || w.quitSentAt != nil || phase != .running
-            if w.killedForTimeout {
-                log.error("worker killed after request timeout", fields)
-            } else if expected {
-                log.info("worker exited", fields)
-            } else {
-                log.error("worker died", fields)
-                noteDeath(pool: pool, now: Clock.monotonicSeconds())
-            }
-            if phase == .running && w.quitSentAt == nil { pool.restarts += 1 }
+            if case .died(let delay?) = how { logBackoff(group: state.groups[child.group].spec, delay: delay) }
         }
     }
 
-    /// php-fpm's emergency restart threshold, as a backoff: too many deaths
-    /// in the interval pause respawning instead of spinning.
-    private func noteDeath(pool: PoolRuntime, now: Double) {
-        pool.deaths.append(now)
-        pool.deaths.removeAll { $0 < now - config.emergencyRestartInterval }
-        if pool.deaths.count >= config.emergencyRestartThreshold {
-            let delay = min(30.0, pow(2.0, Double(pool.backoffLevel)))
-            pool.backoffLevel += 1
-            pool.backoffUntil = now + delay
-            pool.deaths.removeAll()
-            log.error("workers keep dying; backing off", ["pool": pool.name, "delay_s": String(delay),
-                                                          "threshold": String(config.emergencyRestartThreshold)])
-        }
-    }
-
-    private func adjustPools(now: Double) {
-        for (index, pool) in pools.enumerated() {
-            let current = workers.values.filter { $0.pool == index && $0.quitSentAt == nil && $0.generation == generation }
-            if current.count < pool.target {
-                guard now >= pool.backoffUntil else { continue }
-                if pool.backoffLevel > 0 && pool.deaths.isEmpty && now > pool.backoffUntil + config.emergencyRestartInterval {
-                    pool.backoffLevel = 0
-                }
-                let used = Set(current.map(\.slot))
-                var slot = 0
-                for _ in 0..<(pool.target - current.count) {
-                    while used.contains(slot) { slot += 1 }
-                    spawnWorker(pool: index, slot: slot)
-                    slot += 1
-                }
-            } else if current.count > pool.target {
-                // TTOU: retire the highest slots gracefully.
-                for w in current.sorted(by: { $0.slot > $1.slot }).prefix(current.count - pool.target) {
-                    sendQuit(w.pid, now: now)
-                }
-            }
-        }
-    }
-
-    private func sendQuit(_ pid: pid_t, now: Double) {
-        guard var w = workers[pid] else { return }
-        if w.quitSentAt == nil { w.quitSentAt = now }
-        workers[pid] = w
-        kill(pid, SIGQUIT)
-    }
-
-    /// A worker blocked in accept() can miss one QUIT (libfcgi checks its flag
-    /// just before accept); repeating it is harmless and closes that window.
-    private func resendQuit(now: Double) {
-        for w in workers.values where w.quitSentAt != nil && now - w.quitSentAt! > 0.5 {
-            kill(w.pid, SIGQUIT)
-        }
-    }
-
-    /// nginx answers 504 at the request timeout; the worker is killed just
-    /// after, so it never writes into a connection nginx has given up on.
-    private func enforceTimeouts(now: Double) {
-        let limitMillis = Int64((config.requestTimeout + 0.5) * 1000)
-        let nowMillis = Clock.wallMillis()
-        for record in WorkerStatusDirectory.readAll(directory: config.workerStatusDir) {
-            guard record.busy, nowMillis - record.sinceMillis > limitMillis, var w = workers[record.pid],
-                  !w.killedForTimeout else { continue }
-            w.killedForTimeout = true
-            workers[record.pid] = w
-            pools[w.pool].timeoutKills += 1
-            log.error("request timeout; killing worker", ["worker_pid": String(record.pid), "pool": record.pool,
-                                                          "request": "\(record.method) \(record.path)",
-                                                          "elapsed_ms": String(nowMillis - record.sinceMillis)])
-            kill(record.pid, SIGKILL)
-        }
+    private func logBackoff(group: ChildGroup, delay: Double) {
+        log.error("workers keep dying; backing off", ["pool": group.name, "delay_s": String(delay),
+                                                      "threshold": String(group.restart.threshold)])
     }
 
     // MARK: reload
@@ -327,82 +233,41 @@ public final class Master {
     private func reload() {
         do {
             let fresh = try Config.load()
-            if fresh.listen != config.listen || fresh.storageListen != config.storageListen {
-                log.warning("listen addresses change only on restart; keeping the old ones")
+            let ignored = state.reconfigure(ChildGroup.configured(fresh))
+            if !ignored.isEmpty {
+                log.warning("pools and their listen addresses change only on restart; keeping the old ones",
+                            ["pools": ignored.joined(separator: ",")])
             }
             config = fresh
-            for p in pools where p.fd >= 0 { ListenSocket.setAcceptTimeout(p.fd, seconds: fresh.acceptWakeup) }
-            pools[0].target = fresh.workers
-            if pools.count > 1 { pools[1].target = max(fresh.storageWorkers, 1) }
+            for fd in listeners where fd >= 0 { ListenSocket.setAcceptTimeout(fd, seconds: fresh.acceptWakeup) }
         } catch {
             log.error("reload: config invalid, keeping the running one", ["error": String(describing: error)])
         }
         log.reopen()
-        generation += 1
-        reloads += 1
-        reloadStartedAt = Clock.monotonicSeconds()
-        log.info("reload: replacing every worker", ["generation": String(generation)])
-        stateDirty = true
-    }
-
-    /// Old workers get QUIT once the new generation is accepting (its status
-    /// files exist), so the socket always has someone in accept().
-    private func advanceReload(now: Double) {
-        guard let started = reloadStartedAt else { return }
-        let old = workers.values.filter { $0.generation < generation && $0.quitSentAt == nil }
-        if old.isEmpty { reloadStartedAt = nil; return }
-        let fresh = workers.values.filter { $0.generation == generation }
-        let ready = fresh.filter { access("\(config.workerStatusDir)/\($0.pid).status", F_OK) == 0 }
-        let needed = pools.reduce(0) { $0 + $1.target }
-        if ready.count >= needed || now - started > 3 {
-            for w in old { sendQuit(w.pid, now: now) }
-            reloadStartedAt = nil
-            log.info("reload: old workers told to finish", ["count": String(old.count)])
-        }
+        state.beginReload(now: Clock.monotonicSeconds())
+        log.info("reload: replacing every worker", ["generation": String(state.reloads)])
     }
 
     // MARK: state
 
     private func closeListeners() {
-        for p in pools where p.fd >= 0 {
-            close(p.fd)
-            p.fd = -1
-            if case .unix(let path) = p.address { unlink(path) }
+        for (i, fd) in listeners.enumerated() where fd >= 0 {
+            close(fd)
+            listeners[i] = -1
+            if case .unix(let path)? = state.groups[i].spec.listen { unlink(path) }
         }
     }
 
     private func cleanup() {
         closeListeners()
-        unlink(config.runDir + "/pool.state")
+        unlink(PoolState.path(runDir: config.runDir))
         pidFile?.remove()
         pidFile = nil
     }
 
-    /// Pool-wide figures for the status page, written atomically on change.
     private func writePoolState() {
-        stateDirty = false
-        var w = JSONWriter()
-        w.beginObject()
-        w.field("master_pid", Int(getpid()))
-        w.field("started_at", startedAt, places: 3)
-        w.field("generation", generation)
-        w.field("reloads", reloads)
-        w.field("phase", phase == .running ? "running" : "stopping")
-        w.beginArray("pools")
-        for (i, p) in pools.enumerated() {
-            w.beginObject()
-            w.field("name", p.name)
-            w.field("listen", p.address.description)
-            w.field("target", p.target)
-            w.field("live", workers.values.filter { $0.pool == i }.count)
-            w.field("restarts", p.restarts)
-            w.field("timeout_kills", p.timeoutKills)
-            w.field("served_by_exited", p.servedByExited)
-            w.field("backoff", p.backoffUntil > Clock.monotonicSeconds())
-            w.endObject()
-        }
-        w.endArray()
-        w.endObject()
-        AtomicFile.write(w.bytes, to: config.runDir + "/pool.state", mode: 0o644)
+        state.changed = false
+        PoolState(state, masterPid: Int(getpid()), startedAt: startedAt, now: Clock.monotonicSeconds())
+            .write(runDir: config.runDir)
     }
 }

@@ -15,11 +15,22 @@ struct HTTPResponse {
 enum HTTPClientError: Error { case connect(Int32), io(String), timeout, malformed }
 
 enum HTTPClient {
+    /// `source`: the local IPv4 address to send from (any of 127.0.0.0/8
+    /// is a distinct client to nginx's `$remote_addr`).
     static func request(port: Int, method: String = "GET", path: String, headers: [String: String] = [:],
-                        body: [UInt8] = [], timeout: Double = 15) throws -> HTTPResponse {
+                        body: [UInt8] = [], timeout: Double = 15, source: String? = nil) throws -> HTTPResponse {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard fd >= 0 else { throw HTTPClientError.connect(errno) }
         defer { close(fd) }
+        if let source {
+            var local = sockaddr_in()
+            local.sin_family = sa_family_t(AF_INET)
+            local.sin_addr.s_addr = inet_addr(source)
+            let bound = withUnsafePointer(to: &local) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+            }
+            guard bound == 0 else { throw HTTPClientError.connect(errno) }
+        }
         var tv = timeval(tv_sec: Int(timeout), tv_usec: Int((timeout - Double(Int(timeout))) * 1e6))
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
         setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))

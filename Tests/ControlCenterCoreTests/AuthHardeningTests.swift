@@ -72,6 +72,7 @@ class AuthHardeningTests: StorageTestCase {
         let changed = fresh.call("POST", "/api/auth/change-password",
                                  json: ["current_password": generated, "new_password": "a-new-admin-password"], token: first)
         XCTAssertEqual(changed.status, 200)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: path), "the changed password's file is deleted")
         let token = try XCTUnwrap(try fresh.object(changed)["access_token"] as? String)
         XCTAssertEqual(fresh.call("GET", "/api/auth/users", token: token).status, 200)
         XCTAssertEqual(try fresh.object(fresh.call("GET", "/api/auth/me", token: token))["must_change_password"] as? Bool, false)
@@ -177,6 +178,19 @@ class AuthHardeningTests: StorageTestCase {
         XCTAssertEqual(h.call("POST", "/api/auth/change-password", json: ["current_password": "twelve-chars",
                                                                           "new_password": "        "], token: token).status, 422)
         XCTAssertEqual(h.call("PUT", "/api/auth/users/\(id)", json: ["password": "eleven-char"], token: h.adminToken).status, 422)
+    }
+
+    func testUserAddFoldsTheNameAndChecksThePassword() throws {
+        let u = try StorageSetup.addUser(h.config, username: "CLI-User", role: .operator, password: "cli-user-password")
+        XCTAssertEqual(u.username, "cli-user")
+        XCTAssertEqual(login("cli-USER", "cli-user-password", from: "10.0.0.8").status, 200)
+        XCTAssertThrowsError(try StorageSetup.addUser(h.config, username: "Cli-User", role: .viewer, password: "cli-user-password")) {
+            XCTAssertEqual(String(describing: $0), "user cli-user already exists")
+        }
+        XCTAssertThrowsError(try StorageSetup.addUser(h.config, username: "short", role: .viewer, password: "too-short")) {
+            XCTAssertTrue(String(describing: $0).contains("at least 12"), "\($0)")
+        }
+        XCTAssertThrowsError(try StorageSetup.addUser(h.config, username: "rlo\u{202E}x", role: .viewer, password: "long-enough-pw"))
     }
 
     func testAnOldShortPasswordStillLogsIn() throws {
@@ -334,6 +348,7 @@ final class AuthHardeningPostgresTests: AuthHardeningTests {
     override func testConcurrentAdminRemovalsNeverLeaveNoAdmin() throws { try super.testConcurrentAdminRemovalsNeverLeaveNoAdmin() }
     override func testUsernamesAreFoldedAndInvisibleCharactersRefused() throws { try super.testUsernamesAreFoldedAndInvisibleCharactersRefused() }
     override func testPasswordRulesApplyWhenAPasswordIsSet() throws { try super.testPasswordRulesApplyWhenAPasswordIsSet() }
+    override func testUserAddFoldsTheNameAndChecksThePassword() throws { try super.testUserAddFoldsTheNameAndChecksThePassword() }
     override func testAnOldShortPasswordStillLogsIn() throws { try super.testAnOldShortPasswordStillLogsIn() }
     override func testMigrationFoldsStoredUsernamesAndKeepsPasswords() throws { try super.testMigrationFoldsStoredUsernamesAndKeepsPasswords() }
     override func testMigrationStopsOnAFoldingCollisionNamingTheAccounts() throws { try super.testMigrationStopsOnAFoldingCollisionNamingTheAccounts() }

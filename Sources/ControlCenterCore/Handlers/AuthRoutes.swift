@@ -142,6 +142,8 @@ enum AuthRoutes {
                              message: "password changed; older tokens revoked")
             return u
         }
+        // The generated first password is no longer valid: nothing to keep on disk.
+        if p.user.mustChangePassword { unlink(StorageSetup.adminPasswordPath(ctx.config)) }
         let issued = auth.issue(for: user)
         return .json { w in
             w.beginObject()

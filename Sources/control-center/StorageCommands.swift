@@ -78,9 +78,7 @@ struct AddUser: ParsableCommand {
             guard promptHidden("Repeat: ") == first else { die("passwords differ", code: 2) }
             password = first
         }
-        guard password.count >= PasswordHasher.minLength else {
-            die("the password needs at least \(PasswordHasher.minLength) characters", code: 2)
-        }
+        if let why = PasswordPolicy.problem(password) { die("the password \(why)", code: 2) }
         do {
             let u = try StorageSetup.addUser(config, username: name, role: role, password: password)
             print("created user \(u.username) (id \(u.id), role \(u.role.rawValue))")

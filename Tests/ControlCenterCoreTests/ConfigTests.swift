@@ -30,6 +30,15 @@ final class ConfigTests: XCTestCase {
         XCTAssertThrowsError(try Config(values: ["CC_ACCESS_LOG_FLUSH": "0"]))
     }
 
+    func testJWTSecretMustBeAtLeast32Bytes() throws {
+        for short in ["x", String(repeating: "k", count: 31)] {
+            XCTAssertThrowsError(try Config(values: ["CC_JWT_SECRET": short])) { error in
+                XCTAssertTrue(String(describing: error).contains("at least 32 bytes"), "\(error)")
+            }
+        }
+        XCTAssertEqual(try Config(values: ["CC_JWT_SECRET": String(repeating: "k", count: 32)]).jwtSecret?.utf8.count, 32)
+    }
+
     func testRelativeStateDirBecomesAbsolute() throws {
         let c = try Config(values: ["CC_STATE_DIR": "./var"])
         XCTAssertTrue(c.stateDir.hasPrefix("/"))

@@ -124,7 +124,7 @@ class EventRouteTests: StorageTestCase {
         // A failing change leaves neither the change nor its audit event.
         let before = try h.count("SELECT COUNT(*) FROM events")
         XCTAssertEqual(h.call("DELETE", "/api/auth/users/\(h.adminID)", token: h.adminToken).status, 409)
-        XCTAssertEqual(h.call("POST", "/api/auth/register", json: ["username": "admin", "password": "xxxxxxxx"],
+        XCTAssertEqual(h.call("POST", "/api/auth/register", json: ["username": "admin", "password": "xxxxxxxxxxxx"],
                               token: h.adminToken).status, 409)
         XCTAssertEqual(try h.count("SELECT COUNT(*) FROM events"), before)
         XCTAssertThrowsError(try Store.write(h.ctx) { db in

@@ -108,7 +108,7 @@ final class JWTTests: XCTestCase {
         let other = try Config(values: ["CC_STATE_DIR": dir + "/other"])
         try FileManager.default.createDirectory(atPath: dir + "/other", withIntermediateDirectories: true)
         XCTAssertNotEqual(try JWTSecret.load(other), a, "generated, not a built-in default")
-        XCTAssertEqual(try JWTSecret.load(try Config(values: ["CC_STATE_DIR": dir, "CC_JWT_SECRET": "from-env-from-env-from-env-1234"])),
-                       Array("from-env-from-env-from-env-1234".utf8))
+        XCTAssertEqual(try JWTSecret.load(try Config(values: ["CC_STATE_DIR": dir, "CC_JWT_SECRET": "from-env-from-env-from-env-12345"])),
+                       Array("from-env-from-env-from-env-12345".utf8))
     }
 }

@@ -37,7 +37,13 @@ final class StorageHarness {
     var adminToken = ""
     var adminID: Int64 = 0
 
-    init(_ engine: TestEngine, settings: [String: String] = [:]) throws {
+    /// The generated first-admin password, as read from its file.
+    var generatedAdminPassword = ""
+    var logPath: String { dir + "/master.log" }
+
+    /// `changeFirstAdminPassword: false` leaves the first admin as a new
+    /// install has it (with no `adminToken`).
+    init(_ engine: TestEngine, settings: [String: String] = [:], changeFirstAdminPassword: Bool = true) throws {
         PasswordHasher.useMinimalCostForTests()
         self.engine = engine
         dir = NSTemporaryDirectory() + "cc-store-test-\(getpid())-\(UUID().uuidString.prefix(8))"
@@ -49,10 +55,25 @@ final class StorageHarness {
         if engine == .postgres { try Self.resetPostgres(config) }
         ctx = WorkerContext(config: config, log: Log(path: "off"), pool: "storage")
         router = Application.makeRouter(config: config)
-        let report = try StorageSetup.prepare(config, log: Log(path: "off"))
-        let password = try XCTUnwrap(report.generatedAdminPassword)
-        adminToken = try login("admin", password)
+        let report = try StorageSetup.prepare(config, log: Log(path: dir + "/master.log"))
+        let generated = try Self.firstAdminPassword(try XCTUnwrap(report.adminPasswordFile))
+        generatedAdminPassword = generated
         adminID = 1
+        guard changeFirstAdminPassword else { return }
+        // The generated admin must change its password before anything else.
+        let first = try login("admin", generated)
+        let changed = call("POST", "/api/auth/change-password",
+                           json: ["current_password": generated, "new_password": Self.adminPassword], token: first)
+        XCTAssertEqual(changed.status, 200, String(decoding: changed.body, as: UTF8.self))
+        adminToken = try XCTUnwrap(try object(changed)["access_token"] as? String)
+    }
+
+    /// The first admin's password once it has changed the generated one.
+    static let adminPassword = "admin-password-after-setup"
+
+    static func firstAdminPassword(_ path: String) throws -> String {
+        let text = try String(contentsOfFile: path, encoding: .utf8)
+        return text.trimmingCharacters(in: .newlines)
     }
 
     deinit {

@@ -6,7 +6,7 @@ import XCTest
 class UserRouteTests: StorageTestCase {
     func testRegisterCreatesUserAndAuditEvent() throws {
         let r = h.call("POST", "/api/auth/register",
-                       json: ["username": "ivan", "password": "ivan-pass-1", "role": "user", "email": "ivan@example.org",
+                       json: ["username": "ivan", "password": "ivan-pass-123", "role": "user", "email": "ivan@example.org",
                               "full_name": "Ivan"], token: h.adminToken)
         XCTAssertEqual(r.status, 201)
         let o = try h.object(r)
@@ -14,10 +14,10 @@ class UserRouteTests: StorageTestCase {
         XCTAssertEqual(o["is_active"] as? Bool, true)
         XCTAssertNil(o["password_hash"])
         XCTAssertEqual(try h.count("SELECT COUNT(*) FROM events WHERE source = 'audit' AND action = 'user.create' AND target = 'ivan' AND actor = 'admin'"), 1)
-        let readonly = h.call("POST", "/api/auth/register", json: ["username": "ro", "password": "ro-pass-12", "role": "readonly"],
+        let readonly = h.call("POST", "/api/auth/register", json: ["username": "ro", "password": "ro-pass-1234", "role": "readonly"],
                               token: h.adminToken)
         XCTAssertEqual(try h.object(readonly)["role"] as? String, "viewer")
-        let dup = h.call("POST", "/api/auth/register", json: ["username": "ivan", "password": "another-1"], token: h.adminToken)
+        let dup = h.call("POST", "/api/auth/register", json: ["username": "ivan", "password": "another-pass-1"], token: h.adminToken)
         XCTAssertEqual(dup.status, 409)
         XCTAssertEqual(h.errorCode(dup), "username_taken")
     }
@@ -27,14 +27,14 @@ class UserRouteTests: StorageTestCase {
             [:],
             ["username": "x"],
             ["username": "x", "password": "short"],
-            ["username": "", "password": "long-enough"],
-            ["username": String(repeating: "a", count: 65), "password": "long-enough"],
-            ["username": " padded", "password": "long-enough"],
-            ["username": "x", "password": "long-enough", "role": "root"],
-            ["username": "x", "password": "long-enough", "role": 1],
-            ["username": "x", "password": "long-enough", "email": "nope"],
-            ["username": "x", "password": "long-enough", "is_admin": true],
-            ["username": ["x"], "password": "long-enough"],
+            ["username": "", "password": "long-enough-pw"],
+            ["username": String(repeating: "a", count: 65), "password": "long-enough-pw"],
+            ["username": " padded", "password": "long-enough-pw"],
+            ["username": "x", "password": "long-enough-pw", "role": "root"],
+            ["username": "x", "password": "long-enough-pw", "role": 1],
+            ["username": "x", "password": "long-enough-pw", "email": "nope"],
+            ["username": "x", "password": "long-enough-pw", "is_admin": true],
+            ["username": ["x"], "password": "long-enough-pw"],
             ["username": "x", "password": 12345678],
         ]
         for body in bad {
@@ -49,7 +49,7 @@ class UserRouteTests: StorageTestCase {
         let (opID, op) = try h.makeUser("oscar", role: "operator")
         let (_, viewer) = try h.makeUser("vera", role: "viewer")
         let routes: [(String, String, Any?)] = [
-            ("POST", "/api/auth/register", ["username": "z", "password": "zzzzzzzz"]),
+            ("POST", "/api/auth/register", ["username": "z", "password": "zzzzzzzzzzzz"]),
             ("GET", "/api/auth/users", nil),
             ("GET", "/api/auth/users/\(opID)", nil),
             ("PUT", "/api/auth/users/\(opID)", ["role": "admin"]),

@@ -1,4 +1,5 @@
 import Foundation
+import Glibc
 import XCTest
 
 /// Auth and events through the real stack: nginx, the storage pool, the
@@ -17,14 +18,22 @@ final class AuthThroughNginxTests: XCTestCase {
 
     var server: TestServer { get throws { try XCTUnwrap(Self.server, "test server did not start") } }
 
-    /// The generated first-admin password, printed once to the master log.
+    /// The generated first-admin password: in a 0600 file the log names,
+    /// never in the log itself.
     func adminPassword() throws -> String {
+        let path = try server.stateDir + "/first-admin-password"
         let lines = try server.log().split(separator: "\n").filter { $0.contains("created the first admin") }
-        XCTAssertEqual(lines.count, 1, "printed exactly once")
+        XCTAssertEqual(lines.count, 1, "logged exactly once")
         let obj = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(lines[0].utf8)) as? [String: Any])
-        let pw = try XCTUnwrap(obj["password"] as? String)
+        XCTAssertEqual(obj["password_file"] as? String, path)
+        XCTAssertNil(obj["password"])
+        var st = stat()
+        XCTAssertEqual(stat(path, &st), 0)
+        XCTAssertEqual(st.st_mode & 0o777, 0o600)
+        let pw = try String(contentsOfFile: path, encoding: .utf8).trimmingCharacters(in: .newlines)
         XCTAssertNotEqual(pw, "admin123")
         XCTAssertGreaterThanOrEqual(pw.count, 20)
+        XCTAssertFalse(try server.log().contains(pw), "the password is never logged")
         return pw
     }
 
@@ -36,10 +45,18 @@ final class AuthThroughNginxTests: XCTestCase {
 
     func testFirstAdminLoginEventsAndLogout() throws {
         XCTAssertEqual(try post("/api/auth/login", ["username": "admin", "password": "admin123"]).status, 401)
-        let login = try post("/api/auth/login", ["username": "admin", "password": try adminPassword()])
+        let generated = try adminPassword()
+        let login = try post("/api/auth/login", ["username": "admin", "password": generated])
         XCTAssertEqual(login.status, 200, login.text)
-        let token = try XCTUnwrap(login.json?["access_token"] as? String)
+        let first = try XCTUnwrap(login.json?["access_token"] as? String)
         XCTAssertEqual(login.json?["token_type"] as? String, "bearer")
+        let early = try post("/api/events", ["message": "too early"], token: first)
+        XCTAssertEqual(early.status, 403)
+        XCTAssertEqual(early.errorCode, "password_change_required")
+        let changed = try post("/api/auth/change-password", ["current_password": generated,
+                                                             "new_password": "a-better-admin-password"], token: first)
+        XCTAssertEqual(changed.status, 200, changed.text)
+        let token = try XCTUnwrap(changed.json?["access_token"] as? String)
 
         let none = try server.get("/api/auth/me")
         XCTAssertEqual(none.status, 401)

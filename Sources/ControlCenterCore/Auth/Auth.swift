@@ -35,7 +35,10 @@ public struct Principal {
 }
 
 public enum Auth {
-    /// The bearer token, or 401.
+    /// The bearer token, or 401; 403 `password_change_required` for an
+    /// account that must change its password first, on any route but
+    /// `allowedBeforePasswordChange`. Every authenticated route comes here,
+    /// so this is the one place that rule lives.
     public static func authenticate(_ req: Request, _ ctx: WorkerContext) throws -> Principal {
         guard let header = req.header("authorization") else { throw APIError.unauthorized() }
         let parts = header.split(separator: " ", maxSplits: 1)
@@ -59,18 +62,26 @@ public enum Auth {
         guard let row, let user = try? UserRepository.decode(row) else {
             throw APIError(401, "invalid_token", "Unknown user", headers: ["WWW-Authenticate": "Bearer error=\"invalid_token\""])
         }
-        guard (row.int(11) ?? 0) == 0 else {
+        guard (row.int(UserRepository.columnCount) ?? 0) == 0 else {
             throw APIError(401, "invalid_token", "Token revoked", headers: ["WWW-Authenticate": "Bearer error=\"invalid_token\""])
         }
         guard user.tokenVersion == claims.tokenVersion else {
-            throw APIError(401, "invalid_token", "Token invalidated by a password change",
+            throw APIError(401, "invalid_token", "Token invalidated by a password change or by disabling the account",
                            headers: ["WWW-Authenticate": "Bearer error=\"invalid_token\""])
         }
         guard user.isActive else {
             throw APIError(401, "invalid_token", "Account disabled", headers: ["WWW-Authenticate": "Bearer error=\"invalid_token\""])
         }
+        if user.mustChangePassword && !allowedBeforePasswordChange.contains(req.path) {
+            throw APIError(403, "password_change_required",
+                           "This account's generated password must be changed first (POST /api/auth/change-password)")
+        }
         return Principal(user: user, claims: claims)
     }
+
+    /// What an account marked `must_change_password` (the generated first
+    /// admin) may reach: enough to see who it is, change the password, or leave.
+    static let allowedBeforePasswordChange: Set<String> = ["/api/auth/change-password", "/api/auth/me", "/api/auth/logout"]
 
     /// 401 without a valid token, 403 when the user's current role is below `role`.
     @discardableResult

@@ -6,18 +6,39 @@ import Foundation
 public struct JSONInput {
     public let object: [String: Any]
 
+    /// 415 `unsupported_media_type` unless the Content-Type is
+    /// `application/json` (optionally `; charset=utf-8`, RFC 8259 §8.1);
+    /// 400 `invalid_json` for an empty body, anything that is not one JSON
+    /// object, and what Foundation's parser lets through but RFC 8259 does
+    /// not (see `StrictJSON`).
     public init(_ req: Request) throws {
-        guard !req.body.isEmpty else { throw APIError.badRequest("Request body must be a JSON object", code: "invalid_json") }
-        if let ct = req.header("content-type"), !ct.lowercased().contains("json") {
+        guard Self.isJSONMediaType(req.header("content-type")) else {
             throw APIError(415, "unsupported_media_type", "Content-Type must be application/json")
         }
+        guard !req.body.isEmpty else { throw APIError.badRequest("Request body must be a JSON object", code: "invalid_json") }
         guard let parsed = try? JSONSerialization.jsonObject(with: Data(req.body), options: [.fragmentsAllowed]) else {
             throw APIError.badRequest("Request body is not valid JSON", code: "invalid_json")
+        }
+        if let why = StrictJSON.problem(req.body) {
+            throw APIError.badRequest("Request body is not valid JSON: \(why)", code: "invalid_json")
         }
         guard let obj = parsed as? [String: Any] else {
             throw APIError.badRequest("Request body must be a JSON object", code: "invalid_json")
         }
         object = obj
+    }
+
+    /// `application/json`, with no parameter but `charset=utf-8` (any case,
+    /// optionally quoted). A missing header is not JSON.
+    public static func isJSONMediaType(_ header: String?) -> Bool {
+        guard let header else { return false }
+        let parts = header.split(separator: ";", omittingEmptySubsequences: false)
+            .map { $0.trimmingCharacters(in: .whitespaces).lowercased() }
+        guard parts[0] == "application/json" else { return false }
+        return parts.dropFirst().allSatisfy { p in
+            let kv = p.split(separator: "=", maxSplits: 1).map { $0.trimmingCharacters(in: .whitespaces) }
+            return kv.count == 2 && kv[0] == "charset" && (kv[1] == "utf-8" || kv[1] == "\"utf-8\"")
+        }
     }
 
     public init(object: [String: Any]) { self.object = object }
@@ -64,12 +85,13 @@ public struct JSONInput {
 
 /// Shared field rules for users.
 enum UserFields {
+    /// The folded name (see `Username`), or 422 saying why it cannot be one.
     static func username(_ s: String) throws -> String {
-        guard s == s.trimmingCharacters(in: .whitespacesAndNewlines),
-              !s.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) else {
-            throw JSONInput.invalid("username", "must not have surrounding spaces or control characters")
+        do {
+            return try Username.normalized(s)
+        } catch let e as Username.Invalid {
+            throw JSONInput.invalid("username", e.reason)
         }
-        return s
     }
 
     static func email(_ s: String?) throws -> String? {
@@ -87,10 +109,9 @@ enum UserFields {
         return r
     }
 
+    /// A password being set (not one being checked at login): `PasswordPolicy`.
     static func password(_ field: String, _ s: String) throws -> String {
-        guard s.count >= PasswordHasher.minLength else {
-            throw JSONInput.invalid(field, "must be at least \(PasswordHasher.minLength) characters")
-        }
+        if let why = PasswordPolicy.problem(s) { throw JSONInput.invalid(field, why) }
         return s
     }
 }

@@ -4,6 +4,9 @@ import Glibc
 /// The HS256 key: `CC_JWT_SECRET`, or 256 random bits generated once into
 /// `$CC_STATE_DIR/jwt.secret` (mode 0600). There is no built-in default.
 public enum JWTSecret {
+    /// 256 bits, the HS256 minimum of RFC 7518 §3.2.
+    public static let minimumBytes = 32
+
     public static func load(_ config: Config) throws -> [UInt8] {
         if let s = config.jwtSecret { return Array(s.utf8) }
         return try loadOrCreate(path: config.stateDir + "/jwt.secret")
@@ -16,7 +19,7 @@ public enum JWTSecret {
     public static func loadOrCreate(path: String) throws -> [UInt8] {
         if let s = read(path) { return s }
         guard sodium_init() >= 0 else { throw ConfigError("libsodium failed to initialise") }
-        var raw = [UInt8](repeating: 0, count: 32)
+        var raw = [UInt8](repeating: 0, count: minimumBytes)
         randombytes_buf(&raw, raw.count)
         let hex = Array((raw.map { String($0, radix: 16) }.map { $0.count == 1 ? "0" + $0 : $0 }.joined() + "\n").utf8)
         let tmp = "\(path).new.\(getpid())"
@@ -36,6 +39,6 @@ public enum JWTSecret {
     private static func read(_ path: String) -> [UInt8]? {
         guard var bytes = AtomicFile.read(path, limit: 4096) else { return nil }
         while let last = bytes.last, last == 0x0A || last == 0x20 { bytes.removeLast() }
-        return bytes.count >= 32 ? bytes : nil
+        return bytes.count >= minimumBytes ? bytes : nil
     }
 }

@@ -1,10 +1,13 @@
-/// Failed-login throttling per username and per client address, kept in
-/// the database so that every worker (and both pools) sees the same counts.
+/// Failed-login throttling per client address and per (username, address)
+/// pair, as OWASP's Authentication Cheat Sheet recommends, kept in the
+/// database so that every worker (and both pools) sees the same counts.
 ///
-/// Within a 15-minute window, the 5th failure for a username (20th for an
+/// Within a 15-minute window, the 5th failure for a pair (20th for an
 /// address) locks that key for 30 s, doubling per further failure up to
-/// 15 minutes. A success clears the username's counter but not the
-/// address's, so one valid account cannot launder a guessing campaign.
+/// 15 minutes. There is no per-username lock: failures from other
+/// addresses, however many, never stop the owner logging in from an
+/// address that has not failed. A success clears the pair's counter but
+/// not the address's, so one valid account cannot launder a guessing campaign.
 public struct LoginThrottle {
     public struct Policy: Sendable {
         public var threshold: Int
@@ -13,14 +16,16 @@ public struct LoginThrottle {
         public var maxLock: Int64 = 15 * 60_000
     }
 
-    public static let perUser = Policy(threshold: 5)
+    public static let perPair = Policy(threshold: 5)
     public static let perAddress = Policy(threshold: 20)
 
     let db: Database
 
     public init(_ db: Database) { self.db = db }
 
-    public static func userKey(_ name: String) -> String { "user:" + name }
+    /// `name` folded (`Username.fold`). An address never holds a space, so
+    /// the first space ends it and no two pairs share a key.
+    public static func pairKey(_ name: String, _ addr: String) -> String { "pair:" + addr + " " + name }
     public static func addressKey(_ addr: String) -> String { "addr:" + addr }
 
     /// The latest `locked_until` (ms) among `keys` still in the future.
@@ -64,6 +69,6 @@ public struct LoginThrottle {
     /// Old windows carry no information once they expired and are unlocked.
     public func prune(now: Int64 = Clock.wallMillis()) throws {
         try db.execute("DELETE FROM login_failures WHERE window_start < ? AND locked_until < ?",
-                       [.int(now - Self.perUser.window), .int(now)])
+                       [.int(now - Self.perPair.window), .int(now)])
     }
 }

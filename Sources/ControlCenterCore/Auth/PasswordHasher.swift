@@ -6,9 +6,6 @@ import CSodium
 /// pool's few workers stay responsive. The encoded string carries its own
 /// parameters, so raising them later re-hashes on the next login.
 public enum PasswordHasher {
-    public static let minLength = 8
-    public static let maxLength = 1024
-
     nonisolated(unsafe) static var opsLimit = UInt64(crypto_pwhash_opslimit_interactive())
     nonisolated(unsafe) static var memLimit = Int(crypto_pwhash_memlimit_interactive())
 

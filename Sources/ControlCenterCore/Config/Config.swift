@@ -88,7 +88,7 @@ public struct Config: Sendable, Equatable {
         ("CC_PID_FILE", "$CC_STATE_DIR/run/master.pid", "Master pid file (also the single-master lock)"),
         ("CC_DATABASE_URL", "sqlite://$CC_STATE_DIR/control-center.db", "sqlite:///path or postgres://user@host:port/db"),
         ("CC_DB_TIMEOUT", "5", "Statement timeout in seconds"),
-        ("CC_JWT_SECRET", "(generated, $CC_STATE_DIR/jwt.secret)", "HS256 signing secret"),
+        ("CC_JWT_SECRET", "(generated, $CC_STATE_DIR/jwt.secret)", "HS256 signing secret, at least 32 bytes"),
         ("CC_TOKEN_TTL", "3600", "Access token lifetime in seconds"),
         ("CC_PUBLIC_READ", "true", "System read routes need no token; false requires a viewer token"),
         ("CC_CACHE_TTL_PROCESSES", "2", "Seconds a processes snapshot is fresh"),
@@ -168,6 +168,11 @@ public struct Config: Sendable, Equatable {
         }
         dbTimeout = try p.double("CC_DB_TIMEOUT", default: 5, range: 0.05...600)
         jwtSecret = p.string("CC_JWT_SECRET")
+        // RFC 7518 §3.2: an HS256 key must be at least 256 bits.
+        if let secret = jwtSecret, secret.utf8.count < JWTSecret.minimumBytes {
+            throw ConfigError("CC_JWT_SECRET must be at least \(JWTSecret.minimumBytes) bytes (RFC 7518 §3.2), got \(secret.utf8.count); "
+                              + "unset it to use a generated one, or use e.g. `openssl rand -hex 32`")
+        }
         tokenTTL = try p.int("CC_TOKEN_TTL", default: 3600, range: 10...(86_400 * 365))
         publicRead = try p.bool("CC_PUBLIC_READ", default: true)
         cacheTTL = [

@@ -18,7 +18,7 @@ enum AuthRoutes {
     static func loginJSON(_ req: Request, _ ctx: WorkerContext) throws -> Response {
         let body = try JSONInput(req)
         return try login(username: body.requiredString("username", maxLength: 256),
-                         password: body.requiredString("password", maxLength: PasswordHasher.maxLength), req, ctx)
+                         password: body.requiredString("password", maxLength: PasswordPolicy.maxLength), req, ctx)
     }
 
     /// OAuth2 password-grant style, as the old dashboard posts it.
@@ -30,17 +30,19 @@ enum AuthRoutes {
         guard let user = form["username"], !user.isEmpty, user.count <= 256 else {
             throw JSONInput.invalid("username", "is required (at most 256 characters)")
         }
-        guard let pass = form["password"], !pass.isEmpty, pass.count <= PasswordHasher.maxLength else {
+        guard let pass = form["password"], !pass.isEmpty, pass.count <= PasswordPolicy.maxLength else {
             throw JSONInput.invalid("password", "is required")
         }
         return try login(username: user, password: pass, req, ctx)
     }
 
-    static func login(username: String, password: String, _ req: Request, _ ctx: WorkerContext) throws -> Response {
+    /// `username` is looked up folded (`Username.fold`), as it was stored.
+    static func login(username typed: String, password: String, _ req: Request, _ ctx: WorkerContext) throws -> Response {
         let auth = try AuthService.shared(ctx)
         let now = Clock.wallMillis()
-        let userKey = LoginThrottle.userKey(username), addrKey = LoginThrottle.addressKey(req.remoteAddress)
-        if let until = try Store.read(ctx, { try LoginThrottle($0).lockedUntil(keys: [userKey, addrKey], now: now) }) {
+        let username = Username.fold(typed)
+        let pairKey = LoginThrottle.pairKey(username, req.remoteAddress), addrKey = LoginThrottle.addressKey(req.remoteAddress)
+        if let until = try Store.read(ctx, { try LoginThrottle($0).lockedUntil(keys: [pairKey, addrKey], now: now) }) {
             let secs = max(1, (until - now + 999) / 1000)
             throw APIError(429, "too_many_attempts", "Too many failed logins; retry in \(secs) s",
                            headers: ["Retry-After": String(secs)])
@@ -57,7 +59,7 @@ enum AuthRoutes {
         guard ok, var user = found else {
             try Store.write(ctx) { db in
                 let t = LoginThrottle(db)
-                try t.recordFailure(key: userKey, policy: LoginThrottle.perUser, now: now)
+                try t.recordFailure(key: pairKey, policy: LoginThrottle.perPair, now: now)
                 try t.recordFailure(key: addrKey, policy: LoginThrottle.perAddress, now: now)
                 try Audit.record(db, actor: nil, action: "auth.login_failed", target: username,
                                  message: "failed login from \(req.remoteAddress.isEmpty ? "unknown" : req.remoteAddress)",
@@ -69,7 +71,7 @@ enum AuthRoutes {
         let rehash = PasswordHasher.needsRehash(user.passwordHash) ? try? PasswordHasher.hash(password) : nil
         let issued = auth.issue(for: user, now: now / 1000)
         try Store.write(ctx) { db in
-            try LoginThrottle(db).clear(key: userKey)
+            try LoginThrottle(db).clear(key: pairKey)
             let users = UserRepository(db)
             if let rehash {
                 user.passwordHash = rehash
@@ -120,9 +122,9 @@ enum AuthRoutes {
         let p = try Auth.authenticate(req, ctx)
         let body = try JSONInput(req)
         try body.allowOnly(["current_password", "old_password", "new_password"])
-        let current = try body.string("current_password", maxLength: PasswordHasher.maxLength)
-            ?? body.requiredString("old_password", maxLength: PasswordHasher.maxLength)
-        let new = try UserFields.password("new_password", body.requiredString("new_password", maxLength: PasswordHasher.maxLength))
+        let current = try body.string("current_password", maxLength: PasswordPolicy.maxLength)
+            ?? body.requiredString("old_password", maxLength: PasswordPolicy.maxLength)
+        let new = try UserFields.password("new_password", body.requiredString("new_password", maxLength: PasswordPolicy.maxLength))
         guard PasswordHasher.verify(current, hash: p.user.passwordHash) else {
             throw APIError(400, "invalid_password", "The current password is wrong")
         }
@@ -133,12 +135,15 @@ enum AuthRoutes {
             guard var u = try users.find(id: p.user.id) else { throw APIError.unauthorized("Unknown user") }
             u.passwordHash = hash
             u.tokenVersion += 1   // every older token of this user stops working
+            u.mustChangePassword = false
             try users.save(u)
             try TokenRepository(db).revoke(jti: p.claims.jti, userID: u.id, expiresAt: p.claims.exp * 1000)
             try Audit.record(db, actor: u.username, action: "auth.change_password", target: u.username,
                              message: "password changed; older tokens revoked")
             return u
         }
+        // The generated first password is no longer valid: nothing to keep on disk.
+        if p.user.mustChangePassword { unlink(StorageSetup.adminPasswordPath(ctx.config)) }
         let issued = auth.issue(for: user)
         return .json { w in
             w.beginObject()

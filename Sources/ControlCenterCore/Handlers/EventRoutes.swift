@@ -20,6 +20,9 @@ enum EventRoutes {
             throw JSONInput.invalid("level", "must be debug, info, warning, error or critical")
         }
         let source = try body.string("source", maxLength: 64, minLength: 1) ?? "api"
+        guard !isReserved(source) else {
+            throw JSONInput.invalid("source", "'\(Audit.source)' is reserved for the server's own audit records")
+        }
         let message = try body.requiredString("message", maxLength: 4096)
         let action = try body.string("action", maxLength: 128)
         let target = try body.string("target", maxLength: 256)
@@ -39,6 +42,16 @@ enum EventRoutes {
         // The event is its own audit record: one INSERT, atomic on its own.
         event.id = try Store.writeStatement(ctx) { try EventRepository($0).insert(event) }
         return .json(201) { event.write(&$0) }
+    }
+
+    /// True for `audit` however it is spelled: any case or width, with
+    /// white space or invisible characters around or inside it.
+    static func isReserved(_ source: String) -> Bool {
+        let visible = Username.fold(source).unicodeScalars.filter {
+            !$0.properties.isWhitespace && !$0.properties.isDefaultIgnorableCodePoint
+                && $0.properties.generalCategory != .format && $0.properties.generalCategory != .control
+        }
+        return String(String.UnicodeScalarView(visible)) == Audit.source
     }
 
     static func list(_ req: Request, _ ctx: WorkerContext) throws -> Response {

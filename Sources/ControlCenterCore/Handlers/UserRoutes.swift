@@ -10,7 +10,10 @@ enum UserRoutes {
         r.get("/api/auth/stats", stats)
     }
 
-    static let maxUsername = 64
+    /// The last-admin rule is checked inside the transaction that writes,
+    /// after `lockActiveAdmins`, so two admins removing each other at once
+    /// cannot both pass it.
+    static let lastAdmin = APIError(409, "last_admin", "The last active admin cannot be deleted, demoted or disabled")
 
     static func userID(_ req: Request) throws -> Int64 {
         guard let id = Int64(req.parameter("id")), id > 0 else {
@@ -23,8 +26,8 @@ enum UserRoutes {
         let admin = try Auth.requireRole(.admin, req, ctx)
         let body = try JSONInput(req)
         try body.allowOnly(["username", "password", "role", "email", "full_name"])
-        let username = try UserFields.username(body.requiredString("username", maxLength: maxUsername))
-        let password = try UserFields.password("password", body.requiredString("password", maxLength: PasswordHasher.maxLength))
+        let username = try UserFields.username(body.requiredString("username", maxLength: Username.maxLength))
+        let password = try UserFields.password("password", body.requiredString("password", maxLength: PasswordPolicy.maxLength))
         let role = try UserFields.role(body.string("role", maxLength: 32)) ?? .viewer
         let email = try UserFields.email(body.string("email", maxLength: 254))
         let fullName = try body.string("full_name", maxLength: 200)
@@ -89,7 +92,7 @@ enum UserRoutes {
         let fullName = try body.string("full_name", maxLength: 200)
         let role = try UserFields.role(body.string("role", maxLength: 32))
         let active = try body.bool("is_active")
-        let hash = try body.string("password", maxLength: PasswordHasher.maxLength)
+        let hash = try body.string("password", maxLength: PasswordPolicy.maxLength)
             .map { try PasswordHasher.hash(UserFields.password("password", $0)) }
         let user = try Store.write(ctx) { db -> User in
             let users = UserRepository(db)
@@ -98,13 +101,18 @@ enum UserRoutes {
             if body.has("email") { u.email = email }
             if body.has("full_name") { u.fullName = fullName }
             if let role { u.role = role }
-            if let active { u.isActive = active }
+            if let active {
+                // Disabling revokes every token the user holds, so re-enabling
+                // it later does not bring old sessions back.
+                if u.isActive && !active { u.tokenVersion += 1 }
+                u.isActive = active
+            }
             if let hash {
                 u.passwordHash = hash
                 u.tokenVersion += 1
             }
-            if wasAdmin && !(u.role == .admin && u.isActive), try users.countActive(role: .admin) <= 1 {
-                throw APIError(409, "last_admin", "The last active admin cannot be demoted or disabled")
+            if wasAdmin && !(u.role == .admin && u.isActive), try users.lockActiveAdmins() <= 1 {
+                throw lastAdmin
             }
             try users.save(u)
             try Audit.record(db, actor: admin.user.username, action: "user.update", target: u.username,
@@ -123,6 +131,7 @@ enum UserRoutes {
         try Store.write(ctx) { db in
             let users = UserRepository(db)
             guard let u = try users.find(id: id) else { throw APIError.notFound("No user \(id)") }
+            if u.role == .admin && u.isActive, try users.lockActiveAdmins() <= 1 { throw lastAdmin }
             try users.delete(id: id)
             try Audit.record(db, actor: admin.user.username, action: "user.delete", target: u.username,
                              message: "deleted user \(id)")

@@ -218,9 +218,12 @@ public struct EventRepository {
 /// Audit records are events with source `audit`, written by the same
 /// transaction as the change they describe.
 public enum Audit {
+    /// Reserved to the server: `POST /api/events` refuses it (`EventRoutes.isReserved`).
+    public static let source = "audit"
+
     public static func record(_ db: Database, actor: String?, action: String, target: String?, message: String,
                               level: EventLevel = .info, data: String? = nil) throws {
-        try EventRepository(db).insert(Event(level: level, source: "audit", actor: actor, action: action,
+        try EventRepository(db).insert(Event(level: level, source: source, actor: actor, action: action,
                                              target: target, message: message, data: data))
     }
 }

@@ -6,19 +6,22 @@
 /// which the event keyset relies on). Times are integer Unix milliseconds
 /// and flags are 0/1 integers on both engines, so repositories see the same
 /// values. What has no common spelling (full-text indexes) goes into
-/// `engineStatements`, run after the shared ones.
+/// `engineStatements`, run after the shared ones. A change SQL cannot say on
+/// both engines (Unicode folding) is `code`, run last, in the same transaction.
 public struct Migration: Sendable {
     public let version: Int
     public let name: String
     public let statements: [String]
     public let engineStatements: [DatabaseEngine: [String]]
+    public let code: (@Sendable (Database) throws -> Void)?
 
     public init(version: Int, name: String, statements: [String] = [],
-                engineStatements: [DatabaseEngine: [String]] = [:]) {
+                engineStatements: [DatabaseEngine: [String]] = [:], code: (@Sendable (Database) throws -> Void)? = nil) {
         self.version = version
         self.name = name
         self.statements = statements
         self.engineStatements = engineStatements
+        self.code = code
     }
 
     func sql(for engine: DatabaseEngine) -> [String] {
@@ -79,6 +82,10 @@ public enum Migrations {
             "CREATE INDEX events_source_ts ON events (source, ts, id)",
         ]),
         Migration(version: 2, name: "event text search index", engineStatements: EventSearchSchema.statements),
+        Migration(version: 3, name: "users.must_change_password", statements: [
+            "ALTER TABLE users ADD COLUMN must_change_password INTEGER NOT NULL DEFAULT 0 CHECK (must_change_password IN (0, 1))",
+        ]),
+        Migration(version: 4, name: "fold usernames", code: UsernameFolding.migrate),
     ]
 
     public static var latest: Int { all.last?.version ?? 0 }
@@ -110,6 +117,7 @@ public enum Migrations {
             var applied: [Int] = []
             for m in all where !done.contains(m.version) {
                 for sql in m.sql(for: db.engine) { try db.execute(sql, []) }
+                try m.code?(db)
                 try db.execute("INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)",
                                [.int(Int64(m.version)), .text(m.name), .int(now)])
                 applied.append(m.version)

@@ -7,9 +7,14 @@ public enum StorageSetup {
     public struct Report {
         public var applied: [Int]
         public var version: Int
-        /// Set only when this run created the first admin.
-        public var generatedAdminPassword: String?
+        /// Set only when this run created the first admin: where its
+        /// generated password was written.
+        public var adminPasswordFile: String?
     }
+
+    /// Where the generated first admin's password goes (mode 0600), never
+    /// to the log.
+    public static func adminPasswordPath(_ config: Config) -> String { config.stateDir + "/first-admin-password" }
 
     /// `flock` on `run/migrate.lock` serialises masters and CLI runs on this
     /// host (and the transaction, plus `pg_advisory_xact_lock` on
@@ -55,15 +60,22 @@ public enum StorageSetup {
                 guard try UserRepository(db).count() == 0 else { return }
                 let password = PasswordHasher.randomToken(bytes: 18)
                 _ = try UserRepository(db).create(username: adminName, passwordHash: try PasswordHasher.hash(password),
-                                                  role: .admin, email: nil, fullName: "Administrator")
+                                                  role: .admin, email: nil, fullName: "Administrator",
+                                                  mustChangePassword: true)
                 try Audit.record(db, actor: nil, action: "user.create", target: adminName,
                                  message: "first admin created at start with a generated password")
-                report.generatedAdminPassword = password
+                // Written before the commit: if the file cannot be written,
+                // no account exists whose password nobody knows.
+                let path = adminPasswordPath(config)
+                guard AtomicFile.write(Array((password + "\n").utf8), to: path, mode: 0o600, sync: true) else {
+                    throw ConfigError("cannot write the first admin's password to \(path): \(String(cString: strerror(errno)))")
+                }
+                report.adminPasswordFile = path
             }
-            if let pw = report.generatedAdminPassword {
-                // Printed once: it is not stored anywhere in clear.
-                log.warning("created the first admin; change this password now",
-                            ["username": adminName, "password": pw])
+            if let path = report.adminPasswordFile {
+                log.warning("created the first admin; its generated password is in the file named here (mode 0600); "
+                            + "log in and change it: until then this account may only change its password",
+                            ["username": adminName, "password_file": path])
             }
             try TokenRepository(db).prune()
             try LoginThrottle(db).prune()
@@ -73,14 +85,22 @@ public enum StorageSetup {
 
     public enum AddUserError: Error, CustomStringConvertible {
         case exists(String)
+        case weakPassword(String)
         public var description: String {
-            switch self { case .exists(let n): return "user \(n) already exists" }
+            switch self {
+            case .exists(let n): return "user \(n) already exists"
+            case .weakPassword(let why): return "the password \(why)"
+            }
         }
     }
 
-    /// `control-center user add`: migrates first, so it works on a new database.
-    public static func addUser(_ config: Config, username: String, role: Role, password: String) throws -> User {
-        try withMigratedDatabase(config) { db, _ in
+    /// `control-center user add`: migrates first, so it works on a new
+    /// database. The name is folded and checked as the register route does
+    /// (`Username`), and the password must meet `PasswordPolicy`.
+    public static func addUser(_ config: Config, username typed: String, role: Role, password: String) throws -> User {
+        let username = try Username.normalized(typed)
+        if let why = PasswordPolicy.problem(password) { throw AddUserError.weakPassword(why) }
+        return try withMigratedDatabase(config) { db, _ in
             let hash = try PasswordHasher.hash(password)
             do {
                 return try db.transaction {

@@ -12,6 +12,9 @@ public struct User: Sendable, Equatable {
     public var createdAt: Int64
     public var updatedAt: Int64
     public var lastLogin: Int64?
+    /// Set only on the generated first admin: until it changes its password,
+    /// `Auth.authenticate` lets it reach only the self-service routes.
+    public var mustChangePassword: Bool = false
 
     public func write(_ w: inout JSONWriter) {
         w.beginObject()
@@ -24,6 +27,7 @@ public struct User: Sendable, Equatable {
         w.field("created_at", timestamp: Double(createdAt) / 1000)
         w.field("updated_at", timestamp: Double(updatedAt) / 1000)
         w.field("last_login", lastLogin.map { Clock.iso8601(Double($0) / 1000) })
+        w.field("must_change_password", mustChangePassword)
         w.endObject()
     }
 }
@@ -34,7 +38,9 @@ public struct UserRepository {
 
     public init(_ db: Database) { self.db = db }
 
-    static let columns = "id, username, password_hash, role, email, full_name, is_active, token_version, created_at, updated_at, last_login"
+    static let columns = "id, username, password_hash, role, email, full_name, is_active, token_version, created_at, updated_at, last_login, must_change_password"
+    /// How many columns `columns` names: a query may append its own after them.
+    static let columnCount = 12
 
     static func decode(_ r: Row) throws -> User {
         guard let id = r.int64(0), let name = r.string(1), let hash = r.string(2),
@@ -43,13 +49,14 @@ public struct UserRepository {
         }
         return User(id: id, username: name, passwordHash: hash, role: role, email: r.string(4), fullName: r.string(5),
                     isActive: r.bool(6), tokenVersion: r.int(7) ?? 0, createdAt: r.int64(8) ?? 0,
-                    updatedAt: r.int64(9) ?? 0, lastLogin: r.int64(10))
+                    updatedAt: r.int64(9) ?? 0, lastLogin: r.int64(10), mustChangePassword: r.bool(11))
     }
 
     public func find(id: Int64) throws -> User? {
         try db.queryOne("SELECT \(Self.columns) FROM users WHERE id = ?", [.int(id)]).map(Self.decode)
     }
 
+    /// `username` as stored: already folded (`Username.fold`).
     public func find(username: String) throws -> User? {
         try db.queryOne("SELECT \(Self.columns) FROM users WHERE username = ?", [.text(username)]).map(Self.decode)
     }
@@ -63,18 +70,26 @@ public struct UserRepository {
         try db.queryOne("SELECT COUNT(*) FROM users", [])?.int(0) ?? 0
     }
 
-    public func countActive(role: Role) throws -> Int {
-        try db.queryOne("SELECT COUNT(*) FROM users WHERE role = ? AND is_active = 1", [.text(role.rawValue)])?.int(0) ?? 0
+    /// Active admins, counted so that the answer stays true until the
+    /// caller's transaction ends: on PostgreSQL the rows are locked
+    /// (`FOR UPDATE`), so a concurrent demote, disable or delete of an admin
+    /// waits and then sees this one's result; on SQLite the transaction's
+    /// BEGIN IMMEDIATE already holds the only write lock. Call it inside the
+    /// transaction that makes the change it guards.
+    public func lockActiveAdmins() throws -> Int {
+        let lock = db.engine == .postgres ? " FOR UPDATE" : ""
+        return try db.query("SELECT id FROM users WHERE role = 'admin' AND is_active = 1\(lock)", []).count
     }
 
     /// Throws `uniqueViolation` when the username is taken.
     public func create(username: String, passwordHash: String, role: Role, email: String?, fullName: String?,
-                       now: Int64 = Clock.wallMillis()) throws -> User {
+                       mustChangePassword: Bool = false, now: Int64 = Clock.wallMillis()) throws -> User {
         let rows = try db.query("""
-            INSERT INTO users (username, password_hash, role, email, full_name, is_active, token_version, created_at, updated_at)
-            VALUES (?, ?, ?, ?, ?, 1, 0, ?, ?) RETURNING \(Self.columns)
+            INSERT INTO users (username, password_hash, role, email, full_name, is_active, token_version, created_at,
+                               updated_at, must_change_password)
+            VALUES (?, ?, ?, ?, ?, 1, 0, ?, ?, ?) RETURNING \(Self.columns)
             """, [.text(username), .text(passwordHash), .text(role.rawValue), DBValue(email), DBValue(fullName),
-                  .int(now), .int(now)])
+                  .int(now), .int(now), DBValue(mustChangePassword)])
         guard let row = rows.first else { throw DatabaseError.failed("INSERT returned no row") }
         return try Self.decode(row)
     }
@@ -84,9 +99,10 @@ public struct UserRepository {
     public func save(_ user: User, now: Int64 = Clock.wallMillis()) throws {
         try db.execute("""
             UPDATE users SET password_hash = ?, role = ?, email = ?, full_name = ?, is_active = ?,
-                token_version = ?, updated_at = ? WHERE id = ?
+                token_version = ?, must_change_password = ?, updated_at = ? WHERE id = ?
             """, [.text(user.passwordHash), .text(user.role.rawValue), DBValue(user.email), DBValue(user.fullName),
-                  DBValue(user.isActive), .int(Int64(user.tokenVersion)), .int(now), .int(user.id)])
+                  DBValue(user.isActive), .int(Int64(user.tokenVersion)), DBValue(user.mustChangePassword), .int(now),
+                  .int(user.id)])
     }
 
     public func recordLogin(id: Int64, now: Int64 = Clock.wallMillis()) throws {

@@ -15,13 +15,13 @@ struct HTTPResponse {
 enum HTTPClientError: Error { case connect(Int32), io(String), timeout, malformed }
 
 enum HTTPClient {
+    /// `source`: the local IPv4 address to send from (any of 127.0.0.0/8
+    /// is a distinct client to nginx's `$remote_addr`).
     static func request(port: Int, method: String = "GET", path: String, headers: [String: String] = [:],
                         body: [UInt8] = [], timeout: Double = 15, source: String? = nil) throws -> HTTPResponse {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard fd >= 0 else { throw HTTPClientError.connect(errno) }
         defer { close(fd) }
-        // Linux answers on all of 127.0.0.0/8, so a client bound to 127.0.0.N
-        // is a distinct client address for nginx ($remote_addr).
         if let source {
             var local = sockaddr_in()
             local.sin_family = sa_family_t(AF_INET)

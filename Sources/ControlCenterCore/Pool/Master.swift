@@ -72,8 +72,9 @@ public final class Master {
             pools.append(PoolRuntime(name: "storage", address: config.storageListen, target: config.storageWorkers))
         }
         do {
+            let group = try Self.socketGroup(nginxUser: config.nginx.user)
             for p in pools {
-                p.fd = try ListenSocket.bind(p.address, backlog: config.listenBacklog)
+                p.fd = try ListenSocket.bind(p.address, backlog: config.listenBacklog, group: group)
                 ListenSocket.setAcceptTimeout(p.fd, seconds: config.acceptWakeup)
             }
         } catch {
@@ -101,6 +102,14 @@ public final class Master {
             let flags = fcntl(fd, F_GETFL)
             if flags >= 0 { _ = fcntl(fd, F_SETFL, flags | O_APPEND) }
         }
+    }
+
+    /// The group of nginx's workers (CC_NGINX_USER), which the sockets are
+    /// shared with; nil when nginx runs as the master's own user.
+    static func socketGroup(nginxUser: String?) throws -> gid_t? {
+        guard let user = nginxUser else { return nil }
+        guard let pw = getpwnam(user) else { throw ConfigError("CC_NGINX_USER \(user) is not a user on this host") }
+        return pw.pointee.pw_gid
     }
 
     private func prepareDirectories() throws {

@@ -119,7 +119,12 @@ final class NginxSecurityTests: XCTestCase {
     }
 
     func testSocketsAreSharedWithNginxsGroupOnlyAndNginxWorkersAreNotRoot() throws {
-        let s = try TestServer()
+        // A private state directory (mktemp -d makes 0700) must still let
+        // nginx's workers reach the sockets: the master adds search permission.
+        let state = FileManager.default.temporaryDirectory.appendingPathComponent("cc-priv-\(getpid())-\(UUID().uuidString.prefix(6))").path
+        XCTAssertEqual(mkdir(state, 0o700), 0)
+        defer { try? FileManager.default.removeItem(atPath: state) }
+        let s = try TestServer(env: ["CC_STATE_DIR": state])
         defer { s.stop() }
         let root = geteuid() == 0
         for name in ["fcgi.sock", "fcgi-storage.sock"] {

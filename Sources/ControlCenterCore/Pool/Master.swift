@@ -122,11 +122,25 @@ public final class Master {
             }
         }
         chmod(config.cacheDir, 0o700)
+        // nginx's workers run as another user (CC_NGINX_USER) and reach the
+        // sockets and the views through these: search permission, no listing.
+        if config.nginx.user != nil {
+            for dir in [config.stateDir, config.runDir] where Self.addSearchPermission(dir) {
+                log.info("made the directory traversable for nginx's workers", ["dir": dir])
+            }
+        }
         // nginx no longer serves views (CC_NGINX_VIEWS or CC_PUBLIC_READ
         // turned off): leave no public copy behind.
         if !config.writesViews { Self.removeFiles(in: config.viewsDir, endingWith: ".json") }
         // Status files of workers from a previous master are meaningless now.
         Self.removeFiles(in: config.workerStatusDir, endingWith: ".status")
+    }
+
+    /// Adds group and other search (x) to `dir`; true if it lacked them.
+    static func addSearchPermission(_ dir: String) -> Bool {
+        var st = stat()
+        guard stat(dir, &st) == 0, st.st_mode & 0o011 != 0o011 else { return false }
+        return chmod(dir, (st.st_mode & 0o7777) | 0o011) == 0
     }
 
     private static func removeFiles(in dir: String, endingWith suffix: String) {

@@ -39,8 +39,10 @@ final class TestServer {
         return Int(UInt16(bigEndian: addr.sin_port))
     }
 
+    /// A CC_STATE_DIR in `extra` is used as it is (and removed at the end).
     init(env extra: [String: String] = [:]) throws {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("cc-it-\(getpid())-\(UUID().uuidString.prefix(8))").path
+        let dir = extra["CC_STATE_DIR"]
+            ?? FileManager.default.temporaryDirectory.appendingPathComponent("cc-it-\(getpid())-\(UUID().uuidString.prefix(8))").path
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         stateDir = dir
         port = Self.freePort()

@@ -45,10 +45,10 @@ struct CheckConfig: ParsableCommand {
         commandName: "check-config", abstract: "Validate the configuration and print every setting with its value and source (default, file or environment), secrets masked.")
 
     func run() throws {
-        _ = loadConfig()
+        let config = loadConfig()
         let rows: [(name: String, value: String, source: SettingSource)]
         do {
-            rows = try Config.settingSources()
+            rows = try Config.settingSources(loaded: config)
         } catch {
             FileHandle.standardError.write(Data("control-center: configuration error: \(error)\n".utf8))
             Glibc.exit(2)

@@ -78,4 +78,15 @@ final class NginxSettingsTests: XCTestCase {
                        "postgresql://db/cc?user=a&password=***&sslmode=require")
         XCTAssertEqual(Config.masked("CC_DATABASE_URL", "sqlite:///var/cc.db"), "sqlite:///var/cc.db")
     }
+
+    func testDefaultsThatDependOnOtherSettingsAreShownResolved() throws {
+        let env = ["CC_STATE_DIR": "/srv/cc", "CC_HTTP_ADDR": "192.0.2.4"]
+        let loaded = try Config(values: env)
+        let rows = try Config.settingSources(environment: env, loaded: loaded)
+        let byName = Dictionary(uniqueKeysWithValues: rows.map { ($0.name, $0.value) })
+        XCTAssertEqual(byName["CC_LISTEN"], "unix:/srv/cc/run/fcgi.sock")
+        XCTAssertEqual(byName["CC_PID_FILE"], "/srv/cc/run/master.pid")
+        XCTAssertEqual(byName["CC_ALLOWED_HOSTS"], "localhost,127.0.0.1,[::1],192.0.2.4")
+        XCTAssertEqual(byName["CC_RATE_LIMIT"], "50")
+    }
 }

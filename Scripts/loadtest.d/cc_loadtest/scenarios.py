@@ -19,9 +19,6 @@ from .gen import Group, Route
 from .httpc import Target, raw_request
 from .util import SetupError, Skip, linreg, log, r3
 
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-REPO = os.path.dirname(REPO)  # .../Scripts/loadtest.d/cc_loadtest -> repo root
-
 
 # ----------------------------------------------------------------------------
 # shared checks

@@ -9,9 +9,12 @@ public enum SettingSource: String, Sendable {
 extension Config {
     /// Every setting of Config.settings with its value and source, secrets
     /// masked (CC_JWT_SECRET, a password in CC_DATABASE_URL): what
-    /// `check-config` prints. Defaults are shown as Config.settings states them.
+    /// `check-config` prints. A default is shown as `loaded` resolved it where
+    /// it depends on other settings or the host (paths under CC_STATE_DIR, the
+    /// nginx user, the allowed hosts), else as Config.settings states it.
     /// Throws like Config.load when CC_CONFIG_FILE cannot be read or parsed.
-    public static func settingSources(environment env: [String: String] = ProcessInfo.processInfo.environment)
+    public static func settingSources(environment env: [String: String] = ProcessInfo.processInfo.environment,
+                                      loaded: Config? = nil)
         throws -> [(name: String, value: String, source: SettingSource)] {
         var file: [String: String] = [:]
         if let path = env["CC_CONFIG_FILE"], !path.isEmpty {
@@ -30,7 +33,22 @@ extension Config {
             }
             if let v = given(env[s.name]) { return (s.name, v.isEmpty ? "(empty)" : masked(s.name, v), .environment) }
             if let v = given(file[s.name]) { return (s.name, v.isEmpty ? "(empty)" : masked(s.name, v), .file) }
-            return (s.name, s.defaultValue, .default)
+            return (s.name, loaded?.resolvedDefault(s.name) ?? s.defaultValue, .default)
+        }
+    }
+
+    /// The value a default took, for the defaults that are not constants.
+    func resolvedDefault(_ name: String) -> String? {
+        switch name {
+        case "CC_STATE_DIR": return stateDir
+        case "CC_LISTEN": return listen.description
+        case "CC_STORAGE_LISTEN": return storageListen.description
+        case "CC_MAX_REQUESTS_JITTER": return String(maxRequestsJitter)
+        case "CC_PID_FILE": return pidFile
+        case "CC_DATABASE_URL": return Self.masked(name, databaseURL)
+        case "CC_NGINX_USER": return nginx.user ?? "(none: nginx's workers run as the user that starts nginx)"
+        case "CC_ALLOWED_HOSTS": return nginx.allowedHosts.joined(separator: ",")
+        default: return nil
         }
     }
 

@@ -28,7 +28,9 @@ let package = Package(
                 "CFastCGI", "CSQLite", "CPostgres", "CSodium", "CSupport",
                 .product(name: "Crypto", package: "swift-crypto"),
             ],
-            path: "Sources/ControlCenterCore"
+            path: "Sources/ControlCenterCore",
+            // nginx runs it (the views); the nginx-config command installs it.
+            resources: [.copy("NginxConfig/cc_views.lua")]
         ),
         .executableTarget(
             name: "control-center",

@@ -99,7 +99,7 @@ pass "refresh <= 1.5x ps" "$ratio <= 1.5"
 rm -rf "$CC_STATE_DIR/cache"
 
 # --- 2. wrk on the default view ----------------------------------------------
-cc_start_stack || exit 1
+cc_start_stack --bench || exit 1
 base="http://127.0.0.1:$CC_HTTP_PORT"
 curl -sf "$base/api/system/processes" -o "$CC_STATE_DIR/bench/processes.json" || { echo "processes route failed"; exit 1; }
 before="$(refreshes)"

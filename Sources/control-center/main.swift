@@ -8,7 +8,7 @@ struct ControlCenter: ParsableCommand {
         commandName: "control-center",
         abstract: "Host monitoring and service control: a FastCGI worker pool behind nginx.",
         version: Version.string,
-        subcommands: [Serve.self, CheckConfig.self, Worker.self, Migrate.self, UserCommand.self, SnapshotCommand.self]
+        subcommands: [Serve.self, CheckConfig.self, NginxConfigCommand.self, Worker.self, Migrate.self, UserCommand.self, SnapshotCommand.self]
     )
 }
 
@@ -42,17 +42,22 @@ struct Serve: ParsableCommand {
 
 struct CheckConfig: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "check-config", abstract: "Validate the configuration and print the effective settings.")
+        commandName: "check-config", abstract: "Validate the configuration and print every setting with its value and source (default, file or environment), secrets masked.")
 
     func run() throws {
         let config = loadConfig()
+        let rows: [(name: String, value: String, source: SettingSource)]
+        do {
+            rows = try Config.settingSources(loaded: config)
+        } catch {
+            FileHandle.standardError.write(Data("control-center: configuration error: \(error)\n".utf8))
+            Glibc.exit(2)
+        }
         print("configuration OK")
-        print("state_dir=\(config.stateDir)")
-        print("listen=\(config.listen) workers=\(config.workers)")
-        print("storage_listen=\(config.storageListen) storage_workers=\(config.storageWorkers)")
-        print("request_timeout=\(config.requestTimeout)s max_requests=\(config.maxRequests) max_body=\(config.maxBody)")
-        print("database=\(config.databaseURL.hasPrefix("sqlite") ? config.databaseURL : "postgres (url hidden)")")
-        print("pid_file=\(config.pidFile)")
+        let width = rows.map(\.name.count).max() ?? 0
+        for r in rows {
+            print("\(r.name.padding(toLength: width, withPad: " ", startingAt: 0))  \(r.value)  (\(r.source.rawValue))")
+        }
     }
 }
 

@@ -112,12 +112,12 @@ def build_parser():
     a.add_argument("--error-budget", type=float, help="chaos: max failed requests %% (default 100 - success)")
     a.add_argument("--recover-timeout", type=float, default=10.0, help="chaos: seconds for the pool to recover")
     a.add_argument("--limit-path", default="/api/system/info", help="ratelimit: a route behind the /api/ limit")
-    a.add_argument("--limit-rate", help="ratelimit: the nginx rate, e.g. 10r/s (default: read nginx/*.conf)")
-    a.add_argument("--limit-burst", type=int, help="ratelimit: the nginx burst (default: read nginx/*.conf)")
+    a.add_argument("--limit-rate", help="ratelimit: the nginx rate, e.g. 10r/s (default: read STATE_DIR/nginx/*.conf)")
+    a.add_argument("--limit-burst", type=int, help="ratelimit: the nginx burst (default: read STATE_DIR/nginx/*.conf)")
     a.add_argument("--nginx-conf", help="ratelimit: the nginx config to read the limits from "
-                                        "(default STATE_DIR/nginx/*.conf, else nginx/*.conf)")
+                                        "(default STATE_DIR/nginx/*.conf, rendered by control-center nginx-config)")
     a.add_argument("--limit-header", help="ratelimit: 'Name: value' that makes us another client (default: "
-                                          "X-Forwarded-For with a TEST-NET address when nginx trusts it)")
+                                          "X-Forwarded-For with a TEST-NET address when CC_TRUSTED_PROXIES trusts loopback)")
     a.add_argument("--large-path", help="payload: a route answering more than 1 MiB")
     a.add_argument("--body-path", help="payload: the POST route for the body-limit test (default /api/test/echo "
                                        "when the test routes are on, else /api/events)")

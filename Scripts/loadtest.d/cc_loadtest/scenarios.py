@@ -19,9 +19,6 @@ from .gen import Group, Route
 from .httpc import Target, raw_request
 from .util import SetupError, Skip, linreg, log, r3
 
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-REPO = os.path.dirname(REPO)  # .../Scripts/loadtest.d/cc_loadtest -> repo root
-
 
 # ----------------------------------------------------------------------------
 # shared checks
@@ -901,15 +898,10 @@ NGINX_FILES = ("nginx.conf", "control-center-http.conf", "control-center.conf")
 
 
 def nginx_text(ctx):
-    """The deployment's nginx config without comments: the copy rendered into
-    STATE_DIR/nginx when there is one (the repo's nginx/ holds templates)."""
+    """The deployment's nginx config without comments: the files
+    `control-center nginx-config` rendered into STATE_DIR/nginx."""
     a = ctx.args
-    if a.nginx_conf:
-        files = [a.nginx_conf]
-    else:
-        files = [os.path.join(a.state_dir, "nginx", f) for f in NGINX_FILES]
-        if not any(os.path.exists(f) for f in files):
-            files = [os.path.join(REPO, "nginx", f) for f in NGINX_FILES]
+    files = [a.nginx_conf] if a.nginx_conf else [os.path.join(a.state_dir, "nginx", f) for f in NGINX_FILES]
     text = ""
     for f in files:
         try:
@@ -1066,8 +1058,9 @@ def ratelimit(ctx):
         R.add_extra("ratelimit", info)
         if first is None:
             R.check("a 429 after %d back-to-back requests" % len(sts), 0, "==", 1)
-            R.note("no 429: is this client exempt from the limit (loopback)? pass --limit-header "
-                   "'X-Forwarded-For: 192.0.2.7' if nginx trusts it from loopback")
+            R.note("no 429: is this client exempt from the limit (CC_RATE_LIMIT_EXEMPT, loopback by default)? "
+                   "Serve with CC_RATE_LIMIT_EXEMPT= (empty), or with CC_TRUSTED_PROXIES=127.0.0.1 and "
+                   "--limit-header 'X-Forwarded-For: 192.0.2.7'")
             return
         info["accepted_before_first_429"] = first
         _check_429(ctx, *out[first], label="first request over the limit")

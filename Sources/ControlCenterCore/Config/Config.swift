@@ -35,6 +35,8 @@ public struct Config: Sendable, Equatable {
     public var cacheMaxStale: Double
     public var nginxViews: Bool
     public var httpPort: Int
+    /// What only nginx's configuration reads (NginxSettings.swift).
+    public var nginx: NginxSettings
     public var configFile: String?
     /// Set by the master for its workers (CC_MASTER_STARTED).
     public var masterStartedAt: String?
@@ -61,12 +63,17 @@ public struct Config: Sendable, Equatable {
         ("CC_STATE_DIR", "./var", "State directory: sockets, pid file, cache, database, logs"),
         ("CC_CONFIG_FILE", "(none)", "Optional KEY=VALUE file with any of these settings; re-read on HUP"),
         ("CC_HTTP_PORT", "8080", "Port nginx listens on (Scripts/run, tests)"),
-        ("CC_HTTP_ADDR", "127.0.0.1", "Address nginx listens on (Scripts/run)"),
-        ("CC_NGINX_WORKERS", "2", "nginx worker processes (Scripts/run)"),
-        ("CC_NCHAN", "0", "1 loads nginx's nchan module (live updates; reserved for the collector)"),
-        ("CC_RATE_LIMIT", "50", "Requests per second per client on /api/ (nginx limit_req; loopback exempt)"),
+        ("CC_HTTP_ADDR", "127.0.0.1", "IPv4 or IPv6 address nginx listens on (standalone nginx.conf)"),
+        ("CC_NGINX_WORKERS", "2", "nginx worker processes (standalone nginx.conf)"),
+        ("CC_NGINX_USER", "www-data when run as root, else (none)", "User nginx's workers run as; the FastCGI sockets are mode 0660 with its group"),
+        ("CC_NCHAN", "false", "true loads nginx's nchan module (live updates; reserved for the collector)"),
+        ("CC_RATE_LIMIT", "50", "Requests per second per client on /api/ (nginx limit_req)"),
         ("CC_RATE_BURST", "100", "Burst allowed above CC_RATE_LIMIT before 429"),
         ("CC_LOGIN_RATE_LIMIT", "10", "Login attempts per minute per client (nginx), before the database throttle"),
+        ("CC_RATE_LIMIT_EXEMPT", "127.0.0.0/8,::1", "Comma-separated client CIDRs nginx never rate-limits; may be empty"),
+        ("CC_TRUSTED_PROXIES", "(none)", "Comma-separated proxy CIDRs whose X-Forwarded-For nginx believes; empty: the client address is the peer's"),
+        ("CC_ALLOWED_HOSTS", "localhost,127.0.0.1,[::1] (plus CC_HTTP_ADDR when that is not loopback)", "Host header names served, without port; others get 421. Required when CC_HTTP_ADDR is 0.0.0.0 or ::"),
+        ("CC_NGINX_KEEPALIVE", "(off)", "Only for measuring: kept-alive FastCGI connections per upstream (harmful with libfcgi)"),
         ("CC_LISTEN", "unix:$CC_STATE_DIR/run/fcgi.sock", "FastCGI socket of the main pool: unix:PATH or HOST:PORT"),
         ("CC_STORAGE_LISTEN", "unix:$CC_STATE_DIR/run/fcgi-storage.sock", "FastCGI socket of the storage pool"),
         ("CC_WORKERS", "4", "Workers in the main pool (system, health, status routes)"),
@@ -184,13 +191,14 @@ public struct Config: Sendable, Equatable {
         cacheMaxStale = try p.double("CC_CACHE_MAX_STALE", default: 30, range: 0.1...86_400)
         nginxViews = try p.bool("CC_NGINX_VIEWS", default: true)
         httpPort = try p.int("CC_HTTP_PORT", default: 8080, range: 1...65535)
+        nginx = try NginxSettings(p)
         masterStartedAt = p.string("CC_MASTER_STARTED")
     }
 
     /// Variables the master passes to its children; not user settings.
     static let internalNames: Set<String> = ["CC_BINARY", "CC_MASTER_PID", "CC_MASTER_STARTED"]
 
-    static func absolute(_ path: String) -> String {
+    public static func absolute(_ path: String) -> String {
         if path.hasPrefix("/") { return path }
         let cwd = FileManager.default.currentDirectoryPath
         var p = path
@@ -198,7 +206,7 @@ public struct Config: Sendable, Equatable {
         return p == "." || p.isEmpty ? cwd : cwd + "/" + p
     }
 
-    private struct Parser {
+    struct Parser {
         let values: [String: String]
 
         func string(_ k: String) -> String? {

@@ -8,9 +8,13 @@ public enum ListenSocket {
         public let description: String
     }
 
-    public static func bind(_ address: ListenAddress, backlog: Int) throws -> Int32 {
+    /// A unix socket is mode 0660 with group `group` (nginx's workers' group;
+    /// nil keeps the master's own), so only nginx and the master's user can
+    /// speak FastCGI to the pool: a direct client would skip nginx's limits
+    /// and could claim any REMOTE_ADDR.
+    public static func bind(_ address: ListenAddress, backlog: Int, group: gid_t? = nil) throws -> Int32 {
         switch address {
-        case .unix(let path): return try bindUnix(path: path, backlog: backlog)
+        case .unix(let path): return try bindUnix(path: path, backlog: backlog, group: group)
         case .tcp(let host, let port): return try bindTCP(host: host, port: port, backlog: backlog)
         }
     }
@@ -48,7 +52,7 @@ public enum ListenSocket {
         return addr
     }
 
-    private static func bindUnix(path: String, backlog: Int) throws -> Int32 {
+    private static func bindUnix(path: String, backlog: Int, group: gid_t?) throws -> Int32 {
         if access(path, F_OK) == 0 {
             // Workers of a master that just died may hold the socket for a
             // moment (they follow it via PDEATHSIG): give them 2 s to go.
@@ -73,8 +77,12 @@ public enum ListenSocket {
             close(fd)
             throw BindError(description: "bind(\(path)): \(msg)")
         }
-        // nginx's workers may run as another user; the directory guards access.
-        chmod(path, 0o666)
+        if let group, chown(path, uid_t.max, group) != 0 {
+            let msg = String(cString: strerror(errno))
+            close(fd)
+            throw BindError(description: "chown(\(path), group \(group)): \(msg)")
+        }
+        chmod(path, 0o660)
         guard Glibc.listen(fd, Int32(clamping: backlog)) == 0 else {
             close(fd)
             throw BindError(description: "listen(\(path)): \(String(cString: strerror(errno)))")

@@ -36,9 +36,10 @@ public final class Master {
         sigprocmask(SIG_BLOCK, &signals, nil)
 
         do {
+            let group = try Self.socketGroup(nginxUser: config.nginx.user)
             for g in state.groups {
                 guard let address = g.spec.listen else { listeners.append(-1); continue }
-                let fd = try ListenSocket.bind(address, backlog: config.listenBacklog)
+                let fd = try ListenSocket.bind(address, backlog: config.listenBacklog, group: group)
                 listeners.append(fd)
                 ListenSocket.setAcceptTimeout(fd, seconds: config.acceptWakeup)
                 log.info("pool listening", ["pool": g.spec.name, "listen": address.description,
@@ -68,6 +69,14 @@ public final class Master {
         }
     }
 
+    /// The group of nginx's workers (CC_NGINX_USER), which the sockets are
+    /// shared with; nil when nginx runs as the master's own user.
+    static func socketGroup(nginxUser: String?) throws -> gid_t? {
+        guard let user = nginxUser else { return nil }
+        guard let pw = getpwnam(user) else { throw ConfigError("CC_NGINX_USER \(user) is not a user on this host") }
+        return pw.pointee.pw_gid
+    }
+
     private func prepareDirectories() throws {
         var dirs: [(String, Int)] = [(config.stateDir, 0o755), (config.runDir, 0o755), (config.workerStatusDir, 0o755),
                                      (config.cacheDir, 0o700)]
@@ -78,11 +87,25 @@ public final class Master {
             }
         }
         chmod(config.cacheDir, 0o700)
+        // nginx's workers run as another user (CC_NGINX_USER) and reach the
+        // sockets and the views through these: search permission, no listing.
+        if config.nginx.user != nil {
+            for dir in [config.stateDir, config.runDir] where Self.addSearchPermission(dir) {
+                log.info("made the directory traversable for nginx's workers", ["dir": dir])
+            }
+        }
         // nginx no longer serves views (CC_NGINX_VIEWS or CC_PUBLIC_READ
         // turned off): leave no public copy behind.
         if !config.writesViews { Self.removeFiles(in: config.viewsDir, endingWith: ".json") }
         // Status files of workers from a previous master are meaningless now.
         Self.removeFiles(in: config.workerStatusDir, endingWith: ".status")
+    }
+
+    /// Adds group and other search (x) to `dir`; true if it lacked them.
+    static func addSearchPermission(_ dir: String) -> Bool {
+        var st = stat()
+        guard stat(dir, &st) == 0, st.st_mode & 0o011 != 0o011 else { return false }
+        return chmod(dir, (st.st_mode & 0o7777) | 0o011) == 0
     }
 
     private static func removeFiles(in dir: String, endingWith suffix: String) {

@@ -3,7 +3,7 @@ import Foundation
 import Glibc
 
 /// A real stack for integration tests: the master (with its pools) and nginx,
-/// rendered from nginx/*.conf by Scripts/lib/common.sh, on a free port with a
+/// rendered by `control-center nginx-config`, on a free port with a
 /// fresh state directory. Every test that needs one starts its own.
 final class TestServer {
     let stateDir: String
@@ -39,8 +39,10 @@ final class TestServer {
         return Int(UInt16(bigEndian: addr.sin_port))
     }
 
+    /// A CC_STATE_DIR in `extra` is used as it is (and removed at the end).
     init(env extra: [String: String] = [:]) throws {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("cc-it-\(getpid())-\(UUID().uuidString.prefix(8))").path
+        let dir = extra["CC_STATE_DIR"]
+            ?? FileManager.default.temporaryDirectory.appendingPathComponent("cc-it-\(getpid())-\(UUID().uuidString.prefix(8))").path
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         stateDir = dir
         port = Self.freePort()
@@ -59,12 +61,13 @@ final class TestServer {
 
     private func start() throws {
         let render = Process()
-        render.executableURL = URL(fileURLWithPath: "/bin/bash")
-        render.arguments = ["-c", "source '\(Self.repoRoot)/Scripts/lib/common.sh' && cc_render_nginx"]
+        render.executableURL = URL(fileURLWithPath: Self.binary)
+        render.arguments = ["nginx-config", "--output", stateDir + "/nginx"]
         render.environment = env
+        render.standardOutput = FileHandle(forWritingAtPath: "/dev/null")
         try render.run()
         render.waitUntilExit()
-        guard render.terminationStatus == 0 else { throw TestServerError.setup("rendering nginx config failed") }
+        guard render.terminationStatus == 0 else { throw TestServerError.setup("control-center nginx-config failed") }
 
         let m = Process()
         m.executableURL = URL(fileURLWithPath: Self.binary)
@@ -132,8 +135,9 @@ final class TestServer {
 
     func signalMaster(_ sig: Int32) { kill(masterPid, sig) }
 
-    func get(_ path: String, headers: [String: String] = [:], timeout: Double = 15) throws -> HTTPResponse {
-        try HTTPClient.request(port: port, path: path, headers: headers, timeout: timeout)
+    func get(_ path: String, headers: [String: String] = [:], timeout: Double = 15,
+             source: String? = nil) throws -> HTTPResponse {
+        try HTTPClient.request(port: port, path: path, headers: headers, timeout: timeout, source: source)
     }
 
     /// `source`: the client's own address in 127.0.0.0/8 (default 127.0.0.1).

@@ -8,7 +8,8 @@
 --     recent) and the view is younger than CC_CACHE_MAX_STALE: nginx sends
 --     the previous copy, as workers do while one of them refreshes;
 --   - otherwise (missing, stale with no refresh, a query string, another
---     method): a worker answers, and the first such request refreshes.
+--     method, an Authorization header or a cc_session cookie): a worker
+--     answers, and the first such request refreshes.
 --
 -- Lua (LuaJIT, one interpreter per nginx worker) rather than njs: njs builds
 -- a VM per request, which cost more than sending the file (see
@@ -103,6 +104,9 @@ local function route(kind, ttl, max_stale, dir)
     local method = ngx.req.get_method()
     local var = ngx.var
     if (method ~= "GET" and method ~= "HEAD") or var.args then return NONE end
+    -- A view is the anonymous form: a request with credentials (a token or
+    -- a session) goes to the workers, which answer by role.
+    if var.http_authorization or var.cookie_cc_session then return NONE end
     local p = paths[kind]
     if not p then
         local base = dir .. "/" .. kind

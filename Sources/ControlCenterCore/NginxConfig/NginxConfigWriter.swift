@@ -1,0 +1,56 @@
+import Foundation
+import Glibc
+
+/// Puts NginxRender's files on disk: the syscall side of `control-center
+/// nginx-config`. Files are 0644 and directories 0755, since nginx's workers
+/// (CC_NGINX_USER) read the Lua file and the views directory's neighbours.
+public enum NginxConfigWriter {
+    /// Renders for `config` into `directory` (created, with `tmp/` for
+    /// nginx's temp paths), installs cc_views.lua when the views are on, and
+    /// returns the names written. Throws RenderError.
+    @discardableResult
+    public static func write(config: Config, directory: String, bench: Bool) throws -> [String] {
+        let dir = Config.absolute(directory)
+        let render = NginxRender(
+            config: config, directory: dir, bench: bench,
+            viewModulesAvailable: NginxRender.viewModules.allSatisfy { moduleExists($0) },
+            nchanAvailable: moduleExists(NginxRender.nchanModule), openFilesLimit: openFilesLimit())
+        var files = try render.files()
+        if render.viewsEnabled { files.append((NginxRender.luaFileName, try luaSource())) }
+        for d in [dir, dir + "/tmp"] + (bench ? [config.stateDir + "/bench"] : []) {
+            try FileManager.default.createDirectory(atPath: d, withIntermediateDirectories: true)
+        }
+        for (name, text) in files {
+            guard AtomicFile.write(Array(text.utf8), to: "\(dir)/\(name)", mode: 0o644) else {
+                throw RenderError("cannot write \(dir)/\(name): \(String(cString: strerror(errno)))")
+            }
+        }
+        // A file that the settings no longer include must not linger looking current.
+        let written = Set(files.map(\.name))
+        for stale in allNames where !written.contains(stale) { unlink("\(dir)/\(stale)") }
+        return files.map(\.name)
+    }
+
+    static let allNames = ["control-center-views-http.conf", "control-center-views.conf", "control-center-view.inc",
+                           "control-center-views-ms.map", "control-center-bench.conf", NginxRender.luaFileName]
+
+    /// 65,536 or this host's hard RLIMIT_NOFILE, whichever is lower.
+    static func openFilesLimit() -> Int {
+        var r = rlimit()
+        guard getrlimit(Int32(RLIMIT_NOFILE.rawValue), &r) == 0 else { return 65536 }
+        return Int(min(r.rlim_max, 65536))
+    }
+
+    static func moduleExists(_ name: String) -> Bool {
+        access("\(NginxRender.modulesDirectory)/\(name)", R_OK) == 0
+    }
+
+    /// cc_views.lua, a resource of this module (Sources/ControlCenterCore/NginxConfig).
+    static func luaSource() throws -> String {
+        guard let url = Bundle.module.url(forResource: "cc_views", withExtension: "lua"),
+              let text = try? String(contentsOf: url, encoding: .utf8) else {
+            throw RenderError("cc_views.lua is missing from the control-center resources")
+        }
+        return text
+    }
+}

@@ -1,0 +1,98 @@
+import Foundation
+
+/// Every file nginx needs for one set of settings, rendered as text: the one
+/// source of Control Center's nginx configuration (no templates, no sed).
+/// Pure: what exists on the machine (nginx's modules) comes in as values, and
+/// NginxConfigWriter puts the files on disk.
+///
+/// Files (all in `directory`, which nginx's `-p` prefix also is):
+/// - `control-center-http.conf`: the `http {}` include (upstreams, limit zones, Host map).
+/// - `control-center.conf`: the snippet for an operator's existing `server {}`.
+/// - `control-center-headers.conf`: the security headers every answer carries.
+/// - `nginx.conf`: the standalone config of Scripts/run and the tests.
+/// - with the views: `control-center-views-http.conf`, `control-center-views.conf`,
+///   `control-center-view.inc`, `control-center-views-ms.map` (and `cc_views.lua`, copied by the writer).
+/// - with `bench`: `control-center-bench.conf` (the `/__bench` locations).
+public struct NginxRender: Sendable {
+    public let config: Config
+    /// Where the files go; absolute.
+    public let directory: String
+    /// Adds the `/__bench` reference locations (Scripts/bench only).
+    public let bench: Bool
+    /// nginx's Lua, NDK and echo modules are installed (the views need them).
+    public let viewModulesAvailable: Bool
+    /// nginx's nchan module is installed.
+    public let nchanAvailable: Bool
+    /// worker_rlimit_nofile: nginx's workers set it after dropping root, so
+    /// it must not exceed the hard limit (20,000 on some hosts).
+    public let openFilesLimit: Int
+
+    /// Debian's dynamic modules; `load_module` needs absolute paths.
+    public static let modulesDirectory = "/usr/lib/nginx/modules"
+    public static let viewModules = ["ndk_http_module.so", "ngx_http_lua_module.so", "ngx_http_echo_module.so"]
+    public static let nchanModule = "ngx_nchan_module.so"
+    public static let luaFileName = "cc_views.lua"
+
+    public init(config: Config, directory: String, bench: Bool = false,
+                viewModulesAvailable: Bool, nchanAvailable: Bool, openFilesLimit: Int = 65536) {
+        self.openFilesLimit = openFilesLimit
+        self.config = config
+        self.directory = directory
+        self.bench = bench
+        self.viewModulesAvailable = viewModulesAvailable
+        self.nchanAvailable = nchanAvailable
+    }
+
+    /// nginx sends the default views itself: asked for, public reads (nginx
+    /// checks no token) and the modules present.
+    public var viewsEnabled: Bool { config.writesViews && viewModulesAvailable }
+
+    /// (file name, contents) of every rendered file except cc_views.lua.
+    /// Throws RenderError when a path would not be a single nginx token.
+    public func files() throws -> [(name: String, contents: String)] {
+        for path in [directory, config.stateDir] + config.accessLogPaths {
+            guard Self.isSafeToken(path) else {
+                throw RenderError("\(path): nginx paths may hold only letters, digits and / . _ - + @ , : ~")
+            }
+        }
+        var out: [(String, String)] = [
+            ("control-center-http.conf", httpInclude),
+            ("control-center.conf", serverSnippet),
+            ("control-center-headers.conf", SecurityHeaders.conf),
+            ("nginx.conf", standalone),
+        ]
+        if viewsEnabled {
+            out += [("control-center-views-http.conf", viewsHTTP), ("control-center-views.conf", viewsServer),
+                    ("control-center-view.inc", viewInclude), ("control-center-views-ms.map", Self.millisecondMap)]
+        }
+        if bench { out.append(("control-center-bench.conf", benchLocations)) }
+        return out
+    }
+
+    func path(_ name: String) -> String { "\(directory)/\(name)" }
+
+    static func isSafeToken(_ s: String) -> Bool {
+        !s.isEmpty && s.range(of: #"^[A-Za-z0-9/._+@,:~-]+$"#, options: .regularExpression) != nil
+    }
+
+    /// Seconds as whole milliseconds (the Lua route's unit).
+    static func millis(_ seconds: Double) -> Int { Int((seconds * 1000).rounded()) }
+
+    /// Seconds in nginx's time syntax: whole seconds as `10s`, else milliseconds.
+    static func duration(_ seconds: Double) -> String {
+        seconds == seconds.rounded() ? "\(Int(seconds))s" : "\(millis(seconds))ms"
+    }
+}
+
+public struct RenderError: Error, CustomStringConvertible {
+    public let description: String
+    public init(_ d: String) { description = d }
+}
+
+extension Config {
+    /// Files nginx itself writes log lines to (the view access log).
+    var accessLogPaths: [String] {
+        guard let a = accessLog, a != "off" else { return [] }
+        return [a]
+    }
+}

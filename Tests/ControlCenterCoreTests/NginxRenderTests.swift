@@ -1,0 +1,107 @@
+@testable import ControlCenterCore
+import Foundation
+import XCTest
+
+/// What `control-center nginx-config` renders, as text (no nginx here;
+/// IntegrationTests/NginxConfigTests runs nginx -t and real requests).
+final class NginxRenderTests: XCTestCase {
+    private func render(_ v: [String: String] = [:], bench: Bool = false, views: Bool = true) throws -> [String: String] {
+        var values = ["CC_STATE_DIR": "/srv/cc"]
+        for (k, x) in v { values[k] = x }
+        let r = NginxRender(config: try Config(values: values), directory: "/srv/cc/nginx", bench: bench,
+                            viewModulesAvailable: views, nchanAvailable: true)
+        return Dictionary(uniqueKeysWithValues: try r.files().map { ($0.name, $0.contents) })
+    }
+
+    func testServingConfigHasNoBenchLocations() throws {
+        let files = try render()
+        XCTAssertFalse(files.values.contains { $0.contains("__bench") })
+        XCTAssertNil(files["control-center-bench.conf"])
+        let bench = try render(bench: true)
+        XCTAssertTrue(bench["control-center-bench.conf"]?.contains("location = /__bench/return200") ?? false)
+        XCTAssertTrue(bench["nginx.conf"]?.contains("include /srv/cc/nginx/control-center-bench.conf;") ?? false)
+    }
+
+    func testXForwardedForIsBelievedOnlyFromTrustedProxies() throws {
+        let plain = try render()
+        XCTAssertFalse(plain.values.contains { $0.contains("set_real_ip_from") || $0.contains("real_ip_header") })
+        let trusted = try render(["CC_TRUSTED_PROXIES": "10.0.0.0/8,2001:db8::/32"])["control-center.conf"] ?? ""
+        XCTAssertTrue(trusted.contains("set_real_ip_from 10.0.0.0/8;\nset_real_ip_from 2001:db8::/32;\n"))
+        XCTAssertTrue(trusted.contains("real_ip_header X-Forwarded-For;\nreal_ip_recursive on;"))
+    }
+
+    func testRateLimitExemptionIsTheSetting() throws {
+        let http = try render()["control-center-http.conf"] ?? ""
+        XCTAssertTrue(http.contains("geo $cc_limit_exempt {\n    default 0;\n    127.0.0.0/8 1;\n    ::1 1;\n}"))
+        let none = try render(["CC_RATE_LIMIT_EXEMPT": ""])["control-center-http.conf"] ?? ""
+        XCTAssertTrue(none.contains("geo $cc_limit_exempt {\n    default 0;\n}"))
+        let rates = try render(["CC_RATE_LIMIT": "7", "CC_LOGIN_RATE_LIMIT": "3", "CC_RATE_BURST": "11"])
+        XCTAssertTrue(rates["control-center-http.conf"]?.contains("zone=cc_api:10m rate=7r/s;") ?? false)
+        XCTAssertTrue(rates["control-center-http.conf"]?.contains("zone=cc_login:10m rate=3r/m;") ?? false)
+        XCTAssertTrue(rates["control-center.conf"]?.contains("limit_req zone=cc_api burst=11 nodelay;") ?? false)
+    }
+
+    func testHostMapAndTheCheck() throws {
+        let files = try render()
+        let http = files["control-center-http.conf"] ?? ""
+        XCTAssertTrue(http.contains("map $host $cc_host_known {\n    hostnames;\n    default 0;\n    \"\" 1;\n"
+                                    + "    \"localhost\" 1;\n    \"127.0.0.1\" 1;\n    \"[::1]\" 1;\n}"))
+        XCTAssertTrue(files["control-center.conf"]?.contains("if ($cc_host_allowed = 0) {\n    return 421;\n}") ?? false)
+    }
+
+    func testEveryErrorPageIsJSONWithTheSecurityHeaders() throws {
+        let snippet = try render()["control-center.conf"] ?? ""
+        for (code, status, name) in [(400, 400, "bad_request"), (403, 403, "forbidden"), (405, 405, "method_not_allowed"),
+                                     (413, 413, "payload_too_large"), (414, 414, "uri_too_long"),
+                                     (421, 421, "misdirected_request"), (429, 429, "rate_limited"),
+                                     (494, 431, "header_too_large"), (502, 502, "bad_gateway"),
+                                     (503, 503, "service_unavailable"), (504, 504, "gateway_timeout")] {
+            // Unreadable requests have no URI for a named location.
+            let target = [400, 414].contains(code) ? "/.cc-error/\(code)" : "@cc_\(code)"
+            XCTAssertTrue(snippet.contains("error_page \(code) = \(target);"), "\(code)")
+            let start = try XCTUnwrap(snippet.range(of: "location \(target == "@cc_\(code)" ? "" : "= ")\(target) {"), "\(code)")
+            let body = snippet[start.upperBound...].prefix { $0 != "}" }
+            XCTAssertTrue(body.contains("include /srv/cc/nginx/control-center-headers.conf;"), "\(code) keeps the headers")
+            XCTAssertTrue(body.contains("return \(status) '{\"error\":{\"code\":\"\(name)\""), "\(code)")
+            XCTAssertTrue(body.contains("default_type application/json;"), "\(code)")
+        }
+    }
+
+    func testUserListenAndModules() throws {
+        let conf = try render(["CC_NGINX_USER": "www-data", "CC_HTTP_ADDR": "::1", "CC_HTTP_PORT": "9090",
+                               "CC_NCHAN": "true", "CC_NGINX_WORKERS": "3"])["nginx.conf"] ?? ""
+        XCTAssertTrue(conf.contains("\nuser www-data;\n"))
+        XCTAssertTrue(conf.contains("listen [::1]:9090 backlog=4096 reuseport;"))
+        XCTAssertTrue(conf.contains("worker_processes 3;"))
+        XCTAssertTrue(conf.contains("load_module /usr/lib/nginx/modules/ngx_nchan_module.so;"))
+        XCTAssertTrue(conf.contains("load_module /usr/lib/nginx/modules/ngx_http_lua_module.so;"))
+        let noViews = try render(views: false)
+        XCTAssertNil(noViews["control-center-views.conf"], "no Lua module, no views")
+        XCTAssertFalse(noViews["nginx.conf"]?.contains("lua") ?? true)
+        XCTAssertNil(try render(["CC_PUBLIC_READ": "false"])["control-center-views.conf"])
+    }
+
+    func testUpstreamsFollowTheListenSettings() throws {
+        let http = try render(["CC_LISTEN": "127.0.0.1:9001", "CC_STORAGE_LISTEN": "[::1]:9002"])["control-center-http.conf"] ?? ""
+        XCTAssertTrue(http.contains("upstream cc_main {\n    server 127.0.0.1:9001;\n}"))
+        XCTAssertTrue(http.contains("upstream cc_storage {\n    server [::1]:9002;\n}"))
+        let one = try render(["CC_STORAGE_WORKERS": "0"])["control-center-http.conf"] ?? ""
+        XCTAssertTrue(one.contains("upstream cc_storage {\n    server unix:/srv/cc/run/fcgi.sock;\n}"), "no storage pool: main serves")
+        let timeout = try render(["CC_REQUEST_TIMEOUT": "2.5"])["control-center.conf"] ?? ""
+        XCTAssertTrue(timeout.contains("fastcgi_read_timeout 2500ms;"))
+    }
+
+    func testPathsThatAreNotOneNginxTokenAreRefused() {
+        for dir in ["/srv/c c", "/srv/cc;x", "/srv/\"cc", "/srv/$cc", "/srv/{cc}"] {
+            XCTAssertThrowsError(try render(["CC_STATE_DIR": dir]), dir)
+        }
+    }
+
+    func testTheMillisecondMapHasEveryKey() {
+        let lines = NginxRender.millisecondMap.split(separator: "\n")
+        XCTAssertEqual(lines.count, 1000)
+        XCTAssertEqual(lines.first, "0.000 0;")
+        XCTAssertEqual(lines[42], "0.042 42;")
+        XCTAssertEqual(lines.last, "0.999 999;")
+    }
+}

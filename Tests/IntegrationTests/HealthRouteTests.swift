@@ -51,7 +51,7 @@ final class HealthRouteTests: XCTestCase {
         let s = try server
         let cache = s.stateDir + "/cache"
         try FileManager.default.moveItem(atPath: cache, toPath: cache + ".moved")
-        FileManager.default.createFile(atPath: cache, contents: Data("not a directory".utf8))
+        XCTAssertTrue(FileManager.default.createFile(atPath: cache, contents: Data("not a directory".utf8)))
         defer {
             try? FileManager.default.removeItem(atPath: cache)
             try? FileManager.default.moveItem(atPath: cache + ".moved", toPath: cache)

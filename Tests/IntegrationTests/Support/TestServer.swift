@@ -40,7 +40,9 @@ final class TestServer {
     }
 
     init(env extra: [String: String] = [:]) throws {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("cc-it-\(getpid())-\(UUID().uuidString.prefix(8))").path
+        // A test may hand in a state directory it prepared (CC_STATE_DIR).
+        let dir = extra["CC_STATE_DIR"]
+            ?? FileManager.default.temporaryDirectory.appendingPathComponent("cc-it-\(getpid())-\(UUID().uuidString.prefix(8))").path
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         stateDir = dir
         port = Self.freePort()

@@ -9,22 +9,47 @@ final class SystemHarness {
     let dir: String
     let context: WorkerContext
     var router = Router()
+    /// Sent as a Bearer token on every request when signed in.
+    var token: String?
 
-    init(_ settings: [String: String] = [:]) throws {
+    /// `signedIn`: a fresh SQLite database and its first admin's token (who
+    /// is also a viewer), for the fields anonymous reads do not get.
+    init(_ settings: [String: String] = [:], signedIn: Bool = false) throws {
         dir = NSTemporaryDirectory() + "cc-snap-\(getpid())-\(UUID().uuidString.prefix(8))"
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         var values = settings
         values["CC_STATE_DIR"] = dir
-        context = WorkerContext(config: try Config(values: values), log: Log(path: "off"))
+        if signedIn {
+            values["CC_JWT_SECRET"] = StorageHarness.secret
+            values["CC_DATABASE_URL"] = "sqlite://\(dir)/test.db"
+        }
+        let config = try Config(values: values)
+        context = WorkerContext(config: config, log: Log(path: "off"))
         SystemRoutes.register(&router)
+        if signedIn {
+            PasswordHasher.useMinimalCostForTests()
+            AuthRoutes.register(&router)
+            let password = try XCTUnwrap(try StorageSetup.prepare(config, log: Log(path: "off")).generatedAdminPassword)
+            let body = Array(#"{"username":"admin","password":"\#(password)"}"#.utf8)
+            let r = router.handle(Request(method: "POST", path: "/api/auth/login", rawQuery: "",
+                                          headers: ["content-type": "application/json"], body: body,
+                                          requestID: "test", remoteAddress: "10.0.0.1"), context: context)
+            let o = try JSONSerialization.jsonObject(with: Data(r.body)) as? [String: Any]
+            token = try XCTUnwrap(o?["access_token"] as? String, String(decoding: r.body, as: UTF8.self))
+        }
     }
 
-    deinit { try? FileManager.default.removeItem(atPath: dir) }
+    deinit {
+        if token != nil { StorageService.shared(context).close() }
+        try? FileManager.default.removeItem(atPath: dir)
+    }
 
     var cache: SnapshotCache { SystemRoutes.cache(context) }
 
     func get(_ path: String, _ query: String = "") -> Response {
-        router.handle(Request(method: "GET", path: path, rawQuery: query, requestID: "test"), context: context)
+        let headers = token.map { ["authorization": "Bearer \($0)"] } ?? [:]
+        return router.handle(Request(method: "GET", path: path, rawQuery: query, headers: headers, requestID: "test"),
+                             context: context)
     }
 
     func json(_ path: String, _ query: String = "", file: StaticString = #filePath, line: UInt = #line) throws -> [String: Any] {

@@ -29,7 +29,7 @@ final class SystemProcessesTests: XCTestCase {
     func testPidSetAndFieldsMatchPs() throws {
         let sleepers = try (0..<3).map { _ in try Child("exec sleep 60") }
         usleep(100_000)
-        let h = try SystemHarness(["CC_CACHE_TTL_PROCESSES": "0.05"])
+        let h = try SystemHarness(["CC_CACHE_TTL_PROCESSES": "0.05"], signedIn: true)
         let before = try ps()
         let mine = try ours(h)
         let after = try ps()
@@ -147,7 +147,7 @@ final class SystemProcessesTests: XCTestCase {
     func testDetailAndErrors() throws {
         let sleeper = try Child("exec sleep 60")
         usleep(100_000)
-        let h = try SystemHarness()
+        let h = try SystemHarness(signedIn: true)
         let d = try h.json("/api/system/processes/\(sleeper.pid)")
         XCTAssertEqual(d["pid"] as? Int, Int(sleeper.pid))
         XCTAssertEqual(d["name"] as? String, "sleep")
@@ -172,7 +172,7 @@ final class SystemProcessesTests: XCTestCase {
     }
 
     func testSnapshotFieldAndAgeHeader() throws {
-        let h = try SystemHarness()
+        let h = try SystemHarness(signedIn: true)
         for (path, query) in [("/api/system/processes", ""), ("/api/system/processes", "sort=name"),
                               ("/api/system/connections", ""), ("/api/system/ports", ""),
                               ("/api/system/network", ""), ("/api/system/stats", "")] {

@@ -18,6 +18,22 @@ final class NginxViewRouteTests: XCTestCase {
         return try XCTUnwrap((snaps[kind] as? [String: Any])?["refreshes"] as? Int)
     }
 
+    /// A view left by an older master (one that put command lines in it)
+    /// must never be sent: the master removes every view as it starts.
+    func testViewsOfAPreviousMasterAreNotServed() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("cc-it-oldview-\(getpid())").path
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try FileManager.default.createDirectory(atPath: dir + "/views", withIntermediateDirectories: true)
+        let planted = #"{"processes":[{"pid":1,"cmdline":"--password=left-behind"}],"snapshot":{"age_ms":"#
+        XCTAssertTrue(FileManager.default.createFile(atPath: dir + "/views/processes.json", contents: Data(planted.utf8)))
+        let s = try TestServer(env: ["CC_STATE_DIR": dir, "CC_CACHE_TTL_PROCESSES": "60"])
+        defer { s.stop() }
+        let r = try s.get("/api/system/processes")
+        XCTAssertEqual(r.status, 200)
+        XCTAssertFalse(r.text.contains("left-behind"), "a previous master's view was sent")
+        XCTAssertFalse(r.text.contains("\"cmdline\""))
+    }
+
     func testFreshDefaultViewsComeFromNginxWithTheirAge() throws {
         let s = try TestServer(env: ["CC_CACHE_TTL_PROCESSES": "30", "CC_CACHE_TTL_STATS": "30",
                                      "CC_CACHE_TTL_NETWORK": "30"])

@@ -97,7 +97,7 @@ public struct Config: Sendable, Equatable {
         ("CC_DB_TIMEOUT", "5", "Statement timeout in seconds"),
         ("CC_JWT_SECRET", "(generated, $CC_STATE_DIR/jwt.secret)", "HS256 signing secret, at least 32 bytes"),
         ("CC_TOKEN_TTL", "3600", "Access token lifetime in seconds"),
-        ("CC_PUBLIC_READ", "true", "System read routes need no token; false requires a viewer token"),
+        ("CC_PUBLIC_READ", "true", "Anonymous clients may read the host summary and the public process and port fields (README \"What is public\"); false requires a viewer token on every system route"),
         ("CC_CACHE_TTL_PROCESSES", "2", "Seconds a processes snapshot is fresh"),
         ("CC_CACHE_TTL_NETWORK", "2", "Seconds a network snapshot is fresh"),
         ("CC_CACHE_TTL_STATS", "2", "Seconds a stats snapshot is fresh"),

@@ -4,17 +4,19 @@
 /// filtered and sorted views are cut from the decoded snapshot, never from a
 /// new /proc walk.
 public enum SystemRoutes {
-    /// Every route is public unless CC_PUBLIC_READ=false, which makes each
-    /// one require a viewer token (Auth.readGuarded).
+    /// With CC_PUBLIC_READ=true (the default) the host summary (stats,
+    /// network, info) is public, processes and ports answer anonymous requests
+    /// in their anonymous form (ReadAccess), and connections need a viewer
+    /// token; with false every route needs one.
     public static func register(_ r: inout Router) {
         let guarded = Auth.readGuarded
         r.get("/api/system/stats", guarded { _, ctx in try whole(.stats, ctx) })
         r.get("/api/system/network", guarded { _, ctx in try whole(.network, ctx) })
         r.get("/api/system/info", guarded(info))
-        r.get("/api/system/processes", guarded(processes))
-        r.get("/api/system/processes/{pid}", guarded(process))
-        r.get("/api/system/connections", guarded(connections))
-        r.get("/api/system/ports", guarded(ports))
+        r.get("/api/system/processes", processes)
+        r.get("/api/system/processes/{pid}", process)
+        r.get("/api/system/connections", connections)
+        r.get("/api/system/ports", ports)
     }
 
     /// Refresh counters per snapshot kind, shown on `/api/pool/status`.
@@ -46,33 +48,39 @@ public enum SystemRoutes {
     }
 
     static func processes(_ req: Request, _ ctx: WorkerContext) throws -> Response {
+        let access = try ReadAccess.of(req, ctx)
         let query = try ProcessQuery(req)
         let snap = try cache(ctx).snapshot(.processes)
         let age = snap.ageMillis()
         if query == .default {
-            return SnapshotTail.response(SnapshotTail.body(prefix: snap.file.section(.body), age: age), snap, age: age)
+            let prefix = snap.file.section(access == .viewer ? .viewerBody : .body)
+            return SnapshotTail.response(SnapshotTail.body(prefix: prefix, age: age), snap, age: age)
         }
         let table = try snap.view(ProcessTable.decode)
         var w = JSONWriter(capacity: 32 << 10)
-        query.writeBody(&w, table: table)
+        query.writeBody(&w, table: table, access: access)
         SnapshotTail.open(&w, takenAtMillis: snap.takenAtMillis)
         return SnapshotTail.response(SnapshotTail.finish(&w, age: age), snap, age: age)
     }
 
     static func process(_ req: Request, _ ctx: WorkerContext) throws -> Response {
+        let access = try ReadAccess.of(req, ctx)
         let raw = req.parameter("pid")
         guard let pid = Int32(raw), pid > 0 else { throw invalid("pid must be a positive whole number") }
         // The snapshot only lends its CPU figure; a missing one is no error.
         let table = (try? cache(ctx).snapshot(.processes)).flatMap { try? $0.view(ProcessTable.decode) }
         let l = live(ctx)
         var w = JSONWriter(capacity: 2048)
-        guard ProcessDetail.write(&w, pid: pid, scanner: l.processes, users: l.users, snapshot: table) else {
+        guard ProcessDetail.write(&w, pid: pid, access: access, scanner: l.processes, users: l.users, snapshot: table) else {
             throw APIError.notFound("No process with pid \(pid)")
         }
         return .json(bytes: w.bytes)
     }
 
+    /// Each connection's endpoints and owner: a viewer token, even with
+    /// CC_PUBLIC_READ=true.
     static func connections(_ req: Request, _ ctx: WorkerContext) throws -> Response {
+        try Auth.requireRole(.viewer, req, ctx)
         let query = try ConnectionQuery(req)
         let snap = try cache(ctx).snapshot(.connections)
         let table = try snap.view(ConnectionTable.decode)
@@ -81,17 +89,18 @@ public enum SystemRoutes {
     }
 
     static func ports(_ req: Request, _ ctx: WorkerContext) throws -> Response {
+        let access = try ReadAccess.of(req, ctx)
         let query = try PortQuery(req)
         let snap = try cache(ctx).snapshot(.connections)
         let table = try snap.view(ConnectionTable.decode)
         return list("ports", table.ports.filter(query.matches), total: table.ports.count, page: query.page,
-                     snap: snap, capacity: 16 << 10, item: table.portJSON)
+                     snap: snap, capacity: 16 << 10, item: { table.portJSON($0, access) })
     }
 
-    /// A page of pre-rendered rows with `count`, `total`, paging and the
-    /// snapshot's time and age, as every snapshot list answers.
-    static func list(_ key: String, _ matched: [ConnectionRow], total: Int, page: Page, snap: LoadedSnapshot,
-                     capacity: Int, item: (ConnectionRow) -> ArraySlice<UInt8>) -> Response {
+    /// A page of pre-rendered rows with `count`, `total`, paging, `success`
+    /// and the snapshot's time and age, as every snapshot list answers.
+    static func list<Row>(_ key: String, _ matched: [Row], total: Int, page: Page, snap: LoadedSnapshot,
+                          capacity: Int, item: (Row) -> ArraySlice<UInt8>) -> Response {
         var w = JSONWriter(capacity: capacity)
         w.beginObject()
         w.beginArray(key)
@@ -101,6 +110,7 @@ public enum SystemRoutes {
         w.field("total", total)
         w.field("limit", page.limit)
         w.field("offset", page.offset)
+        w.field("success", true)
         SnapshotTail.open(&w, takenAtMillis: snap.takenAtMillis)
         let age = snap.ageMillis()
         return SnapshotTail.response(SnapshotTail.finish(&w, age: age), snap, age: age)

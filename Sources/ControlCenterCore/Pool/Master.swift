@@ -94,9 +94,11 @@ public final class Master {
                 log.info("made the directory traversable for nginx's workers", ["dir": dir])
             }
         }
-        // nginx no longer serves views (CC_NGINX_VIEWS or CC_PUBLIC_READ
-        // turned off): leave no public copy behind.
-        if !config.writesViews { Self.removeFiles(in: config.viewsDir, endingWith: ".json") }
+        // Views of a previous master may be of another form (before snapshot
+        // format 3 the processes view held command lines) or no longer wanted
+        // (CC_NGINX_VIEWS or CC_PUBLIC_READ turned off): leave no public copy
+        // behind; the first refresh writes them anew.
+        Self.removeFiles(in: config.viewsDir, endingWith: ".json")
         // Status files of workers from a previous master are meaningless now.
         Self.removeFiles(in: config.workerStatusDir, endingWith: ".status")
     }

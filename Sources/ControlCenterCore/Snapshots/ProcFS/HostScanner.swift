@@ -4,22 +4,30 @@ import Glibc
 final class HostScanner {
     let reader = ProcReader(capacity: 256 << 10)
 
-    struct CPUTimes { var total: UInt64; var idle: UInt64 }
+    /// Jiffies of one CPU line of /proc/stat; `cpu` is N of `cpuN`, nil for
+    /// the aggregate `cpu` line.
+    struct CPUTimes: Equatable { var cpu: Int?; var total: UInt64; var idle: UInt64 }
 
-    /// The aggregate line first, then one per CPU.
+    /// Every `cpu`/`cpuN` line of /proc/stat. The kernel lists only online
+    /// CPUs, so a line's position is not its CPU number.
     func cpuTimes() -> [CPUTimes] {
         guard let b = reader.read("/proc/stat") else { return [] }
+        return Self.cpuTimes(b)
+    }
+
+    static func cpuTimes(_ b: UnsafeRawBufferPointer) -> [CPUTimes] {
         var s = FieldScanner(b)
         var out: [CPUTimes] = []
         while !s.atEnd {
             guard s.i + 3 <= b.count, b[s.i] == 0x63, b[s.i + 1] == 0x70, b[s.i + 2] == 0x75 else { break }
-            s.skipField()
+            s.i += 3
+            let cpu = s.i < b.count && b[s.i] >= 0x30 && b[s.i] <= 0x39 ? s.uint().map { Int($0) } : nil
             var f: [UInt64] = []
             while f.count < 10, let v = s.uint() { f.append(v) }
             if f.count >= 4 {
                 // user nice system idle iowait irq softirq steal; guest is inside user.
                 let total = f.prefix(8).reduce(0, +)
-                out.append(CPUTimes(total: total, idle: f[3] + (f.count > 4 ? f[4] : 0)))
+                out.append(CPUTimes(cpu: cpu, total: total, idle: f[3] + (f.count > 4 ? f[4] : 0)))
             }
             s.nextLine()
         }
@@ -82,10 +90,10 @@ final class HostScanner {
         return (cur ?? avg, lo, hi)
     }
 
-    struct Mount { var device: String; var mountPoint: String; var fsType: String }
+    struct Mount: Equatable { var device: String; var mountPoint: String; var fsType: String }
 
-    /// Mounts of block-backed file systems (not `nodev` in /proc/filesystems),
-    /// plus `/` whatever it is; one entry per mount point.
+    /// Visible mounts of block-backed file systems (not `nodev` in
+    /// /proc/filesystems), plus `/` whatever it is, from /proc/self/mountinfo.
     func realMounts() -> [Mount] {
         var nodev = Set<String>()
         if let fs = reader.string("/proc/filesystems") {
@@ -94,18 +102,52 @@ final class HostScanner {
             }
         }
         guard let text = reader.string("/proc/self/mountinfo") else { return [] }
-        var seen = Set<String>()
-        var out: [Mount] = []
+        return Self.visibleMounts(mountinfo: text, nodev: nodev)
+    }
+
+    /// The mounts of a mountinfo text (proc(5): "id parent major:minor root
+    /// mount-point options ... - type source ...") that a path lookup can
+    /// reach. A mount is hidden when another mount sits on the same mount
+    /// point with it as parent (an over-mount: the last one mounted wins), and
+    /// so is everything mounted beneath a hidden one; statvfs() of the mount
+    /// point would otherwise report the top mount's sizes under the hidden
+    /// mount's device and type.
+    static func visibleMounts(mountinfo text: String, nodev: Set<String>) -> [Mount] {
+        struct Entry { var id: Int; var parent: Int; var mount: Mount }
+        var entries: [Entry] = []
         for line in text.split(separator: "\n") {
             guard let dash = line.firstRange(of: " - ") else { continue }
             let left = line[..<dash.lowerBound].split(separator: " "), right = line[dash.upperBound...].split(separator: " ")
-            guard left.count >= 5, right.count >= 2 else { continue }
-            let mp = Self.unescape(String(left[4])), type = String(right[0]), dev = Self.unescape(String(right[1]))
-            guard mp == "/" || !nodev.contains(type), !seen.contains(mp) else { continue }
-            seen.insert(mp)
-            out.append(Mount(device: dev, mountPoint: mp, fsType: type))
+            guard left.count >= 5, right.count >= 2, let id = Int(left[0]), let parent = Int(left[1]) else { continue }
+            entries.append(Entry(id: id, parent: parent, mount: Mount(device: unescape(String(right[1])),
+                                                                      mountPoint: unescape(String(left[4])),
+                                                                      fsType: String(right[0]))))
         }
-        return out
+        let byID = Dictionary(entries.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
+        let covered = Set(entries.compactMap { e in
+            byID[e.parent].flatMap { p in p.mount.mountPoint == e.mount.mountPoint && p.id != e.id ? p.id : nil }
+        })
+        // Walks up the parents: a mount is hidden when it or a mount it sits
+        // beneath is covered; covering a parent does not hide the cover itself.
+        func hidden(_ e: Entry) -> Bool {
+            if covered.contains(e.id) { return true }
+            var c = e
+            for _ in 0..<entries.count {
+                guard c.parent != c.id, let p = byID[c.parent] else { return false }
+                if p.mount.mountPoint != c.mount.mountPoint && covered.contains(p.id) { return true }
+                c = p
+            }
+            return false
+        }
+        var seen = Set<String>()
+        var out: [Mount] = []
+        for e in entries.reversed() where !hidden(e) {
+            let m = e.mount
+            guard m.mountPoint == "/" || !nodev.contains(m.fsType), !seen.contains(m.mountPoint) else { continue }
+            seen.insert(m.mountPoint)
+            out.append(m)
+        }
+        return out.reversed()
     }
 
     /// mountinfo writes space, tab, newline and backslash as \ooo.

@@ -1,7 +1,8 @@
 import Glibc
 
 struct InterfaceSample {
-    struct Address { var family: String; var address: String; var prefix: Int }
+    /// `label` is the IPv4 address label (`ip addr ... label X:1`); nil for IPv6, which has none.
+    struct Address: Equatable { var family: String; var address: String; var prefix: Int; var label: String? }
 
     var name: String
     var mac: String?
@@ -43,6 +44,14 @@ final class InterfaceScanner {
         }
     }
 
+    /// getifaddrs names an IPv4 address by its label, which for an alias
+    /// (`eth0:1`) is not an interface; the interface is the part before the
+    /// colon (interface names cannot hold one, and the kernel's own ioctls
+    /// strip an alias suffix the same way).
+    static func interfaceName(ofLabel label: String) -> String {
+        label.firstIndex(of: ":").map { String(label[..<$0]) } ?? label
+    }
+
     private func addresses() -> [String: [InterfaceSample.Address]] {
         var head: UnsafeMutablePointer<ifaddrs>?
         guard getifaddrs(&head) == 0 else { return [:] }
@@ -52,7 +61,7 @@ final class InterfaceScanner {
         while let ifa = p {
             defer { p = ifa.pointee.ifa_next }
             guard let sa = ifa.pointee.ifa_addr, let cname = ifa.pointee.ifa_name else { continue }
-            let name = String(cString: cname)
+            let label = String(cString: cname)
             let fam = Int32(sa.pointee.sa_family)
             guard fam == AF_INET || fam == AF_INET6 else { continue }
             var buf = [CChar](repeating: 0, count: 64)
@@ -76,9 +85,10 @@ final class InterfaceScanner {
                     }
                 }
             }
-            out[name, default: []].append(.init(family: fam == AF_INET ? "ipv4" : "ipv6",
-                                                 address: String(decoding: buf.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self),
-                                                 prefix: prefix))
+            out[Self.interfaceName(ofLabel: label), default: []].append(
+                .init(family: fam == AF_INET ? "ipv4" : "ipv6",
+                      address: String(decoding: buf.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self),
+                      prefix: prefix, label: fam == AF_INET ? label : nil))
         }
         return out
     }

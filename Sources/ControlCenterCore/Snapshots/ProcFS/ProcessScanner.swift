@@ -17,7 +17,8 @@ struct ProcessSample {
     var cmdline = ""
 }
 
-/// Walks /proc once. Processes that exit mid-scan are skipped, not errors.
+/// Walks /proc once. Processes that exit mid-scan are skipped, not errors;
+/// so are thread ids, which `sample(pid:)` never answers as processes.
 final class ProcessScanner {
     let reader = ProcReader()
     static let cmdlineLimit = 4096
@@ -64,6 +65,9 @@ final class ProcessScanner {
         guard let stat = reader.read(pid: pid, "stat", limit: 4096), parseStat(stat, into: &p) else { return nil }
         guard let status = reader.read(pid: pid, "status", limit: 4096) else { return nil }
         var s = FieldScanner(status)
+        // /proc/<tid> exists for every thread although readdir(/proc) lists
+        // only thread-group leaders: a thread id is not a process.
+        guard s.find("\nTgid:"), let tgid = s.uint(), tgid == UInt64(pid) else { return nil }
         // Effective uid, as ps shows it: "Uid:\treal\teffective\t...".
         guard s.find("\nUid:") else { return nil }
         _ = s.uint()

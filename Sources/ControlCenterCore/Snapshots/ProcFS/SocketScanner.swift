@@ -130,10 +130,11 @@ final class SocketScanner {
         }
     }
 
-    /// socket inode -> owning pid (the lowest, when forked children share
-    /// it), from the `socket:[inode]` links under /proc/*/fd.
-    func socketOwners(pids: [Int32]) -> [UInt64: Int32] {
-        var owners: [UInt64: Int32] = [:]
+    /// socket inode -> every pid holding it, ascending (forked children
+    /// share their parent's sockets), from the `socket:[inode]` links under
+    /// /proc/*/fd.
+    func socketOwners(pids: [Int32]) -> [UInt64: [Int32]] {
+        var owners: [UInt64: [Int32]] = [:]
         var link = [CChar](repeating: 0, count: 64)
         for pid in pids.sorted() {
             let dfd = reader.openProc(pid: pid, "fd", flags: O_RDONLY | O_DIRECTORY | O_CLOEXEC)
@@ -152,7 +153,7 @@ final class SocketScanner {
                     guard c >= 0x30 && c <= 0x39 else { break }
                     inode = inode * 10 + UInt64(c - 0x30)
                 }
-                if owners[inode] == nil { owners[inode] = pid }
+                if owners[inode]?.last != pid { owners[inode, default: []].append(pid) }
             }
         }
         return owners

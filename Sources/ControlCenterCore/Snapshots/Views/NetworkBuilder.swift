@@ -31,6 +31,7 @@ final class NetworkBuilder: SnapshotBuilder {
                 w.field("family", a.family)
                 w.field("address", a.address)
                 w.field("prefix", a.prefix)
+                w.field("label", a.label)
                 w.endObject()
             }
             w.endArray()

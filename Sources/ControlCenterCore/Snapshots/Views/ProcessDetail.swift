@@ -1,11 +1,13 @@
 import Glibc
 
 /// `/api/system/processes/{pid}`, read live: the list's fields plus what is
-/// too costly to gather for every process. The environment is never read.
+/// too costly to gather for every process. The environment is never read;
+/// command line, exe, cwd, fd count, io counters and cgroup only for a viewer.
 enum ProcessDetail {
-    static func write(_ w: inout JSONWriter, pid: Int32, scanner: ProcessScanner, users: UserNames,
+    /// False when `pid` is no process (gone, never was, or a thread id).
+    static func write(_ w: inout JSONWriter, pid: Int32, access: ReadAccess, scanner: ProcessScanner, users: UserNames,
                       snapshot: ProcessTable?) -> Bool {
-        guard let p = scanner.sample(pid: pid, cmdlineLimit: 256 << 10) else { return false }
+        guard let p = scanner.sample(pid: pid, withCmdline: access == .viewer, cmdlineLimit: 256 << 10) else { return false }
         users.refresh()
         let r = scanner.reader
         let memTotal = HostConstants.memTotal(r) ?? 0
@@ -30,15 +32,17 @@ enum ProcessDetail {
         w.field("threads", p.threads)
         w.field("nice", p.nice)
         w.field("start_time", boot + Double(p.startTicks) / HostConstants.clockTicks, places: 2)
-        w.field("cmdline", p.cmdline)
-        w.field("exe", r.readlink("/proc/\(pid)/exe"))
-        w.field("cwd", r.readlink("/proc/\(pid)/cwd"))
-        w.field("fd_count", fdCount(pid))
-        writeIO(&w, pid: pid, reader: r)
         w.beginArray("children")
         for c in children(pid, scanner: scanner, snapshot: snapshot) { w.int(Int(c)) }
         w.endArray()
-        w.field("cgroup", r.string("/proc/\(pid)/cgroup").map { trimmedLines($0) })
+        if access == .viewer {
+            w.field("cmdline", p.cmdline)
+            w.field("exe", r.readlink("/proc/\(pid)/exe"))
+            w.field("cwd", r.readlink("/proc/\(pid)/cwd"))
+            w.field("fd_count", fdCount(pid))
+            writeIO(&w, pid: pid, reader: r)
+            w.field("cgroup", r.string("/proc/\(pid)/cgroup").map { trimmedLines($0) })
+        }
         w.endObject()
         return true
     }

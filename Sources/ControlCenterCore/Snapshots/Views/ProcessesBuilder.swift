@@ -1,7 +1,9 @@
 import Glibc
 
-/// Scans /proc and publishes the processes snapshot: item JSON, the index
-/// rows, and the default view (top 50 by CPU) as a ready body.
+/// Scans /proc and publishes the processes snapshot: item JSON in two forms
+/// (anonymous, and a viewer's with the command line), the index rows, and
+/// the default view (top 50 by CPU) as a ready body in each form; `.body`,
+/// the one nginx may send itself, is the anonymous form.
 final class ProcessesBuilder: SnapshotBuilder {
     let scanner = ProcessScanner()
     let users = UserNames()
@@ -26,19 +28,30 @@ final class ProcessesBuilder: SnapshotBuilder {
             var item = JSONWriter(capacity: 384)
             Self.writeItem(&item, p, user: user, cpu: cpu[i], memPct: memPct,
                            startTime: boot + Double(p.startTicks) / HostConstants.clockTicks)
+            // The anonymous form is the viewer's without its last field.
+            let anonymous = start..<(start + item.bytes.count + 1)
+            items.append(contentsOf: item.bytes)
+            items.append(UInt8(ascii: "}"))
+            let viewerStart = items.count
+            item.field("cmdline", p.cmdline)
+            item.endObject()
             items.append(contentsOf: item.bytes)
             let row = ProcessRow(pid: p.pid, ppid: p.ppid, uid: p.uid, state: p.state, cpu: cpu[i] ?? .nan,
                                  memory: memPct, rss: p.rssBytes, startTicks: p.startTicks, ticks: p.ticks, sampledAt: p.sampledAt,
-                                 name: p.name, user: user, item: start..<items.count)
+                                 name: p.name, user: user, item: anonymous, viewerItem: viewerStart..<items.count)
             row.encode(&index)
             rows.append(row)
         }
         let itemBytes = items[...]
-        let table = ProcessTable(rows: rows, items: itemBytes, defaultBody: [])
-        var body = JSONWriter(capacity: 64 << 10)
-        ProcessQuery.default.writeBody(&body, table: table)
-        SnapshotTail.open(&body, takenAtMillis: input.takenAtMillis)
-        return BuiltSnapshot(itemCount: rows.count, sections: [(.items, items), (.index, index.bytes), (.body, body.bytes)])
+        let table = ProcessTable(rows: rows, items: itemBytes)
+        func body(_ access: ReadAccess) -> [UInt8] {
+            var w = JSONWriter(capacity: 64 << 10)
+            ProcessQuery.default.writeBody(&w, table: table, access: access)
+            SnapshotTail.open(&w, takenAtMillis: input.takenAtMillis)
+            return w.bytes
+        }
+        return BuiltSnapshot(itemCount: rows.count, sections: [(.items, items), (.index, index.bytes),
+                                                               (.body, body(.anonymous)), (.viewerBody, body(.viewer))])
     }
 
     /// CPU share since the previous snapshot, 100 = one core. A process the
@@ -63,6 +76,7 @@ final class ProcessesBuilder: SnapshotBuilder {
         }
     }
 
+    /// The anonymous fields, object left open (the viewer form adds `cmdline`).
     static func writeItem(_ w: inout JSONWriter, _ p: ProcessSample, user: String, cpu: Double?, memPct: Double,
                           startTime: Double) {
         w.beginObject()
@@ -80,7 +94,5 @@ final class ProcessesBuilder: SnapshotBuilder {
         w.field("threads", p.threads)
         w.field("nice", p.nice)
         w.field("start_time", startTime, places: 2)
-        w.field("cmdline", p.cmdline)
-        w.endObject()
     }
 }

@@ -1,5 +1,5 @@
 /// One process in a published snapshot: the fields filters and sorts need,
-/// and where its pre-rendered JSON lives in the items section.
+/// and where its two pre-rendered JSON forms live in the items section.
 struct ProcessRow {
     var pid: Int32
     var ppid: Int32
@@ -13,22 +13,25 @@ struct ProcessRow {
     var sampledAt: UInt64    // CLOCK_BOOTTIME ns of the ticks reading
     var name: String
     var user: String
-    var item: Range<Int>     // offsets into the items section
+    var item: Range<Int>       // anonymous form: offsets into the items section
+    var viewerItem: Range<Int> // viewer form (adds cmdline): offsets into the items section
 
     func encode(_ w: inout ByteWriter) {
         w.i32(pid); w.i32(ppid); w.u32(uid); w.u8(state)
         w.f64(cpu); w.f64(memory); w.u64(rss); w.u64(startTicks); w.u64(ticks); w.u64(sampledAt)
         w.string(name); w.string(user)
         w.u32(UInt32(item.lowerBound)); w.u32(UInt32(item.count))
+        w.u32(UInt32(viewerItem.lowerBound)); w.u32(UInt32(viewerItem.count))
     }
 
     static func decode(_ r: inout ByteReader) -> ProcessRow? {
         guard let pid = r.i32(), let ppid = r.i32(), let uid = r.u32(), let state = r.u8(),
               let cpu = r.f64(), let mem = r.f64(), let rss = r.u64(), let st = r.u64(), let ticks = r.u64(),
-              let sampledAt = r.u64(), let name = r.string(), let user = r.string(), let off = r.u32(), let len = r.u32() else { return nil }
+              let sampledAt = r.u64(), let name = r.string(), let user = r.string(), let off = r.u32(), let len = r.u32(),
+              let voff = r.u32(), let vlen = r.u32() else { return nil }
         return ProcessRow(pid: pid, ppid: ppid, uid: uid, state: state, cpu: cpu, memory: mem, rss: rss,
                           startTicks: st, ticks: ticks, sampledAt: sampledAt, name: name, user: user,
-                          item: Int(off)..<(Int(off) + Int(len)))
+                          item: Int(off)..<(Int(off) + Int(len)), viewerItem: Int(voff)..<(Int(voff) + Int(vlen)))
     }
 }
 
@@ -36,13 +39,11 @@ struct ProcessRow {
 final class ProcessTable {
     let rows: [ProcessRow]
     let items: ArraySlice<UInt8>
-    let defaultBody: ArraySlice<UInt8>
     let byPid: [Int32: Int]
 
-    init(rows: [ProcessRow], items: ArraySlice<UInt8>, defaultBody: ArraySlice<UInt8>) {
+    init(rows: [ProcessRow], items: ArraySlice<UInt8>) {
         self.rows = rows
         self.items = items
-        self.defaultBody = defaultBody
         var m: [Int32: Int] = [:]
         m.reserveCapacity(rows.count)
         for (i, r) in rows.enumerated() { m[r.pid] = i }
@@ -55,16 +56,18 @@ final class ProcessTable {
         rows.reserveCapacity(f.itemCount)
         let items = f.section(.items)
         while !r.atEnd {
-            guard let row = ProcessRow.decode(&r), row.item.upperBound <= items.count else {
+            guard let row = ProcessRow.decode(&r), row.item.upperBound <= items.count,
+                  row.viewerItem.upperBound <= items.count else {
                 throw SnapshotError("bad processes index")
             }
             rows.append(row)
         }
-        return ProcessTable(rows: rows, items: items, defaultBody: f.section(.body))
+        return ProcessTable(rows: rows, items: items)
     }
 
-    func itemJSON(_ row: ProcessRow) -> ArraySlice<UInt8> {
-        items[(items.startIndex + row.item.lowerBound)..<(items.startIndex + row.item.upperBound)]
+    func itemJSON(_ row: ProcessRow, _ access: ReadAccess) -> ArraySlice<UInt8> {
+        let range = access == .viewer ? row.viewerItem : row.item
+        return items[(items.startIndex + range.lowerBound)..<(items.startIndex + range.upperBound)]
     }
 }
 
@@ -135,11 +138,11 @@ struct ProcessQuery: Equatable {
     }
 
     /// Writes everything but the snapshot tail.
-    func writeBody(_ w: inout JSONWriter, table: ProcessTable) {
+    func writeBody(_ w: inout JSONWriter, table: ProcessTable, access: ReadAccess) {
         let (rows, count) = run(table)
         w.beginObject()
         w.beginArray("processes")
-        for r in rows { w.raw(table.itemJSON(r)) }
+        for r in rows { w.raw(table.itemJSON(r, access)) }
         w.endArray()
         w.field("count", count)
         w.field("total", table.rows.count)
@@ -147,5 +150,6 @@ struct ProcessQuery: Equatable {
         w.field("offset", page.offset)
         w.field("sort", sort.rawValue)
         w.field("order", descending ? "desc" : "asc")
+        w.field("success", true)
     }
 }

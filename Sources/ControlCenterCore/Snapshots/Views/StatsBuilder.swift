@@ -1,25 +1,19 @@
+import Glibc
+
 /// `/api/system/stats` as one pre-rendered body. CPU usage is the /proc/stat
-/// delta since the previous snapshot (kept in its samples section); the first
-/// snapshot reports the average since boot, and no request ever sleeps.
+/// delta since the previous snapshot (kept in its samples section), per CPU
+/// number (CPUUsage); the first snapshot reports the average since boot, and
+/// no request ever sleeps.
 final class StatsBuilder: SnapshotBuilder {
     let host = HostScanner()
 
     func build(_ input: BuildInput) throws -> BuiltSnapshot {
         let times = host.cpuTimes()
         guard !times.isEmpty else { throw SnapshotError("cannot read /proc/stat") }
-        let before = previousTimes(input.previous)
-        func usage(_ i: Int) -> Double? {
-            let now = times[i]
-            var dt = now.total, di = now.idle
-            if i < before.count, now.total > before[i].total, now.idle >= before[i].idle {
-                dt = now.total - before[i].total
-                di = now.idle - before[i].idle
-            }
-            guard dt > 0 else { return nil }
-            return Double(dt - min(di, dt)) * 100 / Double(dt)
-        }
+        let usage = CPUUsage.compute(now: times, before: input.previous.map(previousTimes),
+                                     slots: max(1, sysconf(Int32(_SC_NPROCESSORS_CONF))))
         var samples = ByteWriter()
-        for t in times { samples.u64(t.total); samples.u64(t.idle) }
+        for t in times { if let n = t.cpu { samples.u32(UInt32(n)); samples.u64(t.total); samples.u64(t.idle) } }
 
         let info = host.cpuInfo()
         let freq = host.frequency(fallback: info.mhz)
@@ -28,13 +22,24 @@ final class StatsBuilder: SnapshotBuilder {
         var w = JSONWriter(capacity: 4096)
         w.beginObject()
         w.beginObject("cpu")
-        let total = usage(0)
-        w.field("usage_percent", total, places: 1)
-        w.field("usage", total, places: 1)
+        w.field("usage_percent", usage.total, places: 1)
+        w.field("usage", usage.total, places: 1)
+        // Indexed by CPU number; null for an offline CPU or one without a
+        // previous reading (`cores` says which).
         w.beginArray("per_core")
-        for i in 1..<times.count { w.double(usage(i), places: 1) }
+        for c in usage.cores { w.double(c.percent, places: 1) }
         w.endArray()
-        w.field("count", max(info.logical, times.count - 1))
+        w.beginArray("cores")
+        for c in usage.cores {
+            w.beginObject()
+            w.field("cpu", c.cpu)
+            w.field("online", c.basis != .offline)
+            w.field("usage_percent", c.percent, places: 1)
+            w.field("since_previous_sample", c.basis.rawValue)
+            w.endObject()
+        }
+        w.endArray()
+        w.field("count", usage.cores.filter { $0.basis != .offline }.count)
         w.field("count_physical", info.physical)
         w.beginObject("frequency")
         w.field("current", freq.current, places: 1)
@@ -44,7 +49,7 @@ final class StatsBuilder: SnapshotBuilder {
         w.beginArray("load_avg")
         for l in host.loadAverage() { w.double(l) }
         w.endArray()
-        w.field("since_previous_sample", before.isEmpty ? "boot" : "snapshot")
+        w.field("since_previous_sample", usage.totalBasis.rawValue)
         w.endObject()
         writeMemory(&w, mem)
         writeDisks(&w)
@@ -55,11 +60,10 @@ final class StatsBuilder: SnapshotBuilder {
         return BuiltSnapshot(itemCount: 1, sections: [(.body, w.bytes), (.samples, samples.bytes)])
     }
 
-    private func previousTimes(_ f: SnapshotFile?) -> [HostScanner.CPUTimes] {
-        guard let f else { return [] }
+    private func previousTimes(_ f: SnapshotFile) -> [HostScanner.CPUTimes] {
         var r = ByteReader(f.section(.samples))
         var out: [HostScanner.CPUTimes] = []
-        while !r.atEnd, let t = r.u64(), let i = r.u64() { out.append(.init(total: t, idle: i)) }
+        while !r.atEnd, let n = r.u32(), let t = r.u64(), let i = r.u64() { out.append(.init(cpu: Int(n), total: t, idle: i)) }
         return out
     }
 

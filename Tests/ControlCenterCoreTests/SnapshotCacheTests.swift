@@ -29,14 +29,24 @@ final class SystemHarness {
         if signedIn {
             PasswordHasher.useMinimalCostForTests()
             AuthRoutes.register(&router)
-            let password = try XCTUnwrap(try StorageSetup.prepare(config, log: Log(path: "off")).generatedAdminPassword)
-            let body = Array(#"{"username":"admin","password":"\#(password)"}"#.utf8)
-            let r = router.handle(Request(method: "POST", path: "/api/auth/login", rawQuery: "",
-                                          headers: ["content-type": "application/json"], body: body,
-                                          requestID: "test", remoteAddress: "10.0.0.1"), context: context)
-            let o = try JSONSerialization.jsonObject(with: Data(r.body)) as? [String: Any]
-            token = try XCTUnwrap(o?["access_token"] as? String, String(decoding: r.body, as: UTF8.self))
+            let file = try XCTUnwrap(try StorageSetup.prepare(config, log: Log(path: "off")).adminPasswordFile)
+            let generated = try StorageHarness.firstAdminPassword(file)
+            let first = try post("/api/auth/login", #"{"username":"admin","password":"\#(generated)"}"#)
+            // The generated admin must change its password before anything else.
+            token = try post("/api/auth/change-password",
+                             #"{"current_password":"\#(generated)","new_password":"\#(StorageHarness.adminPassword)"}"#,
+                             token: first)
         }
+    }
+
+    /// POSTs JSON and returns the answer's `access_token`.
+    private func post(_ path: String, _ json: String, token: String? = nil) throws -> String {
+        var headers = ["content-type": "application/json"]
+        if let token { headers["authorization"] = "Bearer \(token)" }
+        let r = router.handle(Request(method: "POST", path: path, rawQuery: "", headers: headers, body: Array(json.utf8),
+                                      requestID: "test", remoteAddress: "10.0.0.1"), context: context)
+        let o = try JSONSerialization.jsonObject(with: Data(r.body)) as? [String: Any]
+        return try XCTUnwrap(o?["access_token"] as? String, String(decoding: r.body, as: UTF8.self))
     }
 
     deinit {

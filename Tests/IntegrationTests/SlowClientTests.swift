@@ -32,6 +32,38 @@ final class SlowClientTests: XCTestCase {
         XCTAssertEqual(s.poolWorkers("main"), workers, "the workers gave up on the clients; none was killed")
         XCTAssertFalse(s.log().contains("request timeout; killing worker"))
     }
+
+    func testBodyShorterThanDeclaredNeverReachesAHandler() throws {
+        // A direct client declares 10 bytes, sends 3 and ends stdin: the
+        // handler must not run on a truncated body as if it were whole.
+        let s = try TestServer(env: ["CC_WORKERS": "1", "CC_TEST_ROUTES": "true"])
+        let fd = FastCGITrickler.connect(s.stateDir + "/run/fcgi.sock")
+        XCTAssertGreaterThanOrEqual(fd, 0)
+        defer { close(fd) }
+        var tv = timeval(tv_sec: 5, tv_usec: 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+        func record(_ type: UInt8, _ content: [UInt8]) -> [UInt8] {
+            [1, type, 0, 1, UInt8(content.count >> 8), UInt8(content.count & 0xFF), 0, 0] + content
+        }
+        func param(_ name: String, _ value: String) -> [UInt8] {
+            [UInt8(name.utf8.count), UInt8(value.utf8.count)] + Array(name.utf8) + Array(value.utf8)
+        }
+        let params = param("REQUEST_METHOD", "POST") + param("DOCUMENT_URI", "/api/test/echo")
+            + param("CONTENT_LENGTH", "10") + param("CONTENT_TYPE", "application/octet-stream")
+        let request = record(1, [0, 1, 0, 0, 0, 0, 0, 0]) + record(4, params) + record(4, [])
+            + record(5, [7, 7, 7]) + record(5, [])
+        XCTAssertEqual(request.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }, request.count)
+        var answer: [UInt8] = []
+        var buf = [UInt8](repeating: 0, count: 4096)
+        while true {
+            let n = buf.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+            if n <= 0 { break }
+            answer += buf[0..<n]
+        }
+        XCTAssertFalse(String(decoding: answer, as: UTF8.self).contains("bytes"), "the echo handler did not run")
+        XCTAssertTrue(waitUntil(3) { s.log().contains("request body incomplete; connection dropped") })
+        XCTAssertEqual(try s.get("/health").status, 200)
+    }
 }
 
 /// Threads that each keep one FastCGI connection open to a unix socket and

@@ -147,7 +147,8 @@ pass "ours >= 50% of static (median of pairs)" "$mratio >= 50"
 
 # --- 4. peers -----------------------------------------------------------------
 if [ "$PEERS" = 1 ]; then
-    if ! command -v glances >/dev/null; then cc_apt_install glances || true; fi
+    # Glances' web mode (-w) needs bottle, which --no-install-recommends leaves out.
+    cc_apt_install glances python3-bottle || true
     if command -v glances >/dev/null; then
         gport="$(cc_free_port)"
         glances -w --disable-webui --bind 127.0.0.1 --port "$gport" >"$CC_STATE_DIR/glances.log" 2>&1 &

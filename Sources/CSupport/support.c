@@ -6,6 +6,7 @@
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 #include <sys/wait.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -41,6 +42,37 @@ static void on_graceful(int sig) {
 
 static void on_reopen(int sig) { (void)sig; reopen_requested = 1; }
 
+/* ---- request read deadline ------------------------------------------------
+   SO_RCVTIMEO bounds one read, so a peer sending a byte now and then keeps a
+   worker reading one request for ever. ITIMER_REAL bounds the whole read. */
+
+static volatile sig_atomic_t deadline_fd = -1;
+static volatile sig_atomic_t deadline_passed = 0;
+
+static void on_read_deadline(int sig) {
+    (void)sig;
+    int fd = deadline_fd;
+    deadline_passed = 1;
+    /* The signal ends a read in progress (EINTR); shutting the read side
+       also ends the ones libfcgi has yet to make (EOF), so a signal landing
+       between two reads cannot be missed. */
+    if (fd >= 0) shutdown(fd, SHUT_RD);
+}
+
+int cc_read_deadline_arm(int fd, long millis) {
+    deadline_passed = 0;
+    deadline_fd = fd;
+    struct itimerval t = { { 0, 0 }, { millis / 1000, (millis % 1000) * 1000 } };
+    return setitimer(ITIMER_REAL, &t, NULL);
+}
+
+int cc_read_deadline_disarm(void) {
+    struct itimerval off = { { 0, 0 }, { 0, 0 } };
+    setitimer(ITIMER_REAL, &off, NULL);
+    deadline_fd = -1;
+    return deadline_passed;
+}
+
 void cc_worker_install_signals(void) {
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
@@ -50,6 +82,8 @@ void cc_worker_install_signals(void) {
     sigaction(SIGQUIT, &sa, NULL);
     sa.sa_handler = on_reopen;
     sigaction(SIGUSR1, &sa, NULL);
+    sa.sa_handler = on_read_deadline;
+    sigaction(SIGALRM, &sa, NULL); /* no SA_RESTART either: the read in progress must end */
     sa.sa_handler = SIG_IGN;
     sigaction(SIGPIPE, &sa, NULL);
     sigaction(SIGHUP, &sa, NULL);

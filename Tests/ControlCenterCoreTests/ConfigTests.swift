@@ -67,6 +67,29 @@ final class ConfigTests: XCTestCase {
         XCTAssertThrowsError(try ListenAddress(parsing: "unix:/" + String(repeating: "a", count: 200)))
     }
 
+    func testTCPListenMustBeLoopbackUnlessAllowed() throws {
+        for loopback in ["127.0.0.1:9000", "127.8.9.10:9000", "[::1]:9000", ":9000", "localhost:9000",
+                         "[::ffff:127.0.0.1]:9000", "unix:/run/x.sock"] {
+            XCTAssertTrue(try ListenAddress(parsing: loopback).isLoopback, loopback)
+            XCTAssertNoThrow(try Config(values: ["CC_LISTEN": loopback, "CC_STORAGE_LISTEN": loopback]), loopback)
+        }
+        for remote in ["0.0.0.0:9000", "10.0.0.5:9000", "[::]:9000", "[2001:db8::1]:9000", "[::ffff:10.0.0.1]:9000",
+                       "128.0.0.1:9000", "db.example:9000", "localhost.example:9000"] {
+            XCTAssertFalse(try ListenAddress(parsing: remote).isLoopback, remote)
+            for name in ["CC_LISTEN", "CC_STORAGE_LISTEN"] {
+                XCTAssertThrowsError(try Config(values: [name: remote]), remote) { error in
+                    let text = String(describing: error)
+                    XCTAssertTrue(text.contains(name) && text.contains("not a loopback address")
+                                  && text.contains("CC_LISTEN_ALLOW_REMOTE=true"), text)
+                }
+            }
+            let allowed = try Config(values: ["CC_LISTEN": remote, "CC_STORAGE_LISTEN": remote,
+                                              "CC_LISTEN_ALLOW_REMOTE": "true"])
+            XCTAssertEqual(allowed.listen, try ListenAddress(parsing: remote))
+        }
+        XCTAssertThrowsError(try Config(values: ["CC_LISTEN_ALLOW_REMOTE": "maybe"]))
+    }
+
     func testFileParsingAndEnvironmentPrecedence() throws {
         let file = NSTemporaryDirectory() + "cc-config-\(UUID().uuidString)"
         try "# comment\nCC_WORKERS=7\nCC_REQUEST_TIMEOUT = \"3\"\n\nCC_MAX_BODY='100'\n".write(toFile: file, atomically: true, encoding: .utf8)

@@ -32,8 +32,23 @@ final class RouterTests: XCTestCase {
         XCTAssertEqual(try json(r.handle(Request(method: "GET", path: "/items/42"), context: ctx))["id"] as? String, "42")
         XCTAssertEqual(try json(r.handle(Request(method: "GET", path: "/items/a%20b"), context: ctx))["id"] as? String, "a b")
         XCTAssertEqual(try json(r.handle(Request(method: "GET", path: "/items/1/children/x"), context: ctx))["c"] as? String, "x")
-        XCTAssertEqual(try json(r.handle(Request(method: "GET", path: "/a/"), context: ctx))["route"] as? String, "a",
-                       "a trailing slash is the same route")
+    }
+
+    /// nginx's `location = /api/auth/login` does not match `/api/auth/login/`;
+    /// the router must not either, or the login limit zone is bypassed.
+    func testMatchingIsExactLikeNginxLocations() throws {
+        var r = router()
+        r.get("/", { _, _ in Response(status: 200) })
+        let ctx = try context()
+        for path in ["/a/", "/a//", "//a", "/items/42/", "/items//children/x", "/items/", "/items/1/children/x/"] {
+            XCTAssertEqual(r.handle(Request(method: "GET", path: path), context: ctx).status, 404, path)
+        }
+        XCTAssertEqual(r.handle(Request(method: "POST", path: "/a/"), context: ctx).status, 404,
+                       "not 405: /a/ is no route under any method")
+        XCTAssertEqual(r.handle(Request(method: "GET", path: "/"), context: ctx).status, 200, "the root is itself")
+        let app = Application.makeRouter(config: try Config(values: ["CC_STATE_DIR": NSTemporaryDirectory() + "cc-router"]))
+        XCTAssertEqual(app.handle(Request(method: "POST", path: "/api/auth/login/", body: Array(#"{}"#.utf8)),
+                                  context: ctx).status, 404)
     }
 
     func testHeadUsesGet() throws {

@@ -191,80 +191,151 @@ class Server:
         return roles
 
 
+def cpu_times(pid):
+    """(ppid, own ticks, reaped children's ticks) from /proc/<pid>/stat or
+    None: utime+stime (fields 14-15) and cutime+cstime (16-17), which holds
+    the whole CPU time of every child the process has waited for (and of
+    theirs), in clock ticks."""
+    s = _read("/proc/%d/stat" % pid)
+    if not s:
+        return None
+    f = s[s.rfind(")") + 2:].split()
+    return int(f[1]), int(f[11]) + int(f[12]), int(f[13]) + int(f[14])
+
+
+def process_table():
+    """pid -> (ppid, own ticks, reaped children's ticks) of every process."""
+    out = {}
+    for p in all_pids():
+        t = cpu_times(p)
+        if t:
+            out[p] = t
+    return out
+
+
 def system_cpu():
-    """(busy ticks, total ticks) over all cores from /proc/stat."""
+    """/proc/stat's first line: ticks over all cores by state (user, nice,
+    system, idle, iowait, irq, softirq, steal; guest time is inside user)."""
     s = _read("/proc/stat") or ""
-    f = s.splitlines()[0].split()[1:]
-    v = [int(x) for x in f[:8]]
-    total = sum(v)
-    idle = v[3] + v[4]
-    return total - idle, total
+    names = ("user", "nice", "system", "idle", "iowait", "irq", "softirq", "steal")
+    return dict(zip(names, (int(x) for x in s.splitlines()[0].split()[1:9])))
 
 
-def uptime_ticks():
-    s = _read("/proc/uptime") or "0"
-    return float(s.split()[0]) * CLK_TCK
+def busy_ticks(cpu):
+    return sum(v for k, v in cpu.items() if k not in ("idle", "iowait"))
+
+
+# How the ticks of one process are split: its own time goes to its part, and
+# the time of children it has reaped to the part its children belong to.
+SERVER_CHILD_PART = {"master": "worker"}
+
+
+def classify(table, roles, tool_pid):
+    """pid -> (own part, reaped children's part). Parts: the server's roles
+    (master, worker, nginx, server), 'harness' (this process), 'generator'
+    (its descendants: the load generator, compilers), 'other' (the rest of
+    the machine). A process inherits the part of its nearest ancestor that
+    has one, so a worker's helper counts as worker."""
+    memo = {}
+
+    def own(pid, depth=0):
+        if pid in memo:
+            return memo[pid]
+        if pid in roles:
+            part = roles[pid]
+        elif pid == tool_pid:
+            part = "harness"
+        elif pid in table and depth < 64:
+            parent = own(table[pid][0], depth + 1)
+            part = {"harness": "generator", "master": "worker"}.get(parent, parent)
+        else:
+            part = "other"
+        memo[pid] = part
+        return part
+
+    out = {}
+    for pid in table:
+        part = own(pid)
+        child = "generator" if part == "harness" else SERVER_CHILD_PART.get(part, part)
+        out[pid] = (part, child)
+    return out
+
+
+def tally(table, parts):
+    """part -> ticks: own and reaped children's time of each live process."""
+    sums = {}
+    for pid, (_, own_t, children_t) in table.items():
+        own_part, child_part = parts[pid]
+        sums[own_part] = sums.get(own_part, 0) + own_t
+        sums[child_part] = sums.get(child_part, 0) + children_t
+    return sums
 
 
 class CpuMonitor:
-    """Samples the server's processes once a second while a phase runs and
-    sums their CPU time by role, including workers that come and go."""
+    """CPU time of the server's processes by role, of this harness and its
+    generator, and of everything else, over one phase, beside the machine's
+    busy time from /proc/stat, all in % of one core.
 
-    def __init__(self, server, interval=1.0):
+    Two snapshots of every process, no sampling in between: a process's
+    time moves into its parent's cutime/cstime when it is reaped, so the sum
+    of own + reaped children's time over live processes only grows by the
+    CPU used in between, whoever used it, even by workers that were started,
+    recycled or killed (and reaped by the master) during the phase. The
+    parts therefore add up to the machine's busy time except for what the
+    kernel spends outside any process (irq, softirq, steal) and children
+    reaped by nobody yet."""
+
+    def __init__(self, server, tool_pid=None):
         self.server = server
-        self.interval = interval
-        self.ticks = {}
-        self.base = {}
-        self.roles = {}
-        self._stop = threading.Event()
-        self._thr = None
+        self.tool_pid = tool_pid or os.getpid()
 
-    def _sample(self, first=False):
+    def _snapshot(self):
         roles = self.server.discover()
-        for pid, role in roles.items():
-            st = stat(pid)
-            if not st:
-                continue
-            key = (pid, st[3])
-            if key not in self.base:
-                # a process that started after we began counts from 0
-                self.base[key] = st[2] if (first or st[3] < self.start_ticks) else 0
-            self.ticks[key] = st[2]
-            self.roles[key] = role
-
-    def _loop(self):
-        while not self._stop.wait(self.interval):
-            self._sample()
+        return process_table(), roles
 
     def start(self):
-        self.start_ticks = uptime_ticks()
-        self.sys0 = system_cpu()
         self.t0 = time.monotonic()
-        self._sample(first=True)
-        self._thr = threading.Thread(target=self._loop, daemon=True)
-        self._thr.start()
+        self.sys0 = system_cpu()
+        self.table0, self.roles0 = self._snapshot()
 
     def stop(self):
-        self._stop.set()
-        if self._thr:
-            self._thr.join(timeout=5)
-        self._sample()
-        wall = max(time.monotonic() - self.t0, 1e-9)
+        table1, roles1 = self._snapshot()
         sys1 = system_cpu()
-        by_role = {}
-        count = {}
-        for key, t in self.ticks.items():
-            role = self.roles[key]
-            by_role[role] = by_role.get(role, 0) + (t - self.base[key])
-            count[role] = count.get(role, 0) + 1
-        busy = sys1[0] - self.sys0[0]
-        total = max(sys1[1] - self.sys0[1], 1)
+        wall = max(time.monotonic() - self.t0, 1e-9)
+        # One role per pid over the phase: a worker that exited is still a
+        # worker, and a master's pid stays the master's.
+        roles = dict(self.roles0)
+        roles.update(roles1)
+        before = tally(self.table0, classify(self.table0, roles, self.tool_pid))
+        after = tally(table1, classify(table1, roles, self.tool_pid))
+        delta = {k: after.get(k, 0) - before.get(k, 0) for k in set(before) | set(after)}
+
+        def pct(ticks):
+            return round(100.0 * ticks / CLK_TCK / wall, 1)
+
+        server_roles = sorted(k for k in delta if k not in ("harness", "generator", "other"))
+        by_role = {r: pct(delta[r]) for r in server_roles}
+        seen = {}
+        for pid, role in roles.items():
+            if pid in self.table0 or pid in table1:
+                seen[role] = seen.get(role, 0) + 1
+        sysd = {k: sys1[k] - self.sys0[k] for k in sys1}
+        busy = busy_ticks(sysd)
+        total = max(sum(sysd.values()), 1)
+        parts = sum(delta.values())
         return {
             "wall_s": round(wall, 3),
-            "by_role_cpu_pct_of_one_core": {r: round(100.0 * v / CLK_TCK / wall, 1) for r, v in by_role.items()},
-            "processes_seen": count,
-            "server_cpu_pct_of_one_core": round(100.0 * sum(by_role.values()) / CLK_TCK / wall, 1),
+            "by_role_cpu_pct_of_one_core": by_role,
+            "processes_seen": seen,
+            "server_cpu_pct_of_one_core": pct(sum(delta[r] for r in server_roles)),
+            "harness_cpu_pct_of_one_core": pct(delta.get("harness", 0)),
+            "generator_cpu_pct_of_one_core": pct(delta.get("generator", 0)),
+            "other_cpu_pct_of_one_core": pct(delta.get("other", 0)),
+            "parts_cpu_pct_of_one_core": pct(parts),
+            "kernel_cpu_pct_of_one_core": pct(sysd["irq"] + sysd["softirq"] + sysd["steal"]),
+            "machine_busy_cpu_pct_of_one_core": pct(busy),
             "machine_busy_pct": round(100.0 * busy / total, 1),
+            "accounted_pct": round(100.0 * parts / busy, 1) if busy > 0 else None,
             "cores": os.cpu_count(),
         }
 

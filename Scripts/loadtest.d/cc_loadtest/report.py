@@ -194,6 +194,9 @@ class Report:
             L.append("Generator CPU: %.1f%% of one core (%s threads). Server CPU: %s. Machine busy: %s%% of %s cores." % (
                 g["cpu_pct_of_one_core"], g["threads"], self._cpu_text(cpu),
                 cpu.get("machine_busy_pct", "?"), cpu.get("cores", "?")))
+            if cpu.get("parts_cpu_pct_of_one_core") is not None:
+                L.append("")
+                L.append("CPU by part, in %% of one core: %s." % self._parts_text(cpu))
             if ph.get("client_retries_on_stale_keepalive"):
                 L.append("")
                 L.append("Client retries of a request on a kept-alive connection the server had closed: %d." %
@@ -217,6 +220,17 @@ class Report:
         parts = ", ".join("%s %s%%" % kv for kv in sorted(cpu["by_role_cpu_pct_of_one_core"].items()))
         return "%s%% of one core (%s)" % (cpu["server_cpu_pct_of_one_core"], parts)
 
+    @staticmethod
+    def _parts_text(cpu):
+        """server + generator + harness + other = the parts' sum, beside the
+        machine's busy time in the same unit (from /proc/stat)."""
+        return "server %s + generator %s + harness %s + other processes %s = %s; machine busy %s (%s%% of %s cores, " \
+               "irq/softirq/steal %s); the parts are %s%% of it" % (
+                   cpu["server_cpu_pct_of_one_core"], cpu["generator_cpu_pct_of_one_core"],
+                   cpu["harness_cpu_pct_of_one_core"], cpu["other_cpu_pct_of_one_core"],
+                   cpu["parts_cpu_pct_of_one_core"], cpu["machine_busy_cpu_pct_of_one_core"],
+                   cpu["machine_busy_pct"], cpu["cores"], cpu["kernel_cpu_pct_of_one_core"], cpu["accounted_pct"])
+
     def print_summary(self):
         d = self.data
         out = sys.stdout
@@ -231,6 +245,8 @@ class Report:
             cpu = ph.get("server_cpu") or {}
             out.write("    generator %.1f%% of a core | server %s | machine busy %s%%\n" % (
                 ph["generator"]["cpu_pct_of_one_core"], self._cpu_text(cpu), cpu.get("machine_busy_pct", "?")))
+            if cpu.get("parts_cpu_pct_of_one_core") is not None:
+                out.write("    cpu, %% of one core: %s\n" % self._parts_text(cpu))
         for c in d["checks"]:
             tag = ("ok  " if c["pass"] else "FAIL") if c["gating"] else "info"
             out.write("  %s %s = %s (%s)\n" % (tag, c["check"], _v(c["value"]), c["limit"]))

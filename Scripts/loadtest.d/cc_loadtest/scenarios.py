@@ -102,6 +102,19 @@ def rps_check(ctx, res, gating=True, windows=True):
             R.check("lowest 10 s window throughput", r3(min(w)), ">=", r3(lim), "req/s", gating)
 
 
+def cpu_accounting_check(ctx, cpu, gating=True):
+    """Every process that serves is counted: the parts (server roles,
+    generator, harness, other processes) add up to the machine's busy time
+    from /proc/stat within 10%, and the pool's workers show their CPU."""
+    R = ctx.report
+    cpu = cpu or {}
+    share = cpu.get("accounted_pct")
+    R.check("cpu: parts add up to the machine's busy time", share, "within", "90..110", "%", gating,
+            ok=share is not None and 90.0 <= share <= 110.0)
+    R.check("cpu: the pool's workers are counted", (cpu.get("by_role_cpu_pct_of_one_core") or {}).get("worker"),
+            ">", 0, "% of one core", gating)
+
+
 def has_writes(routes):
     return any(r.cls == "write" for r in routes)
 
@@ -239,6 +252,7 @@ def burst(ctx):
     g = ctx.load_group("mixed", routes, users=ctx.crit["burst_users"], think_ms=0.0)
     res, cpu, _ = ctx.run_phase("burst", [g], dur)
     ctx.report.add_phase("burst", res, cpu)
+    cpu_accounting_check(ctx, cpu)
     level = "expected"
     if not a.rate and g.users > a.expected_users:
         level = "2x" if g.users <= 2 * a.expected_users else "info"
@@ -652,6 +666,7 @@ def chaos(ctx):
 
     res, cpu, _ = ctx.run_phase("chaos", [g], dur, during=during)
     R.add_phase("chaos", res, cpu)
+    cpu_accounting_check(ctx, cpu)
     # recovery
     rec = {"workers_before": w0}
     t0 = time.monotonic()

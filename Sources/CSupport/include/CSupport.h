@@ -22,6 +22,15 @@ void cc_worker_request_stop(void);
 int cc_worker_take_reopen(void);
 int cc_set_parent_death_signal(int sig);
 
+/* A deadline on reading one request from connection `fd`: after `millis` (> 0)
+   SIGALRM (handled by cc_worker_install_signals) interrupts the read in
+   progress and shuts the read side of `fd`, so every later read sees EOF.
+   Returns setitimer's result. */
+int cc_read_deadline_arm(int fd, long millis);
+/* Cancels the deadline; 1 if it had already passed (the request read was
+   cut short), else 0. */
+int cc_read_deadline_disarm(void);
+
 /* 1 when the peer of a connected socket has hung up (RDHUP/HUP/ERR). */
 int cc_peer_hung_up(int fd);
 

@@ -76,6 +76,7 @@ public struct Config: Sendable, Equatable {
         ("CC_NGINX_KEEPALIVE", "(off)", "Only for measuring: kept-alive FastCGI connections per upstream (harmful with libfcgi)"),
         ("CC_LISTEN", "unix:$CC_STATE_DIR/run/fcgi.sock", "FastCGI socket of the main pool: unix:PATH or HOST:PORT"),
         ("CC_STORAGE_LISTEN", "unix:$CC_STATE_DIR/run/fcgi-storage.sock", "FastCGI socket of the storage pool"),
+        ("CC_LISTEN_ALLOW_REMOTE", "false", "true allows a CC_LISTEN / CC_STORAGE_LISTEN TCP address that is not loopback (any host reaching it speaks FastCGI to the pool)"),
         ("CC_WORKERS", "4", "Workers in the main pool (system, health, status routes)"),
         ("CC_STORAGE_WORKERS", "8", "Workers in the storage pool (auth, events); 0 disables the pool"),
         ("CC_LISTEN_BACKLOG", "4096", "listen() backlog; the kernel caps it at net.core.somaxconn"),
@@ -148,6 +149,15 @@ public struct Config: Sendable, Equatable {
         let state = stateDir
         listen = try ListenAddress(parsing: p.string("CC_LISTEN") ?? "unix:\(state)/run/fcgi.sock")
         storageListen = try ListenAddress(parsing: p.string("CC_STORAGE_LISTEN") ?? "unix:\(state)/run/fcgi-storage.sock")
+        // A TCP socket has no owner or mode: whoever reaches it talks FastCGI
+        // to the pool directly, past nginx's limits, with any REMOTE_ADDR.
+        if try !p.bool("CC_LISTEN_ALLOW_REMOTE", default: false) {
+            for (name, address) in [("CC_LISTEN", listen), ("CC_STORAGE_LISTEN", storageListen)] where !address.isLoopback {
+                throw ConfigError("\(name)=\(address) is not a loopback address: every host that reaches it could "
+                    + "send requests to the pool past nginx. Use a unix socket, 127.0.0.1 or [::1], or set "
+                    + "CC_LISTEN_ALLOW_REMOTE=true (and firewall the port)")
+            }
+        }
         workers = try p.int("CC_WORKERS", default: 4, range: 1...512)
         storageWorkers = try p.int("CC_STORAGE_WORKERS", default: 8, range: 0...512)
         listenBacklog = try p.int("CC_LISTEN_BACKLOG", default: 4096, range: 1...1_000_000)
@@ -264,6 +274,22 @@ public enum ListenAddress: Sendable, Equatable, CustomStringConvertible {
         } else {
             throw ConfigError("listen address must be unix:PATH or HOST:PORT, got '\(s)'")
         }
+    }
+
+    /// True for a unix socket and for a TCP host that only this machine can
+    /// reach: an IPv4 literal in 127.0.0.0/8, `::1`, an IPv4-mapped loopback
+    /// (`::ffff:127.x.y.z`), or the name `localhost` (RFC 6761 §6.3 reserves
+    /// it for loopback). Any other name counts as remote: it may resolve anywhere.
+    public var isLoopback: Bool {
+        guard case .tcp(let host, _) = self else { return true }
+        if host.lowercased() == "localhost" { return true }
+        var v4 = in_addr()
+        if inet_pton(AF_INET, host, &v4) == 1 { return UInt32(bigEndian: v4.s_addr) >> 24 == 127 }
+        var v6 = in6_addr()
+        guard inet_pton(AF_INET6, host, &v6) == 1 else { return false }
+        let b = withUnsafeBytes(of: &v6) { Array($0) }
+        if b[0..<15].allSatisfy({ $0 == 0 }) && b[15] == 1 { return true } // ::1
+        return b[0..<10].allSatisfy({ $0 == 0 }) && b[10] == 0xFF && b[11] == 0xFF && b[12] == 127
     }
 
     public var description: String {

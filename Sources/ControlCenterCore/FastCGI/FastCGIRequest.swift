@@ -39,10 +39,15 @@ enum FastCGIExchange {
         return (String(decoding: name, as: UTF8.self), String(cString: raw + i + 1))
     }
 
-    enum BodyResult { case ok([UInt8]), tooLarge, invalid }
+    enum BodyResult {
+        case ok([UInt8]), tooLarge, invalid
+        /// stdin ended (error, timeout, EOF) before the declared length.
+        case incomplete
+    }
 
     /// Reads at most `limit` bytes. A larger declared length is refused
-    /// before reading; the caller drains whatever is left either way.
+    /// before reading; the caller drains whatever is left either way. A body
+    /// shorter than declared is `.incomplete`, never handed on as if whole.
     static func readBody(_ stream: UnsafeMutablePointer<FCGX_Stream>?, contentLength: String?, limit: Int) -> BodyResult {
         guard let contentLength, !contentLength.isEmpty else { return .ok([]) }
         guard let declared = Int(contentLength), declared >= 0 else { return .invalid }
@@ -57,7 +62,7 @@ enum FastCGIExchange {
             if n <= 0 { break }
             got += Int(n)
         }
-        return .ok(got == declared ? body : Array(body.prefix(got)))
+        return got == declared ? .ok(body) : .incomplete
     }
 
     /// Reads the rest of stdin so libfcgi can close without lingering.

@@ -77,6 +77,9 @@ public final class FastCGIWorker {
                 // it reads next sets keepConnection to what nginx asked for.
                 request.keepConnection = 1
                 accepted = true
+                // The deadline starts with the connection, so it covers the
+                // params FCGX_Accept_r reads as well as the body.
+                _ = cc_read_deadline_arm(fd, readDeadlineMillis)
             }
             // A connection nginx kept open (fastcgi_keep_conn): the next
             // request is read from it with no accept to wake up from, so
@@ -87,6 +90,10 @@ public final class FastCGIWorker {
             // means the request just accepted already goes to the new file.
             if cc_worker_take_reopen() != 0 { reopenLogs() }
             if rc < 0 {
+                if cc_read_deadline_disarm() != 0 {
+                    context.log.warning("request not read within the read deadline; connection dropped",
+                                        ["stage": "params", "deadline_ms": String(readDeadlineMillis)])
+                }
                 if cc_worker_stop_requested() != 0 { break }
                 // The connection (ours, or one nginx kept open) ended without
                 // a valid request; libfcgi has closed it. Not an accept failure.
@@ -96,6 +103,9 @@ public final class FastCGIWorker {
                 continue
             }
             acceptErrors = 0
+            // libfcgi's own accept, or a connection nginx kept open: the
+            // request is known only now, and its body is still to be read.
+            if !accepted { _ = cc_read_deadline_arm(request.ipcFd, readDeadlineMillis) }
             serve(&request, status: status)
             accessLog.flushIfDue()
             context.requestsServed += 1
@@ -149,6 +159,7 @@ public final class FastCGIWorker {
         if Self.mayHaveBeenAbandoned(requestStart: fcgi.envp.flatMap { FCGX_GetParam("REQUEST_START", $0) },
                                      now: Clock.wallSeconds(), threshold: abandonCheckAfter),
            Self.peerHasHungUp(fcgi.ipcFd) {
+            _ = cc_read_deadline_disarm()
             FCGX_Finish_r(&fcgi)
             status?.end(nowMillis: Clock.wallMillis())
             context.log.warning("client gone before the request started; skipped",
@@ -160,19 +171,27 @@ public final class FastCGIWorker {
             }
             return
         }
+        let body = FastCGIExchange.readBody(fcgi.in, contentLength: headers["content-length"], limit: context.config.maxBody)
+        // The rest of stdin is read before the handler runs, so the deadline
+        // covers the whole request and nothing is left unread at close.
+        FastCGIExchange.drain(fcgi.in)
+        let deadlinePassed = cc_read_deadline_disarm() != 0
         let response: Response
-        switch FastCGIExchange.readBody(fcgi.in, contentLength: headers["content-length"], limit: context.config.maxBody) {
+        switch body {
+        case _ where deadlinePassed, .incomplete:
+            drop(&fcgi, status: status, started: started, deadlinePassed: deadlinePassed, method: method, path: path,
+                 requestID: requestID, remote: remote)
+            return
         case .tooLarge:
             response = APIError(413, "payload_too_large", "Request body exceeds \(context.config.maxBody) bytes")
                 .response(requestID: requestID)
         case .invalid:
             response = APIError.badRequest("Invalid Content-Length").response(requestID: requestID)
-        case .ok(let body):
-            let req = Request(method: method, path: path, rawQuery: query, headers: headers, body: body,
+        case .ok(let bytes):
+            let req = Request(method: method, path: path, rawQuery: query, headers: headers, body: bytes,
                               requestID: requestID, remoteAddress: remote)
             response = router.handle(req, context: context)
         }
-        FastCGIExchange.drain(fcgi.in)
         let bytes = FastCGIExchange.write(response, requestID: requestID, headOnly: method == "HEAD", to: fcgi.out)
         Self.finish(&fcgi)
         status?.end(nowMillis: Clock.wallMillis())
@@ -183,6 +202,34 @@ public final class FastCGIWorker {
                                                   pid: context.pid))
         }
     }
+
+    /// Gives up on a request that was not read whole: its peer stopped
+    /// sending (SO_RCVTIMEO, EOF) or was still sending at the read deadline.
+    /// nginx sends whole requests at once, so the peer is a direct client of
+    /// the socket; it gets no answer, and the worker goes back to accept.
+    private func drop(_ fcgi: inout FCGX_Request, status: WorkerStatusWriter?, started: UInt64, deadlinePassed: Bool,
+                      method: String, path: String, requestID: String, remote: String) {
+        if fcgi.ipcFd >= 0 { shutdown(fcgi.ipcFd, Int32(SHUT_RDWR)) }
+        FCGX_Finish_r(&fcgi)
+        status?.end(nowMillis: Clock.wallMillis())
+        context.log.warning(deadlinePassed ? "request not read within the read deadline; connection dropped"
+                                           : "request body incomplete; connection dropped",
+                            ["method": method, "path": path, "request_id": requestID, "remote": remote,
+                             "deadline_ms": String(readDeadlineMillis)])
+        if accessLog.isEnabled {
+            accessLog.write(line: Self.accessLine(requestID: requestID, method: method, path: path,
+                                                  status: deadlinePassed ? 408 : 400,
+                                                  ms: Double(Clock.monotonicNanos() - started) / 1e6, bytes: 0,
+                                                  remote: remote, pid: context.pid))
+        }
+    }
+
+    /// How long a worker reads one request (params, body, and the rest of
+    /// stdin) before it drops the connection: half the request timeout, so a
+    /// request that waited in the backlog behind a slow sender still gets a
+    /// worker before nginx's own timeout (the same figure) answers it 504.
+    /// nginx writes a whole request at once, so it never comes near this.
+    var readDeadlineMillis: Int { max(1, Int(context.config.requestTimeout * 500)) }
 
     /// Ends a served request. libfcgi's close is shutdown + poll + read to
     /// EOF + close (its lingering close); a plain close() does as well once

@@ -7,6 +7,11 @@ public typealias Handler = (Request, WorkerContext) throws -> Response
 /// Static paths are one dictionary lookup; parameterised routes are matched
 /// segment by segment. A path that exists under another method gives 405 with
 /// `Allow`, and anything else 404, both in the JSON envelope.
+///
+/// Matching is exact, as nginx's `location =` is: `/a/` is not `/a`, and an
+/// empty segment matches no `{name}`. A route that nginx limits (the login
+/// zone, the loopback-only pool status) cannot then be reached under a
+/// spelling that nginx sends to another location.
 public struct Router {
     public struct Route {
         public let method: String
@@ -25,7 +30,8 @@ public struct Router {
         routes.append((method, pattern))
         if pattern.contains("{") {
             patternRoutes.append(Route(method: method, pattern: pattern,
-                                       segments: pattern.split(separator: "/"), handler: handler))
+                                       segments: pattern.split(separator: "/", omittingEmptySubsequences: false),
+                                       handler: handler))
         } else {
             staticRoutes[pattern, default: [:]][method] = handler
         }
@@ -45,19 +51,17 @@ public struct Router {
     public func match(method: String, path: String) -> Match {
         // HEAD is served by the GET handler; the FastCGI layer drops the body.
         let lookup = method == "HEAD" ? "GET" : method
-        var path = path
-        if path.count > 1 && path.hasSuffix("/") { path.removeLast() }
         if let byMethod = staticRoutes[path] {
             if let h = byMethod[lookup] { return .found(h, [:]) }
             return .methodNotAllowed(Self.allowList(byMethod.keys))
         }
-        let segments = path.split(separator: "/")
+        let segments = path.split(separator: "/", omittingEmptySubsequences: false)
         var allowed: [String] = []
         for route in patternRoutes where route.segments.count == segments.count {
             var params: [String: String] = [:]
             var ok = true
             for (p, s) in zip(route.segments, segments) {
-                if p.first == "{" && p.last == "}" {
+                if p.first == "{" && p.last == "}" && !s.isEmpty {
                     params[String(p.dropFirst().dropLast())] = QueryParameters.decode(s)
                 } else if p != s {
                     ok = false

@@ -89,9 +89,14 @@ public final class Master {
         chmod(config.cacheDir, 0o700)
         // nginx's workers run as another user (CC_NGINX_USER) and reach the
         // sockets and the views through these: search permission, no listing.
-        if config.nginx.user != nil {
+        if let user = config.nginx.user {
             for dir in [config.stateDir, config.runDir] where Self.addSearchPermission(dir) {
                 log.info("made the directory traversable for nginx's workers", ["dir": dir])
+            }
+            if let blocked = DirectoryReach.firstUnsearchable(path: config.runDir, user: user) {
+                throw ConfigError("nginx's workers run as \(user) (CC_NGINX_USER) and cannot reach the sockets in "
+                    + "\(config.runDir): \(blocked) is not searchable by \(user). Put CC_STATE_DIR under a path "
+                    + "\(user) can traverse, or grant it search only: setfacl -m u:\(user):x \(blocked)")
             }
         }
         // Views of a previous master may be of another form (before snapshot

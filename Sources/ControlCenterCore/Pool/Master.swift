@@ -296,7 +296,7 @@ public final class Master {
         reportedReady = false
         do {
             let pid = try Spawner.spawn(executable: executable, arguments: ["migrate", "--check"],
-                                        environment: childEnvironment(), stdinFD: nil)
+                                        environment: childEnvironment(), stdinFD: nil, discardOutput: true)
             schemaCheck = (pid, Clock.monotonicSeconds())
         } catch {
             log.error("reload refused: cannot run the new binary's schema check; keeping the running generation",

@@ -102,4 +102,33 @@ final class SystemdUnitTests: XCTestCase {
         }
         XCTAssertFalse(unit.contains("\nUser="), "the master runs as root")
     }
+
+    /// deploy/logrotate parsed and run by logrotate itself (forced), on a
+    /// stand-in access log: the file is renamed and the postrotate script
+    /// succeeds even where systemd and nginx are not running.
+    func testLogrotateSnippetRotates() throws {
+        let logrotate = "/usr/sbin/logrotate"
+        try XCTSkipUnless(FileManager.default.isExecutableFile(atPath: logrotate), "logrotate missing (Debian's logrotate package)")
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("cc-logrotate-\(getpid())").path
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let snippet = try String(contentsOfFile: TestServer.repoRoot + "/deploy/logrotate", encoding: .utf8)
+        XCTAssertTrue(snippet.contains("/var/log/control-center/access.log {"))
+        XCTAssertFalse(snippet.split(separator: "\n").contains { $0.trimmingCharacters(in: .whitespaces) == "copytruncate" },
+                       "rename, then USR1: no line is lost")
+        try snippet.replacingOccurrences(of: "/var/log/control-center/access.log", with: dir + "/access.log")
+            .write(toFile: dir + "/conf", atomically: true, encoding: .utf8)
+        try "{\"request_id\":\"x\"}\n".write(toFile: dir + "/access.log", atomically: true, encoding: .utf8)
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: logrotate)
+        p.arguments = ["-f", "-s", dir + "/state", dir + "/conf"]
+        let out = Pipe()
+        p.standardOutput = out
+        p.standardError = out
+        try p.run()
+        let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        p.waitUntilExit()
+        XCTAssertEqual(p.terminationStatus, 0, text)
+        XCTAssertTrue(FileManager.default.fileExists(atPath: dir + "/access.log.1"), "renamed (compressed a day later)")
+    }
 }

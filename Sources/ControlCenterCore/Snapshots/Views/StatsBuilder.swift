@@ -108,7 +108,8 @@ final class StatsBuilder: SnapshotBuilder {
             w.field("used_gb", Double(d.used) / Self.gib)
             w.field("free_gb", Double(d.free) / Self.gib)
         }
-        if let root = HostScanner.diskUsage("/") {
+        let hostRoot = HostScanner.hostRootPath()
+        if let root = HostScanner.diskUsage(HostScanner.measuringPath("/", hostRoot: hostRoot)) {
             w.beginObject("disk")
             w.field("mount", "/")
             sizes(&w, root)
@@ -118,7 +119,7 @@ final class StatsBuilder: SnapshotBuilder {
         }
         w.beginArray("disks")
         for m in host.realMounts() {
-            guard let d = HostScanner.diskUsage(m.mountPoint) else { continue }
+            guard let d = HostScanner.diskUsage(HostScanner.measuringPath(m.mountPoint, hostRoot: hostRoot)) else { continue }
             w.beginObject()
             w.field("mount", m.mountPoint)
             w.field("device", m.device)

@@ -34,6 +34,8 @@ public struct Config: Sendable, Equatable {
     public var cacheTTL: [String: Double]
     public var cacheMaxStale: Double
     public var nginxViews: Bool
+    /// Seconds between the collector's samples (CC_COLLECT_INTERVAL).
+    public var collectInterval: Double
     public var httpPort: Int
     /// What only nginx's configuration reads (NginxSettings.swift).
     public var nginx: NginxSettings
@@ -56,6 +58,15 @@ public struct Config: Sendable, Equatable {
     /// Views are written only when nginx may serve them without a token.
     public var writesViews: Bool { nginxViews && publicRead }
     public var workerStatusDir: String { runDir + "/workers" }
+    /// Holds nginx's nchan publisher socket; mode 0700, because nginx makes
+    /// every unix socket it listens on 0666 and only the collector may publish.
+    public var publishDir: String { runDir + "/publish" }
+    /// nginx's nchan publisher socket (control-center-live-http.conf); only
+    /// the collector connects to it.
+    public var publishSocket: String { publishDir + "/nchan.sock" }
+    /// nginx's internal server for the live channels' handshake checks
+    /// (control-center-live-http.conf, with CC_PUBLIC_READ=false).
+    public var streamAuthorizeSocket: String { runDir + "/stream-authorize.sock" }
 
     /// Setting names with defaults and meaning: README's table and
     /// `check-config` are both printed from this list.
@@ -66,7 +77,9 @@ public struct Config: Sendable, Equatable {
         ("CC_HTTP_ADDR", "127.0.0.1", "IPv4 or IPv6 address nginx listens on (standalone nginx.conf)"),
         ("CC_NGINX_WORKERS", "2", "nginx worker processes (standalone nginx.conf)"),
         ("CC_NGINX_USER", "www-data when run as root, else (none)", "User nginx's workers run as; the FastCGI sockets are mode 0660 with its group"),
-        ("CC_NCHAN", "false", "true loads nginx's nchan module (live updates; reserved for the collector)"),
+        ("CC_NCHAN", "true", "Live updates (/ws, /api/stream/system) through nginx's nchan module when it is installed; false renders no live locations and the collector publishes nothing"),
+        ("CC_STREAM_BUFFER", "120/120", "Live messages nchan keeps per channel for resuming subscribers: COUNT/SECONDS"),
+        ("CC_STREAM_MAX_PER_IP", "50", "Live subscriptions per client address (nginx limit_conn; CC_RATE_LIMIT_EXEMPT networks are exempt); more get 429"),
         ("CC_RATE_LIMIT", "50", "Requests per second per client on /api/ (nginx limit_req)"),
         ("CC_RATE_BURST", "100", "Burst allowed above CC_RATE_LIMIT before 429"),
         ("CC_LOGIN_RATE_LIMIT", "10", "Login attempts per minute per client (nginx), before the database throttle"),
@@ -104,6 +117,7 @@ public struct Config: Sendable, Equatable {
         ("CC_CACHE_TTL_STATS", "2", "Seconds a stats snapshot is fresh"),
         ("CC_CACHE_TTL_CONNECTIONS", "5", "Seconds a connections/ports snapshot is fresh"),
         ("CC_CACHE_MAX_STALE", "30", "Seconds an old snapshot may still be served while one process refreshes it"),
+        ("CC_COLLECT_INTERVAL", "1", "Seconds between two samples of the collector (stats snapshot and one live message)"),
         ("CC_NGINX_VIEWS", "true", "nginx serves the default processes, stats and network views from pre-rendered files while they are fresh (needs nginx's Lua and echo modules; only with CC_PUBLIC_READ=true)"),
     ]
 
@@ -200,6 +214,7 @@ public struct Config: Sendable, Equatable {
         ]
         cacheMaxStale = try p.double("CC_CACHE_MAX_STALE", default: 30, range: 0.1...86_400)
         nginxViews = try p.bool("CC_NGINX_VIEWS", default: true)
+        collectInterval = try p.double("CC_COLLECT_INTERVAL", default: 1, range: 0.05...3600)
         httpPort = try p.int("CC_HTTP_PORT", default: 8080, range: 1...65535)
         nginx = try NginxSettings(p)
         masterStartedAt = p.string("CC_MASTER_STARTED")

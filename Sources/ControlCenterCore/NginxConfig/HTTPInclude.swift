@@ -51,6 +51,7 @@ extension NginxRender {
                 "~^\(Self.errorURIPrefix.replacingOccurrences(of: ".", with: "\\."))" 1;
                 default $cc_host_known;
             }
+            \(liveEnabled ? "\n# Live channels (CC_NCHAN).\ninclude \(path("control-center-live-http.conf"));\n" : "")
             \(viewsEnabled ? "\n# nginx-sent default views (CC_NGINX_VIEWS).\ninclude \(path("control-center-views-http.conf"));\n" : "")
             """
     }

@@ -83,6 +83,7 @@ extension NginxRender {
                 deny all;
                 fastcgi_pass cc_main;
             }
+            \(liveEnabled ? "include \(path("control-center-live.conf"));" : "# live channels off")
             \(viewsEnabled ? "include \(path("control-center-views.conf"));" : "# nginx-sent views off")
             location /api/ {
                 \(apiLimit)

@@ -1,0 +1,204 @@
+import Foundation
+import Glibc
+import XCTest
+
+/// The live channels through the real stack: the collector child publishing
+/// over libcurl to nginx's nchan, real WebSocket (python3-websockets) and
+/// EventSource clients subscribing through nginx. Skipped when nginx's nchan
+/// module is not installed (Scripts/test installs it).
+final class LiveChannelTests: XCTestCase {
+    nonisolated(unsafe) static var server: TestServer?
+    static let nchanInstalled = access("/usr/lib/nginx/modules/ngx_nchan_module.so", R_OK) == 0
+
+    override class func setUp() {
+        guard nchanInstalled else { return }
+        server = try? TestServer(env: ["CC_COLLECT_INTERVAL": "1"])
+    }
+
+    override class func tearDown() {
+        server?.stop()
+        server = nil
+    }
+
+    override func setUpWithError() throws {
+        try XCTSkipUnless(Self.nchanInstalled, "nginx's nchan module (libnginx-mod-nchan) is not installed")
+    }
+
+    var server: TestServer { get throws { try XCTUnwrap(Self.server, "test server did not start") } }
+
+    // MARK: the message
+
+    func testWebSocketAndEventSourceGetTheOldDashboardMessageEveryInterval() throws {
+        let s = try server
+        let ws = LiveClient.start(.ws, port: s.port, path: "/ws", count: 4)
+        let sse = LiveClient.start(.sse, port: s.port, path: "/api/stream/system", count: 4)
+        let wsMessages = try ws.finish()
+        let sseMessages = try sse.finish()
+        XCTAssertEqual(wsMessages.count, 4, ws.stderr)
+        XCTAssertEqual(sseMessages.count, 4, sse.stderr)
+        let rest = try XCTUnwrap(s.get("/api/system/stats").json)
+        for m in wsMessages + sseMessages {
+            let d = try m.object()
+            XCTAssertEqual(d["type"] as? String, "system_stats")
+            XCTAssertNotNil(d["timestamp"] as? String)
+            XCTAssertNotNil(d["published_at"] as? String)
+            XCTAssertNotNil(d["seq"] as? Int)
+            XCTAssertNotNil(d["epoch"] as? Int)
+            let cpu = try XCTUnwrap(d["cpu"] as? [String: Any])
+            for k in ["usage", "usage_percent"] {
+                let v = try XCTUnwrap(cpu[k] as? Double, k)
+                XCTAssertTrue((0...100).contains(v), "\(k) \(v)")
+            }
+            XCTAssertNotNil(cpu["per_core"] as? [Any])
+            XCTAssertEqual((cpu["load_avg"] as? [Any])?.count, 3)
+            let net = try XCTUnwrap(d["network"] as? [String: Any])
+            XCTAssertTrue(net.keys.contains("rx_bytes_per_sec") && net.keys.contains("tx_bytes_per_sec"))
+            for part in ["memory", "disk"] {
+                let got = try XCTUnwrap(d[part] as? [String: Any], part)
+                let want = try XCTUnwrap(rest[part] as? [String: Any], part)
+                for k in ["percent", "used_gb", "total_gb"] { XCTAssertNotNil(got[k] as? Double, "\(part).\(k)") }
+                XCTAssertEqual(got["total_gb"] as? Double ?? -1, want["total_gb"] as? Double ?? -2, accuracy: 0.01)
+                XCTAssertEqual(got["percent"] as? Double ?? -1, want["percent"] as? Double ?? -100, accuracy: 5,
+                               "\(part).percent within 5 points of /api/system/stats")
+            }
+        }
+        for (name, list) in [("ws", wsMessages), ("sse", sseMessages)] {
+            let seqs = try list.map { try XCTUnwrap($0.object()["seq"] as? Int) }
+            XCTAssertEqual(seqs, Array(seqs[0]..<(seqs[0] + 4)), "\(name): consecutive, none missed")
+            // The first message is the newest buffered one, sent at once; the
+            // later ones come as the collector publishes them.
+            for (a, b) in zip(list.dropFirst(), list.dropFirst(2)) {
+                XCTAssertEqual((b.recvMillis - a.recvMillis) / 1000, 1.0, accuracy: 0.25, "\(name): interval")
+            }
+        }
+        XCTAssertNotNil(sseMessages.first?.id, "EventSource messages carry nchan's id for Last-Event-ID")
+    }
+
+    // MARK: resume
+
+    func testLastEventIDResumeGetsExactlyTheMissedMessages() throws {
+        let s = try server
+        let first = try LiveClient.start(.sse, port: s.port, path: "/api/stream/system", count: 1).finish()
+        let seen = try XCTUnwrap(first.first)
+        let seq = try XCTUnwrap(seen.object()["seq"] as? Int)
+        let id = try XCTUnwrap(seen.id)
+        Thread.sleep(forTimeInterval: 2.5) // two or three messages go by
+        let resumed = try LiveClient.start(.sse, port: s.port, path: "/api/stream/system", count: 3,
+                                           headers: ["Last-Event-ID": id]).finish()
+        XCTAssertEqual(try resumed.map { try $0.object()["seq"] as? Int }, [seq + 1, seq + 2, seq + 3])
+        // The same through the query (browsers cannot set the header on a WebSocket).
+        let escaped = try XCTUnwrap(id.addingPercentEncoding(withAllowedCharacters: .alphanumerics))
+        let viaQuery = try LiveClient.start(.ws, port: s.port, path: "/ws?last_event_id=\(escaped)", count: 2).finish()
+        XCTAssertEqual(try viaQuery.map { try $0.object()["seq"] as? Int }, [seq + 1, seq + 2])
+    }
+
+    // MARK: the collector child
+
+    func testKilledCollectorIsRestartedAndSubscribersSeeTheReset() throws {
+        let s = try server
+        let before = try XCTUnwrap(collectorPid(s), "the master runs a collector")
+        let ws = LiveClient.start(.ws, port: s.port, path: "/ws", count: 6)
+        Thread.sleep(forTimeInterval: 1.5)
+        kill(before, SIGKILL)
+        for _ in 0..<10 { XCTAssertEqual(try s.get("/health").status, 200, "requests keep answering") }
+        XCTAssertTrue(waitUntil(5) { (collectorPid(s) ?? before) != before }, "the master starts a new collector")
+        let messages = try ws.finish()
+        XCTAssertEqual(messages.count, 6, ws.stderr)
+        let objects = try messages.map { try $0.object() }
+        let resetAt = try XCTUnwrap(objects.firstIndex { $0["type"] as? String == "reset" }, "a reset message")
+        let oldEpoch = objects.first?["epoch"] as? Int
+        let newEpoch = objects[resetAt]["epoch"] as? Int
+        XCTAssertNotEqual(oldEpoch, newEpoch, "the epoch changes with the collector")
+        XCTAssertEqual(objects[resetAt]["seq"] as? Int, 0)
+        XCTAssertEqual(objects.dropFirst(resetAt + 1).first?["seq"] as? Int, 1, "then the new collector counts from 1")
+        // At most one message missed: the gap between the last message of the
+        // old collector and the first of the new one is under two intervals.
+        if resetAt > 0, resetAt + 1 < objects.count {
+            let last = try XCTUnwrap(objects[resetAt - 1]["published_at_ms"] as? Int)
+            let next = try XCTUnwrap(objects[resetAt + 1]["published_at_ms"] as? Int)
+            XCTAssertLessThan(next - last, 2100, "at most one message missed")
+        }
+        XCTAssertTrue(s.log().contains("\"pool\":\"collector\""), "the reap is logged against the collector group")
+    }
+
+    func collectorPid(_ s: TestServer) -> pid_t? {
+        TestServer.children(of: s.masterPid).first { pid in
+            let cmd = (try? String(contentsOfFile: "/proc/\(pid)/cmdline", encoding: .utf8)) ?? ""
+            return cmd.split(separator: "\0").dropFirst().first == "collector"
+        }
+    }
+
+    // MARK: bad input
+
+    func testBadInputGetsA4xxNeverA5xx() throws {
+        let s = try server
+        let unknown = try s.get("/api/stream/nope")
+        XCTAssertEqual(unknown.status, 404)
+        XCTAssertEqual(unknown.errorCode, "not_found")
+        let garbage = try LiveClient.start(.sse, port: s.port, path: "/api/stream/system", count: 1,
+                                           headers: ["Last-Event-ID": "garbage\u{7f}%00"]).finish(allowRefusal: true)
+        XCTAssertTrue(garbage.allSatisfy { $0.refused.map { (400..<500).contains($0) } ?? true }, "\(garbage)")
+        for (path, headers) in [("/ws", [:]), ("/ws", ["Connection": "Upgrade", "Upgrade": "websocket"]),
+                                ("/ws", ["Connection": "Upgrade", "Upgrade": "websocket", "Sec-WebSocket-Version": "13"])] {
+            let r = try s.get(path, headers: headers, timeout: 5)
+            XCTAssertTrue((400..<500).contains(r.status), "\(path) \(headers): \(r.status) \(r.text)")
+        }
+        XCTAssertEqual(try s.request("POST", "/api/stream/system", body: Array("x".utf8)).status / 100, 4)
+    }
+}
+
+/// One live_client.py run.
+final class LiveClient {
+    enum Mode: String { case ws, sse }
+
+    struct Message: CustomStringConvertible {
+        var recvMillis: Double
+        var id: String?
+        var data: String
+        var refused: Int?
+        func object() throws -> [String: Any] {
+            try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(data.utf8)) as? [String: Any], data)
+        }
+        var description: String { refused.map { "refused \($0)" } ?? data }
+    }
+
+    let process = Process()
+    let out = Pipe()
+    let err = Pipe()
+    private(set) var stderr = ""
+
+    static var script: String {
+        URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Support/live_client.py").path
+    }
+
+    static func start(_ mode: Mode, port: Int, path: String, count: Int, headers: [String: String] = [:]) -> LiveClient {
+        let c = LiveClient()
+        let scheme = mode == .ws ? "ws" : "http"
+        c.process.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
+        c.process.arguments = [script, mode.rawValue, "\(scheme)://127.0.0.1:\(port)\(path)", String(count)]
+            + headers.map { "\($0.key):\($0.value)" }
+        c.process.standardOutput = c.out
+        c.process.standardError = c.err
+        do { try c.process.run() } catch { c.stderr = "cannot start python3: \(error)" }
+        return c
+    }
+
+    /// The messages printed; a refused handshake fails the test unless allowed.
+    func finish(allowRefusal: Bool = false) throws -> [Message] {
+        let data = out.fileHandleForReading.readDataToEndOfFile()
+        stderr = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        var messages: [Message] = []
+        for line in String(decoding: data, as: UTF8.self).split(separator: "\n") {
+            let o = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
+            if let status = o["refused"] as? Int {
+                if !allowRefusal { XCTFail("handshake refused with \(status)") }
+                messages.append(Message(recvMillis: 0, id: nil, data: "", refused: status))
+                continue
+            }
+            messages.append(Message(recvMillis: try XCTUnwrap(o["recv_ms"] as? Double), id: o["id"] as? String,
+                                    data: try XCTUnwrap(o["data"] as? String), refused: nil))
+        }
+        return messages
+    }
+}

@@ -22,6 +22,13 @@ public final class Collector {
     /// The collector's start, Unix ms: `epoch` of its messages.
     private let epoch = Clock.wallMillis()
     private var seq = 0
+    /// The events channel: its own `seq`, and the last row id published
+    /// (nil until the database has answered once).
+    private var eventSeq = 0
+    private var lastEventID: Int64?
+    private let storage: StorageService
+    private var wakeFD: Int32 = -1
+    private var eventsError: String?
 
     /// The kinds the collector keeps fresh beside stats, each every TTL/2.
     static let refreshedKinds: [SnapshotKind] = [.processes, .network]
@@ -30,6 +37,7 @@ public final class Collector {
         self.config = config
         self.log = log
         cache = SnapshotCache(config: config)
+        storage = StorageService(config: config, log: log)
         // Live updates are on when asked for and nginx can carry them (the
         // same test as the renderer's); otherwise the collector only samples.
         publisher = config.nginx.nchan && NginxRender.nchanInstalled
@@ -48,9 +56,18 @@ public final class Collector {
         let stop = { cc_worker_stop_requested() != 0 }
         log.info("collector started", ["interval_s": String(config.collectInterval),
                                        "publishing": publisher == nil ? "off" : config.publishSocket])
-        publisher?.enqueue(channel: "system", body: LiveMessage.reset(epoch: epoch, publishedAtMillis: Clock.wallMillis(),
-                                                                       reason: "collector_started"),
-                           replacingWaiting: false)
+        for channel in ["system", "events"] {
+            publisher?.enqueue(channel: channel, body: LiveMessage.reset(epoch: epoch, publishedAtMillis: Clock.wallMillis(),
+                                                                          reason: "collector_started"),
+                               replacingWaiting: false)
+        }
+        if publisher != nil {
+            wakeFD = CollectorWake.bind(path: config.collectorWakeSocket)
+            if wakeFD < 0 {
+                log.warning("cannot bind the wake socket; new events wait for the next sample",
+                            ["path": config.collectorWakeSocket, "error": String(cString: strerror(errno))])
+            }
+        }
         var nextSample = Clock.monotonicSeconds()
         var nextRefresh = Dictionary(uniqueKeysWithValues: Self.refreshedKinds.map { ($0, nextSample) })
         while !stop() {
@@ -70,7 +87,11 @@ public final class Collector {
                 nextSample = after + config.collectInterval
             }
             if let publisher {
-                publisher.run(until: nextSample, stop: stop)
+                publishEvents()
+                while publisher.run(until: nextSample, wakeFD: wakeFD >= 0 ? wakeFD : nil, stop: stop) {
+                    _ = CollectorWake.drain(wakeFD)
+                    publishEvents()
+                }
             } else {
                 while !stop(), Clock.monotonicSeconds() < nextSample {
                     Clock.sleep(seconds: min(0.2, nextSample - Clock.monotonicSeconds()))
@@ -92,6 +113,42 @@ public final class Collector {
                                replacingWaiting: true)
         } catch {
             log.error("stats sample failed", ["error": String(describing: error)])
+        }
+    }
+
+    /// Publishes the event rows committed since the last call, in id order
+    /// (at most 1,000 per call; the rest follow at the next). The first call
+    /// only learns the newest id: history is the REST API's, not the channel's.
+    private func publishEvents() {
+        guard let publisher else { return }
+        do {
+            try storage.run { db in
+                let repo = EventRepository(db)
+                guard let last = lastEventID else {
+                    lastEventID = try repo.lastID()
+                    return
+                }
+                var from = last
+                for _ in 0..<10 {
+                    let rows = try repo.after(id: from, limit: 100)
+                    for e in rows {
+                        eventSeq += 1
+                        publisher.enqueue(channel: "events",
+                                          body: LiveMessage.event(e, epoch: epoch, seq: eventSeq,
+                                                                  publishedAtMillis: Clock.wallMillis()),
+                                          replacingWaiting: false)
+                        from = e.id
+                    }
+                    if rows.count < 100 { break }
+                }
+                lastEventID = from
+            }
+            eventsError = nil
+        } catch {
+            // Once per distinct error: a database that is down stays quiet.
+            let why = String(describing: error)
+            if why != eventsError { log.warning("cannot read new events", ["error": why]) }
+            eventsError = why
         }
     }
 

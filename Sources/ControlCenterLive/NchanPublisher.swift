@@ -52,27 +52,41 @@ final class NchanPublisher {
         curl_slist_free_all(headers)
     }
 
-    /// Queues `body` for `channel`; a waiting system message it replaces is
-    /// dropped (never one in flight).
+    /// Messages that may wait while nginx does not answer; beyond it the
+    /// oldest go (subscribers see the gap in `seq`).
+    static let maxWaiting = 1000
+
+    /// Queues `body` for `channel`; a waiting message of the channel that it
+    /// replaces is dropped (never one in flight).
     func enqueue(channel: String, body: [UInt8], replacingWaiting: Bool) {
         if replacingWaiting { waiting.removeAll { $0.channel == channel } }
+        if waiting.count >= Self.maxWaiting { waiting.removeFirst(waiting.count - Self.maxWaiting + 1) }
         waiting.append(Message(channel: channel, body: body))
         startNext()
     }
 
-    /// Drives the transfers until the monotonic time `deadline` (seconds) or
-    /// until `stop()` says so, whichever is first.
-    func run(until deadline: Double, stop: () -> Bool) {
+    /// Drives the transfers until the monotonic time `deadline` (seconds),
+    /// until `stop()` says so, or until `wakeFD` (if any) is readable, and
+    /// returns true in that last case.
+    func run(until deadline: Double, wakeFD: Int32?, stop: () -> Bool) -> Bool {
         while !stop() {
             let left = deadline - Clock.monotonicSeconds()
-            if left <= 0 { return }
+            if left <= 0 { return false }
             var running: Int32 = 0
             curl_multi_perform(multi, &running)
             collectFinished()
+            var extra = curl_waitfd(fd: wakeFD ?? -1, events: Int16(CURL_WAIT_POLLIN), revents: 0)
             var ready: Int32 = 0
             // curl_multi_poll sleeps the whole timeout when nothing is in flight.
-            curl_multi_poll(multi, nil, 0, Int32(max(1, min(left * 1000, 1000))), &ready)
+            let millis = Int32(max(1, min(left * 1000, 1000)))
+            if wakeFD == nil {
+                curl_multi_poll(multi, nil, 0, millis, &ready)
+            } else {
+                curl_multi_poll(multi, &extra, 1, millis, &ready)
+            }
+            if extra.revents != 0 { return true }
         }
+        return false
     }
 
     private func startNext() {

@@ -128,6 +128,70 @@ final class LiveChannelTests: XCTestCase {
         }
     }
 
+    // MARK: the events channel
+
+    func testEventsChannelNeedsATokenAndCarriesEachNewRowWithinASecond() throws {
+        let s = try server
+        let refused = try LiveClient.start(.ws, port: s.port, path: "/api/stream/events", count: 1).finish(allowRefusal: true)
+        XCTAssertEqual(refused.first?.refused, 401, "no token, no subscription")
+        let bad = try LiveClient.start(.sse, port: s.port, path: "/api/stream/events", count: 1,
+                                       headers: ["Authorization": "Bearer not-a-token"]).finish(allowRefusal: true)
+        XCTAssertEqual(bad.first?.refused, 401)
+
+        let token = try adminToken(s)
+        // Subscribed before the writes: both rows must come, in id order (after
+        // the newest earlier message, when one is still in the buffer).
+        let ws = LiveClient.start(.ws, port: s.port, path: "/api/stream/events", count: 3,
+                                  headers: ["Authorization": "Bearer \(token)"])
+        XCTAssertTrue(ws.waitUntilOpen(), "subscribed")
+        var posted: [(id: Int, at: Double)] = []
+        for i in 0..<2 {
+            let r = try s.request("POST", "/api/events", headers: ["Authorization": "Bearer \(token)", "Content-Type": "application/json"],
+                                  body: Array("{\"message\":\"live \(i)\"}".utf8))
+            XCTAssertEqual(r.status, 201, r.text)
+            posted.append((try XCTUnwrap(r.json?["id"] as? Int), Date().timeIntervalSince1970 * 1000))
+        }
+        let postedIDs = Set(posted.map(\.id))
+        let got = try ws.finish(allowTimeout: true).filter {
+            ((try? $0.object()["event"] as? [String: Any])?["id"] as? Int).map(postedIDs.contains) ?? false
+        }
+        XCTAssertEqual(got.count, 2)
+        for (m, p) in zip(got, posted) {
+            let o = try m.object()
+            XCTAssertEqual(o["type"] as? String, "event")
+            let event = try XCTUnwrap(o["event"] as? [String: Any])
+            XCTAssertEqual(event["id"] as? Int, p.id, "in id order")
+            XCTAssertLessThan(m.recvMillis - p.at, 1000, "within 1 s of the commit")
+        }
+        let seqs = try got.map { try XCTUnwrap($0.object()["seq"] as? Int) }
+        XCTAssertEqual(seqs[1], seqs[0] + 1)
+    }
+
+    /// The first admin's token, after the forced password change.
+    func adminToken(_ s: TestServer) throws -> String {
+        if let t = Self.token { return t }
+        let t = try Self.adminTokenUncached(s)
+        Self.token = t
+        return t
+    }
+
+    static func adminTokenUncached(_ s: TestServer) throws -> String {
+        let pw = try String(contentsOfFile: s.stateDir + "/first-admin-password", encoding: .utf8)
+            .trimmingCharacters(in: .newlines)
+        func post(_ path: String, _ json: [String: String], token: String? = nil) throws -> HTTPResponse {
+            var h = ["Content-Type": "application/json"]
+            if let token { h["Authorization"] = "Bearer \(token)" }
+            return try s.request("POST", path, headers: h, body: Array(try JSONSerialization.data(withJSONObject: json)))
+        }
+        let login = try post("/api/auth/login", ["username": "admin", "password": pw])
+        let first = try XCTUnwrap(login.json?["access_token"] as? String, login.text)
+        let changed = try post("/api/auth/change-password", ["current_password": pw, "new_password": "a-live-admin-password"],
+                               token: first)
+        return try XCTUnwrap(changed.json?["access_token"] as? String, changed.text)
+    }
+
+    nonisolated(unsafe) static var token: String?
+
     // MARK: bad input
 
     func testBadInputGetsA4xxNeverA5xx() throws {
@@ -135,15 +199,45 @@ final class LiveChannelTests: XCTestCase {
         let unknown = try s.get("/api/stream/nope")
         XCTAssertEqual(unknown.status, 404)
         XCTAssertEqual(unknown.errorCode, "not_found")
-        let garbage = try LiveClient.start(.sse, port: s.port, path: "/api/stream/system", count: 1,
-                                           headers: ["Last-Event-ID": "garbage\u{7f}%00"]).finish(allowRefusal: true)
-        XCTAssertTrue(garbage.allSatisfy { $0.refused.map { (400..<500).contains($0) } ?? true }, "\(garbage)")
-        for (path, headers) in [("/ws", [:]), ("/ws", ["Connection": "Upgrade", "Upgrade": "websocket"]),
-                                ("/ws", ["Connection": "Upgrade", "Upgrade": "websocket", "Sec-WebSocket-Version": "13"])] {
-            let r = try s.get(path, headers: headers, timeout: 5)
-            XCTAssertTrue((400..<500).contains(r.status), "\(path) \(headers): \(r.status) \(r.text)")
+        for id in ["garbage", "1:2:3", "-1:0", "99999999999999:0", "1:0%00", String(repeating: "9", count: 40)] {
+            for path in ["/api/stream/system", "/ws"] {
+                let r = try s.get(path, headers: ["Last-Event-ID": id, "Connection": "Upgrade", "Upgrade": "websocket"])
+                XCTAssertEqual(r.status, 400, "\(path) Last-Event-ID \(id): \(r.text)")
+                XCTAssertEqual(r.errorCode, "bad_last_event_id")
+            }
+            let q = try s.get("/api/stream/system?last_event_id=\(id.addingPercentEncoding(withAllowedCharacters: .alphanumerics)!)")
+            XCTAssertEqual(q.status, 400, "?last_event_id=\(id)")
+        }
+        let plain = try s.get("/ws")
+        XCTAssertEqual(plain.status, 426, "a GET without the upgrade")
+        XCTAssertEqual(plain.errorCode, "upgrade_required")
+        XCTAssertEqual(plain.headers["upgrade"] ?? plain.headers["Upgrade"], "websocket")
+        for headers in [["Connection": "Upgrade", "Upgrade": "websocket"],
+                        ["Connection": "Upgrade", "Upgrade": "websocket", "Sec-WebSocket-Version": "13"],
+                        ["Connection": "Upgrade", "Upgrade": "websocket", "Sec-WebSocket-Version": "13",
+                         "Sec-WebSocket-Key": String(repeating: "A", count: 9000)]] {
+            let r = try s.get("/ws", headers: headers, timeout: 5)
+            XCTAssertTrue((400..<500).contains(r.status), "malformed handshake \(headers.keys.sorted()): \(r.status) \(r.text)")
         }
         XCTAssertEqual(try s.request("POST", "/api/stream/system", body: Array("x".utf8)).status / 100, 4)
+    }
+}
+
+extension FileHandle {
+    /// What can be read now without blocking.
+    func availableDataNonBlocking() -> Data {
+        let fd = fileDescriptor
+        let flags = fcntl(fd, F_GETFL)
+        _ = fcntl(fd, F_SETFL, flags | O_NONBLOCK)
+        defer { _ = fcntl(fd, F_SETFL, flags) }
+        var out = Data()
+        var buf = [UInt8](repeating: 0, count: 65536)
+        while true {
+            let n = Glibc.read(fd, &buf, buf.count)
+            if n <= 0 { break }
+            out.append(contentsOf: buf[0..<n])
+        }
+        return out
     }
 }
 
@@ -183,14 +277,30 @@ final class LiveClient {
         return c
     }
 
-    /// The messages printed; a refused handshake fails the test unless allowed.
-    func finish(allowRefusal: Bool = false) throws -> [Message] {
-        let data = out.fileHandleForReading.readDataToEndOfFile()
+    /// Waits until the client has subscribed (its `open` line).
+    func waitUntilOpen(_ seconds: Double = 10) -> Bool {
+        waitUntil(seconds) {
+            buffered.append(out.fileHandleForReading.availableDataNonBlocking())
+            return String(decoding: buffered, as: UTF8.self).contains("\"open\"")
+        }
+    }
+
+    private var buffered = Data()
+
+    /// The messages printed; a refused handshake fails the test unless allowed,
+    /// and so does a message that did not come unless `allowTimeout`.
+    func finish(allowRefusal: Bool = false, allowTimeout: Bool = false) throws -> [Message] {
+        let data = buffered + out.fileHandleForReading.readDataToEndOfFile()
         stderr = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         process.waitUntilExit()
         var messages: [Message] = []
         for line in String(decoding: data, as: UTF8.self).split(separator: "\n") {
             let o = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
+            if o["open"] != nil { continue }
+            if o["timeout"] != nil {
+                if !allowTimeout { XCTFail("a message did not come within 5 s") }
+                continue
+            }
             if let status = o["refused"] as? Int {
                 if !allowRefusal { XCTFail("handshake refused with \(status)") }
                 messages.append(Message(recvMillis: 0, id: nil, data: "", refused: status))
@@ -200,5 +310,27 @@ final class LiveClient {
                                     data: try XCTUnwrap(o["data"] as? String), refused: nil))
         }
         return messages
+    }
+}
+
+/// CC_PUBLIC_READ=false closes the system channel: every handshake goes to
+/// the pool once, and only a viewer token subscribes.
+final class LivePrivateChannelTests: XCTestCase {
+    func testSystemChannelNeedsATokenWhenReadsAreNotPublic() throws {
+        try XCTSkipUnless(LiveChannelTests.nchanInstalled, "nginx's nchan module (libnginx-mod-nchan) is not installed")
+        let s = try TestServer(env: ["CC_PUBLIC_READ": "false"])
+        defer { s.stop() }
+        for (mode, path) in [(LiveClient.Mode.ws, "/ws"), (.sse, "/api/stream/system")] {
+            let refused = try LiveClient.start(mode, port: s.port, path: path, count: 1).finish(allowRefusal: true)
+            XCTAssertEqual(refused.first?.refused, 401, path)
+        }
+        let token = try LiveChannelTests.adminTokenUncached(s)
+        let ws = try LiveClient.start(.ws, port: s.port, path: "/ws", count: 1, headers: ["Authorization": "Bearer \(token)"]).finish()
+        XCTAssertEqual(try ws.first?.object()["type"] as? String, "system_stats")
+        // One authorize request per handshake, with the subscriber's address.
+        XCTAssertTrue(waitUntil(3) { s.accessLog().contains("\"path\":\"/ws\",\"status\":204") })
+        let checks = s.accessLog().split(separator: "\n").filter { $0.contains("\"path\":\"/ws\"") }
+        XCTAssertEqual(checks.count, 2, "one check per handshake: \(checks)")
+        XCTAssertTrue(checks.allSatisfy { $0.contains("\"remote\":\"127.0.0.1\"") })
     }
 }

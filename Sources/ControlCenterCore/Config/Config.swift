@@ -64,6 +64,9 @@ public struct Config: Sendable, Equatable {
     /// nginx's nchan publisher socket (control-center-live-http.conf); only
     /// the collector connects to it.
     public var publishSocket: String { publishDir + "/nchan.sock" }
+    /// The collector's wake socket (CollectorWake): request workers send to
+    /// it after committing a write, so new events are published at once.
+    public var collectorWakeSocket: String { runDir + "/collector.wake" }
     /// nginx's internal server for the live channels' handshake checks
     /// (control-center-live-http.conf, with CC_PUBLIC_READ=false).
     public var streamAuthorizeSocket: String { runDir + "/stream-authorize.sock" }

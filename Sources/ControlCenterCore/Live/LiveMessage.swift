@@ -1,9 +1,10 @@
-/// The messages of the live channels (`/ws`, `/api/stream/system`), written
+/// The messages of the live channels (`/ws` and `/api/stream/system`: the
+/// system channel; `/api/stream/events`: the events channel), written
 /// by the collector and fanned out by nginx's nchan; docs/openapi.yaml
 /// (`LiveSystemStats`, `LiveReset`) describes them.
 ///
 /// Every message carries `epoch` (the collector's start, Unix ms) and `seq`
-/// (1, 2, … per epoch). The documented client rule: a `seq` that is not the
+/// (1, 2, … per channel and epoch). The documented client rule: a `seq` that is not the
 /// previous one plus 1, a changed `epoch`, or a `type:"reset"` message means
 /// messages were missed; back-fill from the REST API (`/api/system/stats`).
 public enum LiveMessage {
@@ -43,6 +44,18 @@ public enum LiveMessage {
         out.append(contentsOf: Array(String(max(0, publishedAtMillis - takenAtMillis)).utf8))
         out.append(contentsOf: SnapshotTail.close)
         return out
+    }
+
+    /// `{"type":"event", epoch, seq, published_at, published_at_ms, event}`
+    /// on the events channel; `event` is the row as `GET /api/events` lists it.
+    public static func event(_ e: Event, epoch: Int64, seq: Int, publishedAtMillis: Int64) -> [UInt8] {
+        var w = JSONWriter(capacity: 512)
+        w.beginObject()
+        header(&w, type: "event", epoch: epoch, seq: seq, publishedAtMillis: publishedAtMillis)
+        w.key("event")
+        e.write(&w)
+        w.endObject()
+        return w.bytes
     }
 
     /// `{"type":"reset", epoch, seq:0, reason, published_at, published_at_ms}`:

@@ -6,7 +6,7 @@ extension NginxRender {
     static let authorizePrefix = "/.cc-stream-authorize"
 
     /// Channels that exist; a subscriber names one only through its location.
-    static let liveChannels = ["system"]
+    static let liveChannels = ["system", "events"]
 
     /// `control-center-live-http.conf` (http level, included by
     /// control-center-http.conf): nchan's shared memory, the per-address
@@ -34,7 +34,7 @@ extension NginxRender {
                 default 1;
             }
 
-            \(config.publicRead ? "# (no handshake check: the system channel is public)\n" : authorizeServer)
+            \(authorizeServer)
             # The collector's publisher endpoint: POST /pub/<channel>.
             server {
                 listen unix:\(config.publishSocket);
@@ -57,16 +57,14 @@ extension NginxRender {
     /// `control-center-live.conf` (server level, included by
     /// control-center.conf): the subscriber locations. With CC_PUBLIC_READ=
     /// true the system channel is public like the old dashboard's `/ws`;
-    /// otherwise nchan asks the main pool once per handshake (the same URI
-    /// as a FastCGI request, which StreamRoutes answers with 204 or an
-    /// error). nchan 1.3.6 crashes on an authorize location that answers
-    /// itself, so it always passes to the pool.
+    /// otherwise, and always for the events channel, nchan asks the main
+    /// pool once per handshake (StreamRoutes answers 204 or an error).
     var liveServer: String {
         let s = config.nginx
-        func common(_ uri: String) -> String {
+        func common(_ uri: String, channel: String, isPublic: Bool) -> String {
             // nchan's authorize subrequest has no client address of its own: the
             // subscriber's is kept in variables the subrequest shares.
-            let authorize = config.publicRead ? "" : """
+            let authorize = isPublic ? "" : """
 
                     nchan_authorize_request \(Self.authorizePrefix)\(uri);
                     set $cc_stream_remote $remote_addr;
@@ -74,7 +72,7 @@ extension NginxRender {
                 """
             return """
                 limit_conn cc_stream \(s.streamMaxPerIP);
-                nchan_channel_id system;
+                nchan_channel_id \(channel);
                 # A new subscriber without a message id gets the newest message only, not
                 # the whole buffer; one with Last-Event-ID (or ?last_event_id=) gets every
                 # buffered message after it.
@@ -104,16 +102,23 @@ extension NginxRender {
                     include \(path("control-center-headers.conf"));
                     return 426 '{"error":{"code":"upgrade_required","message":"/ws is a WebSocket: send Upgrade: websocket","request_id":"$request_id"}}\\n';
                 }
-            \(common("/ws"))
+            \(common("/ws", channel: "system", isPublic: config.publicRead))
             }
 
             # EventSource (Accept: text/event-stream) or long-poll (anything else).
             location = /api/stream/system {
                 nchan_subscriber eventsource longpoll;
-            \(common("/api/stream/system"))
+            \(common("/api/stream/system", channel: "system", isPublic: config.publicRead))
             }
 
-            \(config.publicRead ? "# (no handshake check: the system channel is public)" : authorizeLocation)
+            # Every row written to the events table; always needs a viewer token.
+            location = /api/stream/events {
+                nchan_subscriber websocket eventsource longpoll;
+                nchan_websocket_ping_interval 30;
+            \(common("/api/stream/events", channel: "events", isPublic: false))
+            }
+
+            \(authorizeLocation)
 
             """
     }

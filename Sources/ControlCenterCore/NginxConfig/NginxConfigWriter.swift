@@ -28,6 +28,15 @@ public enum NginxConfigWriter {
                 throw RenderError("cannot create \(d): \(String(cString: strerror(errno)))")
             }
         }
+        // nginx does not remove a unix socket it listened on when it dies, and
+        // then cannot bind it again: clear the live channels' sockets that
+        // nobody answers on (a running nginx keeps its own).
+        if render.liveEnabled {
+            for path in [config.publishSocket, config.streamAuthorizeSocket]
+            where access(path, F_OK) == 0 && !ListenSocket.isUnixSocketLive(path) {
+                unlink(path)
+            }
+        }
         for (name, text) in files {
             guard AtomicFile.write(Array(text.utf8), to: "\(dir)/\(name)", mode: 0o644) else {
                 throw RenderError("cannot write \(dir)/\(name): \(String(cString: strerror(errno)))")

@@ -192,6 +192,51 @@ final class LiveChannelTests: XCTestCase {
 
     nonisolated(unsafe) static var token: String?
 
+    // MARK: the session cookie
+
+    func testSessionCookieSubscribesFromThisOriginOnlyAndNeedsACSRFHeaderToWrite() throws {
+        let s = try server
+        _ = try adminToken(s) // the password change is done
+        let login = try s.request("POST", "/api/auth/login", headers: ["Content-Type": "application/json"],
+                                  body: Array(#"{"username":"admin","password":"a-live-admin-password"}"#.utf8))
+        XCTAssertEqual(login.status, 200, login.text)
+        let setCookie = try XCTUnwrap(login.headers["set-cookie"])
+        XCTAssertTrue(setCookie.hasPrefix("cc_session=\(try XCTUnwrap(login.json?["access_token"] as? String));"), setCookie)
+        for attribute in ["Path=/", "Max-Age=3600", "HttpOnly", "SameSite=Strict"] {
+            XCTAssertTrue(setCookie.contains("; \(attribute)"), attribute)
+        }
+        XCTAssertFalse(setCookie.contains("Secure"), "plain HTTP: a Secure cookie would never come back")
+        let cookie = String(setCookie.prefix { $0 != ";" })
+
+        XCTAssertEqual(try s.get("/api/auth/me", headers: ["Cookie": "other=1; \(cookie)"]).status, 200, "API routes accept it")
+        let event = Array(#"{"message":"from a page"}"#.utf8)
+        let forged = try s.request("POST", "/api/events", headers: ["Cookie": cookie, "Content-Type": "application/json"], body: event)
+        XCTAssertEqual(forged.status, 403)
+        XCTAssertEqual(forged.errorCode, "csrf_header_required")
+        let page = try s.request("POST", "/api/events", headers: ["Cookie": cookie, "Content-Type": "application/json",
+                                                                  "X-Requested-With": "fetch"], body: event)
+        XCTAssertEqual(page.status, 201, page.text)
+
+        // The events channel (always checked): same origin or no Origin (not a browser) in, any other out.
+        let own = "http://127.0.0.1:\(s.port)"
+        for (origin, allowed) in [(own, true), ("http://evil.example", false), ("http://127.0.0.1:1", false)] {
+            let r = try LiveClient.start(.ws, port: s.port, path: "/api/stream/events", count: 0,
+                                         headers: ["Cookie": cookie, "Origin": origin]).finish(allowRefusal: true)
+            if allowed {
+                XCTAssertNil(r.first?.refused, origin)
+            } else {
+                XCTAssertEqual(r.first?.refused, 403, origin)
+            }
+        }
+        XCTAssertNil(try LiveClient.start(.sse, port: s.port, path: "/api/stream/events", count: 0,
+                                          headers: ["Cookie": cookie]).finish(allowRefusal: true).first?.refused)
+
+        let logout = try s.request("POST", "/api/auth/logout", headers: ["Cookie": cookie, "X-Requested-With": "fetch"])
+        XCTAssertEqual(logout.status, 200, logout.text)
+        XCTAssertTrue(logout.headers["set-cookie"]?.hasPrefix("cc_session=; Path=/; Max-Age=0") ?? false)
+        XCTAssertEqual(try s.get("/api/auth/me", headers: ["Cookie": cookie]).status, 401, "revoked with the logout")
+    }
+
     // MARK: bad input
 
     func testBadInputGetsA4xxNeverA5xx() throws {

@@ -31,6 +31,9 @@ public struct Config: Sendable, Equatable {
     public var jwtSecret: String?
     public var tokenTTL: Int
     public var publicRead: Bool
+    /// Origins, lowercase, whose pages may subscribe with the session
+    /// cookie besides the served one (CC_ALLOWED_ORIGINS).
+    public var allowedOrigins: [String]
     public var cacheTTL: [String: Double]
     public var cacheMaxStale: Double
     public var nginxViews: Bool
@@ -113,7 +116,8 @@ public struct Config: Sendable, Equatable {
         ("CC_DATABASE_URL", "sqlite://$CC_STATE_DIR/control-center.db", "sqlite:///path or postgres://user@host:port/db"),
         ("CC_DB_TIMEOUT", "5", "Statement timeout in seconds"),
         ("CC_JWT_SECRET", "(generated, $CC_STATE_DIR/jwt.secret)", "HS256 signing secret, at least 32 bytes"),
-        ("CC_TOKEN_TTL", "3600", "Access token lifetime in seconds"),
+        ("CC_TOKEN_TTL", "3600", "Access token lifetime in seconds (also the cc_session cookie's Max-Age)"),
+        ("CC_ALLOWED_ORIGINS", "(none)", "Comma-separated origins (scheme://host[:port]) besides the served one whose pages may subscribe to the live channels with the session cookie"),
         ("CC_PUBLIC_READ", "true", "Anonymous clients may read the host summary and the public process and port fields (README \"What is public\"); false requires a viewer token on every system route"),
         ("CC_CACHE_TTL_PROCESSES", "2", "Seconds a processes snapshot is fresh"),
         ("CC_CACHE_TTL_NETWORK", "2", "Seconds a network snapshot is fresh"),
@@ -209,6 +213,13 @@ public struct Config: Sendable, Equatable {
         }
         tokenTTL = try p.int("CC_TOKEN_TTL", default: 3600, range: 10...(86_400 * 365))
         publicRead = try p.bool("CC_PUBLIC_READ", default: true)
+        allowedOrigins = try (p.string("CC_ALLOWED_ORIGINS") ?? "").split(separator: ",").map {
+            let o = $0.trimmingCharacters(in: .whitespaces).lowercased()
+            guard o.range(of: #"^https?://(\[[0-9a-f:.]+\]|[a-z0-9.-]+)(:[0-9]{1,5})?$"#, options: .regularExpression) != nil else {
+                throw ConfigError("CC_ALLOWED_ORIGINS: '\(o)' is not an origin (scheme://host[:port], no path)")
+            }
+            return o
+        }
         cacheTTL = [
             "processes": try p.double("CC_CACHE_TTL_PROCESSES", default: 2, range: 0.05...3600),
             "network": try p.double("CC_CACHE_TTL_NETWORK", default: 2, range: 0.05...3600),

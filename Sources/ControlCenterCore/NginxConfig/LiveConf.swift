@@ -138,6 +138,8 @@ extension NginxRender {
             proxy_pass http://unix:\(config.streamAuthorizeSocket):;
             proxy_pass_request_body off;
             proxy_set_header Content-Length "";
+            # The subscriber's Host: the served origin the worker compares Origin with.
+            proxy_set_header Host $http_host;
             proxy_set_header X-CC-Remote-Addr $cc_stream_remote;
             proxy_set_header X-CC-Request-ID $request_id;
             proxy_set_header X-CC-HTTPS $cc_stream_https;

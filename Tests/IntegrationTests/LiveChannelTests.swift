@@ -192,6 +192,25 @@ final class LiveChannelTests: XCTestCase {
 
     nonisolated(unsafe) static var token: String?
 
+    // MARK: stream tickets
+
+    func testTicketSubscribesOnceThroughNginx() throws {
+        let s = try server
+        let token = try adminToken(s)
+        let r = try s.request("POST", "/api/stream/ticket", headers: ["Authorization": "Bearer \(token)"])
+        XCTAssertEqual(r.status, 201, r.text)
+        let ticket = try XCTUnwrap(r.json?["ticket"] as? String)
+        let first = try LiveClient.start(.ws, port: s.port, path: "/api/stream/events?ticket=\(ticket)", count: 0).finish()
+        XCTAssertTrue(first.isEmpty, "admitted")
+        let again = try LiveClient.start(.ws, port: s.port, path: "/api/stream/events?ticket=\(ticket)", count: 0)
+            .finish(allowRefusal: true)
+        XCTAssertEqual(again.first?.refused, 401, "a ticket works once")
+        // The header cannot be forged past nginx: it is always the query's.
+        let forged = try LiveClient.start(.sse, port: s.port, path: "/api/stream/events", count: 0,
+                                          headers: ["X-CC-Stream-Ticket": ticket]).finish(allowRefusal: true)
+        XCTAssertEqual(forged.first?.refused, 401)
+    }
+
     // MARK: the session cookie
 
     func testSessionCookieSubscribesFromThisOriginOnlyAndNeedsACSRFHeaderToWrite() throws {

@@ -16,11 +16,32 @@ public enum StreamRoutes {
         r.get("/ws", handshake(systemChannel: true))
         r.get("/api/stream/system", handshake(systemChannel: true))
         r.get("/api/stream/events", handshake(systemChannel: false))
+        r.post("/api/stream/ticket", ticket)
+    }
+
+    /// The subscriber's `?ticket=`, which nginx passes to the check as this
+    /// header (control-center-live.conf).
+    static let ticketHeader = "x-cc-stream-ticket"
+
+    /// `POST /api/stream/ticket` (viewer): a single-use ticket for one
+    /// subscription within 60 s, for clients that can send neither a header
+    /// nor the cookie on their subscribe request.
+    static func ticket(_ req: Request, _ ctx: WorkerContext) throws -> Response {
+        let p = try Auth.requireRole(.viewer, req, ctx)
+        let issued = try Store.writeStatement(ctx) { try StreamTicketRepository($0).issue(userID: p.user.id) }
+        return .json(201) { w in
+            w.beginObject()
+            w.field("ticket", issued.ticket)
+            w.field("expires_in", StreamTicketRepository.lifetime)
+            w.field("expires_at", timestamp: Double(issued.expiresAt) / 1000)
+            w.endObject()
+        }
     }
 
     static func handshake(systemChannel: Bool) -> Handler {
         { req, ctx in
             if systemChannel && ctx.config.publicRead { return Response(status: 204) }
+            if let ticket = req.header(ticketHeader), !ticket.isEmpty { return try redeem(ticket, ctx) }
             let p = try Auth.requireRole(.viewer, req, ctx)
             if p.viaCookie, let origin = req.header("origin"),
                !isAllowed(origin: origin, req, allowed: ctx.config.allowedOrigins) {
@@ -29,6 +50,19 @@ public enum StreamRoutes {
             }
             return Response(status: 204)
         }
+    }
+
+    /// A ticket admits one subscription of an active user; used or not, it
+    /// is gone afterwards.
+    static func redeem(_ ticket: String, _ ctx: WorkerContext) throws -> Response {
+        let user = try Store.write(ctx) { db -> User? in
+            guard let id = try StreamTicketRepository(db).redeem(ticket) else { return nil }
+            return try UserRepository(db).find(id: id)
+        }
+        guard let user, user.isActive, user.role.includes(.viewer) else {
+            throw APIError(401, "invalid_ticket", "The stream ticket is unknown, used or expired; get a new one (POST /api/stream/ticket)")
+        }
+        return Response(status: 204)
     }
 
     /// The served origin (RFC 6454: scheme, host and port as the client

@@ -69,6 +69,7 @@ extension NginxRender {
                     nchan_authorize_request \(Self.authorizePrefix)\(uri);
                     set $cc_stream_remote $remote_addr;
                     set $cc_stream_https $https;
+                    set $cc_stream_ticket $arg_ticket;
                 """
             return """
                 limit_conn cc_stream \(s.streamMaxPerIP);
@@ -143,6 +144,8 @@ extension NginxRender {
             proxy_set_header X-CC-Remote-Addr $cc_stream_remote;
             proxy_set_header X-CC-Request-ID $request_id;
             proxy_set_header X-CC-HTTPS $cc_stream_https;
+            # ?ticket= of the subscribe URL (POST /api/stream/ticket), never a client's own header.
+            proxy_set_header X-CC-Stream-Ticket $cc_stream_ticket;
         }
         """
     }

@@ -31,6 +31,15 @@ final class NginxRenderTests: XCTestCase {
         XCTAssertTrue(trusted.contains("real_ip_header X-Forwarded-For;\nreal_ip_recursive on;"))
     }
 
+    func testHTTPSIsNginxsTLSOrATrustedProxysWord() throws {
+        let plain = try render()
+        XCTAssertTrue(plain["control-center-http.conf"]?.contains("geo $realip_remote_addr $cc_via_trusted_proxy {\n    default 0;\n}") ?? false)
+        XCTAssertTrue(plain["control-center.conf"]?.contains("fastcgi_param HTTPS           $cc_https if_not_empty;") ?? false)
+        let proxied = try render(["CC_TRUSTED_PROXIES": "10.0.0.0/8"])["control-center-http.conf"] ?? ""
+        XCTAssertTrue(proxied.contains("geo $realip_remote_addr $cc_via_trusted_proxy {\n    default 0;\n    10.0.0.0/8 1;\n}"))
+        XCTAssertTrue(proxied.contains("\"~^:1:https$\" on;"), "X-Forwarded-Proto counts only from a trusted proxy")
+    }
+
     func testRateLimitExemptionIsTheSetting() throws {
         let http = try render()["control-center-http.conf"] ?? ""
         XCTAssertTrue(http.contains("geo $cc_limit_exempt {\n    default 0;\n    127.0.0.0/8 1;\n    ::1 1;\n}"))

@@ -382,7 +382,8 @@ final class LiveClient {
 final class LivePrivateChannelTests: XCTestCase {
     func testSystemChannelNeedsATokenWhenReadsAreNotPublic() throws {
         try XCTSkipUnless(LiveChannelTests.nchanInstalled, "nginx's nchan module (libnginx-mod-nchan) is not installed")
-        let s = try TestServer(env: ["CC_PUBLIC_READ": "false"])
+        // Loopback is not exempt here, so the per-address subscriber limit applies.
+        let s = try TestServer(env: ["CC_PUBLIC_READ": "false", "CC_STREAM_MAX_PER_IP": "2", "CC_RATE_LIMIT_EXEMPT": ""])
         defer { s.stop() }
         for (mode, path) in [(LiveClient.Mode.ws, "/ws"), (.sse, "/api/stream/system")] {
             let refused = try LiveClient.start(mode, port: s.port, path: path, count: 1).finish(allowRefusal: true)
@@ -396,5 +397,15 @@ final class LivePrivateChannelTests: XCTestCase {
         let checks = s.accessLog().split(separator: "\n").filter { $0.contains("\"path\":\"/ws\"") }
         XCTAssertEqual(checks.count, 2, "one check per handshake: \(checks)")
         XCTAssertTrue(checks.allSatisfy { $0.contains("\"remote\":\"127.0.0.1\"") })
+
+        // CC_STREAM_MAX_PER_IP: two subscriptions held, the third refused with 429.
+        let held = (0..<2).map { _ in
+            LiveClient.start(.sse, port: s.port, path: "/api/stream/system", count: 3, headers: ["Authorization": "Bearer \(token)"])
+        }
+        XCTAssertTrue(held.allSatisfy { $0.waitUntilOpen() })
+        let third = try LiveClient.start(.ws, port: s.port, path: "/ws", count: 1, headers: ["Authorization": "Bearer \(token)"])
+            .finish(allowRefusal: true)
+        XCTAssertEqual(third.first?.refused, 429)
+        for h in held { XCTAssertEqual(try h.finish().count, 3, "the held ones keep receiving") }
     }
 }

@@ -71,7 +71,7 @@ cc_start_stack() {
         cc_log "the master did not open $sock"
         return 1
     fi
-    nginx -p "$CC_STATE_DIR/nginx" -c "$CC_STATE_DIR/nginx/nginx.conf" 2> >(grep -v 'the "user" directive' >&2) &
+    nginx -p "$CC_STATE_DIR/nginx" -c "$CC_STATE_DIR/nginx/nginx.conf" 2> >(grep -v -e 'the "user" directive' -e 'shared memory for nchan' >&2) &
     CC_NGINX_PID=$!
     if ! cc_wait_for 10 curl -sf "$CC_URL/health"; then
         cc_log "nginx did not answer $CC_URL/health"

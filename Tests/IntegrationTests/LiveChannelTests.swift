@@ -12,7 +12,8 @@ final class LiveChannelTests: XCTestCase {
 
     override class func setUp() {
         guard nchanInstalled else { return }
-        server = try? TestServer(env: ["CC_COLLECT_INTERVAL": "1"])
+        // A short buffer, so that a resume id can fall out of it within a test.
+        server = try? TestServer(env: ["CC_COLLECT_INTERVAL": "1", "CC_STREAM_BUFFER": "5/120"])
     }
 
     override class func tearDown() {
@@ -90,6 +91,32 @@ final class LiveChannelTests: XCTestCase {
         let escaped = try XCTUnwrap(id.addingPercentEncoding(withAllowedCharacters: .alphanumerics))
         let viaQuery = try LiveClient.start(.ws, port: s.port, path: "/ws?last_event_id=\(escaped)", count: 2).finish()
         XCTAssertEqual(try viaQuery.map { try $0.object()["seq"] as? Int }, [seq + 1, seq + 2])
+    }
+
+    /// The documented client rule (docs/architecture.md): after `last`
+    /// (epoch, seq), a message means "back-fill from the REST API" when its
+    /// epoch changed, it is a reset, or its seq is not the next one.
+    static func mustBackFill(after last: (epoch: Int, seq: Int), _ m: [String: Any]) -> Bool {
+        m["type"] as? String == "reset" || m["epoch"] as? Int != last.epoch || m["seq"] as? Int != last.seq + 1
+    }
+
+    func testAResumeIdOutOfTheBufferOrFromTheFutureIsDetectedByTheClientRule() throws {
+        let s = try server
+        let seen = try XCTUnwrap(try LiveClient.start(.sse, port: s.port, path: "/api/stream/system", count: 1).finish().first)
+        let o = try seen.object()
+        let last = (epoch: try XCTUnwrap(o["epoch"] as? Int), seq: try XCTUnwrap(o["seq"] as? Int))
+        Thread.sleep(forTimeInterval: 6.5) // six messages go by; the buffer keeps five
+        let resumed = try LiveClient.start(.sse, port: s.port, path: "/api/stream/system", count: 1,
+                                           headers: ["Last-Event-ID": try XCTUnwrap(seen.id)]).finish()
+        let first = try XCTUnwrap(resumed.first).object()
+        XCTAssertGreaterThan(first["seq"] as? Int ?? 0, last.seq + 1, "nchan sends what it still has")
+        XCTAssertTrue(Self.mustBackFill(after: last, first), "and the client sees the gap")
+        XCTAssertFalse(Self.mustBackFill(after: last, ["type": "system_stats", "epoch": last.epoch, "seq": last.seq + 1]))
+        // An id from the future (from before an nginx reload) gets nothing: the
+        // rule's "nothing within two intervals" case.
+        let future = try LiveClient.start(.sse, port: s.port, path: "/api/stream/system", count: 1,
+                                          headers: ["Last-Event-ID": "99999999999:0"]).finish(allowTimeout: true)
+        XCTAssertTrue(future.isEmpty, "no message: the client reconnects without the id and back-fills")
     }
 
     // MARK: the collector child

@@ -44,7 +44,8 @@ let package = Package(
             ],
             path: "Sources/control-center"
         ),
-        .testTarget(name: "ControlCenterCoreTests", dependencies: ["ControlCenterCore"], path: "Tests/ControlCenterCoreTests"),
+        .testTarget(name: "ControlCenterCoreTests", dependencies: ["ControlCenterCore", "ControlCenterLive"],
+                    path: "Tests/ControlCenterCoreTests"),
         .testTarget(name: "IntegrationTests", dependencies: ["ControlCenterCore"], path: "Tests/IntegrationTests",
                     exclude: ["Support/live_client.py"]),
     ],

@@ -78,7 +78,8 @@ final class NchanPublisher {
             var extra = curl_waitfd(fd: wakeFD ?? -1, events: Int16(CURL_WAIT_POLLIN), revents: 0)
             var ready: Int32 = 0
             // curl_multi_poll sleeps the whole timeout when nothing is in flight.
-            let millis = Int32(max(1, min(left * 1000, 1000)))
+            // Slices of at most 0.2 s, so that a QUIT (stop()) is seen quickly.
+            let millis = Int32(max(1, min(left * 1000, 200)))
             if wakeFD == nil {
                 curl_multi_poll(multi, nil, 0, millis, &ready)
             } else {

@@ -17,6 +17,7 @@ let package = Package(
         .systemLibrary(name: "CSQLite", path: "Sources/CSQLite", pkgConfig: "sqlite3"),
         .systemLibrary(name: "CPostgres", path: "Sources/CPostgres", pkgConfig: "libpq"),
         .systemLibrary(name: "CSodium", path: "Sources/CSodium", pkgConfig: "libsodium"),
+        .systemLibrary(name: "CCurl", path: "Sources/CCurl", pkgConfig: "libcurl"),
         // glibc extensions and async-signal-safe handlers Swift cannot express.
         .target(
             name: "CSupport", path: "Sources/CSupport",
@@ -32,16 +33,21 @@ let package = Package(
             // nginx runs it (the views); the nginx-config command installs it.
             resources: [.copy("NginxConfig/cc_views.lua")]
         ),
+        // The collector: the only code that publishes, so the only user of libcurl.
+        .target(name: "ControlCenterLive", dependencies: ["ControlCenterCore", "CCurl", "CSupport"],
+                path: "Sources/ControlCenterLive"),
         .executableTarget(
             name: "control-center",
             dependencies: [
-                "ControlCenterCore",
+                "ControlCenterCore", "ControlCenterLive",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "Sources/control-center"
         ),
-        .testTarget(name: "ControlCenterCoreTests", dependencies: ["ControlCenterCore"], path: "Tests/ControlCenterCoreTests"),
-        .testTarget(name: "IntegrationTests", dependencies: ["ControlCenterCore"], path: "Tests/IntegrationTests"),
+        .testTarget(name: "ControlCenterCoreTests", dependencies: ["ControlCenterCore", "ControlCenterLive"],
+                    path: "Tests/ControlCenterCoreTests"),
+        .testTarget(name: "IntegrationTests", dependencies: ["ControlCenterCore"], path: "Tests/IntegrationTests",
+                    exclude: ["Support/live_client.py"]),
     ],
     swiftLanguageModes: [.v6]
 )

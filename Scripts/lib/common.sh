@@ -24,7 +24,9 @@ cc_apt_install() {
 
 # What building and serving needs.
 cc_install_runtime() {
-    cc_apt_install nginx libnginx-mod-http-lua libnginx-mod-http-echo libfcgi-dev libfcgi0ldbl libsqlite3-dev libpq-dev libsodium-dev pkg-config procps
+    cc_apt_install nginx libnginx-mod-http-lua libnginx-mod-http-echo libnginx-mod-nchan libfcgi-dev libfcgi0ldbl libsqlite3-dev libpq-dev libsodium-dev libcurl4-openssl-dev pkg-config procps
+    # The live channels need it (control-center nginx-config leaves them out without it).
+    [ -r /usr/lib/nginx/modules/ngx_nchan_module.so ] || { cc_log "nginx's nchan module is missing: install libnginx-mod-nchan"; return 1; }
 }
 
 # The binary, built once per configuration.
@@ -69,7 +71,7 @@ cc_start_stack() {
         cc_log "the master did not open $sock"
         return 1
     fi
-    nginx -p "$CC_STATE_DIR/nginx" -c "$CC_STATE_DIR/nginx/nginx.conf" 2> >(grep -v 'the "user" directive' >&2) &
+    nginx -p "$CC_STATE_DIR/nginx" -c "$CC_STATE_DIR/nginx/nginx.conf" 2> >(grep -v -e 'the "user" directive' -e 'shared memory for nchan' >&2) &
     CC_NGINX_PID=$!
     if ! cc_wait_for 10 curl -sf "$CC_URL/health"; then
         cc_log "nginx did not answer $CC_URL/health"

@@ -1,5 +1,6 @@
 import ArgumentParser
 import ControlCenterCore
+import ControlCenterLive
 import Foundation
 import Glibc
 
@@ -8,8 +9,8 @@ struct ControlCenter: ParsableCommand {
         commandName: "control-center",
         abstract: "Host monitoring and service control: a FastCGI worker pool behind nginx.",
         version: Version.string,
-        subcommands: [Serve.self, CheckConfig.self, NginxConfigCommand.self, Worker.self, Migrate.self, UserCommand.self,
-                      BackupCommand.self, RestoreCommand.self, SnapshotCommand.self]
+        subcommands: [Serve.self, CheckConfig.self, NginxConfigCommand.self, Worker.self, CollectorCommand.self,
+                      Migrate.self, UserCommand.self, BackupCommand.self, RestoreCommand.self, SnapshotCommand.self]
     )
 }
 
@@ -83,3 +84,18 @@ struct Worker: ParsableCommand {
 }
 
 ControlCenter.main()
+
+struct CollectorCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "collector",
+        abstract: "Run the collector: sample stats, refresh snapshots, publish live messages (started by the master).",
+        shouldDisplay: false)
+
+    @Option(help: "Slot number (always 0; the master passes it to every child).") var slot = 0
+
+    func run() throws {
+        let config = loadConfig()
+        let log = Log(path: config.logFile, level: config.logLevel, fields: ["role": "collector"])
+        Glibc.exit(Collector(config: config, log: log).run())
+    }
+}

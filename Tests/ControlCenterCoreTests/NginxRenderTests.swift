@@ -5,11 +5,12 @@ import XCTest
 /// What `control-center nginx-config` renders, as text (no nginx here;
 /// IntegrationTests/NginxConfigTests runs nginx -t and real requests).
 final class NginxRenderTests: XCTestCase {
-    private func render(_ v: [String: String] = [:], bench: Bool = false, views: Bool = true) throws -> [String: String] {
+    private func render(_ v: [String: String] = [:], bench: Bool = false, views: Bool = true,
+                        nchan: Bool = true) throws -> [String: String] {
         var values = ["CC_STATE_DIR": "/srv/cc"]
         for (k, x) in v { values[k] = x }
         let r = NginxRender(config: try Config(values: values), directory: "/srv/cc/nginx", bench: bench,
-                            viewModulesAvailable: views, nchanAvailable: true)
+                            viewModulesAvailable: views, nchanAvailable: nchan)
         return Dictionary(uniqueKeysWithValues: try r.files().map { ($0.name, $0.contents) })
     }
 
@@ -28,6 +29,15 @@ final class NginxRenderTests: XCTestCase {
         let trusted = try render(["CC_TRUSTED_PROXIES": "10.0.0.0/8,2001:db8::/32"])["control-center.conf"] ?? ""
         XCTAssertTrue(trusted.contains("set_real_ip_from 10.0.0.0/8;\nset_real_ip_from 2001:db8::/32;\n"))
         XCTAssertTrue(trusted.contains("real_ip_header X-Forwarded-For;\nreal_ip_recursive on;"))
+    }
+
+    func testHTTPSIsNginxsTLSOrATrustedProxysWord() throws {
+        let plain = try render()
+        XCTAssertTrue(plain["control-center-http.conf"]?.contains("geo $realip_remote_addr $cc_via_trusted_proxy {\n    default 0;\n}") ?? false)
+        XCTAssertTrue(plain["control-center.conf"]?.contains("fastcgi_param HTTPS           $cc_https if_not_empty;") ?? false)
+        let proxied = try render(["CC_TRUSTED_PROXIES": "10.0.0.0/8"])["control-center-http.conf"] ?? ""
+        XCTAssertTrue(proxied.contains("geo $realip_remote_addr $cc_via_trusted_proxy {\n    default 0;\n    10.0.0.0/8 1;\n}"))
+        XCTAssertTrue(proxied.contains("\"~^:1:https$\" on;"), "X-Forwarded-Proto counts only from a trusted proxy")
     }
 
     func testRateLimitExemptionIsTheSetting() throws {
@@ -79,6 +89,70 @@ final class NginxRenderTests: XCTestCase {
         XCTAssertNil(noViews["control-center-views.conf"], "no Lua module, no views")
         XCTAssertFalse(noViews["nginx.conf"]?.contains("lua") ?? true)
         XCTAssertNil(try render(["CC_PUBLIC_READ": "false"])["control-center-views.conf"])
+    }
+
+    func testLiveChannelsOnlyWithNchanAskedForAndInstalled() throws {
+        let on = try render()
+        XCTAssertTrue(on["nginx.conf"]?.contains("load_module /usr/lib/nginx/modules/ngx_nchan_module.so;") ?? false)
+        XCTAssertTrue(on["control-center-http.conf"]?.contains("include /srv/cc/nginx/control-center-live-http.conf;") ?? false)
+        XCTAssertTrue(on["control-center.conf"]?.contains("include /srv/cc/nginx/control-center-live.conf;") ?? false)
+        for off in [try render(["CC_NCHAN": "false"]), try render(nchan: false)] {
+            XCTAssertNil(off["control-center-live.conf"])
+            XCTAssertNil(off["control-center-live-http.conf"])
+            XCTAssertFalse(off.values.contains { $0.contains("nchan") })
+        }
+    }
+
+    func testLiveLocationsLimitsAndBuffer() throws {
+        let files = try render(["CC_STREAM_BUFFER": "30/60", "CC_STREAM_MAX_PER_IP": "7"])
+        let http = try XCTUnwrap(files["control-center-live-http.conf"])
+        let server = try XCTUnwrap(files["control-center-live.conf"])
+        // The publisher: only on the private socket, only the channels that exist.
+        XCTAssertTrue(http.contains("listen unix:/srv/cc/run/publish/nchan.sock;"))
+        XCTAssertTrue(http.contains("location ~ ^/pub/(system|events)$ {\n        nchan_publisher http;"))
+        XCTAssertTrue(http.contains("nchan_message_buffer_length 30;\n        nchan_message_timeout 60s;"))
+        XCTAssertFalse(server.contains("nchan_publisher"), "nothing public publishes")
+        XCTAssertTrue(http.contains("limit_conn_zone $cc_limit_key zone=cc_stream:10m;"), "the rate-limit exemption applies")
+        for location in ["location = /ws {", "location = /api/stream/system {", "location = /api/stream/events {"] {
+            let body = try XCTUnwrap(Self.block(server, location), location)
+            XCTAssertTrue(body.contains("limit_conn cc_stream 7;"), location)
+            XCTAssertTrue(body.contains("nchan_subscriber_first_message newest;"), location)
+            XCTAssertTrue(body.contains("nchan_subscriber_last_message_id $http_last_event_id $arg_last_event_id;"), location)
+            XCTAssertTrue(body.contains("if ($cc_stream_bad_id) {"), location)
+        }
+        XCTAssertTrue(Self.block(server, "location = /ws {")?.contains("nchan_websocket_ping_interval 30;") ?? false)
+        XCTAssertTrue(server.contains("limit_conn_status 429;"))
+    }
+
+    func testHandshakeCheckAlwaysForEventsAndForSystemOnlyWhenNotPublic() throws {
+        func authorizes(_ files: [String: String], _ location: String) -> Bool {
+            Self.block(files["control-center-live.conf"] ?? "", location)?.contains("nchan_authorize_request") ?? false
+        }
+        let open = try render()
+        XCTAssertFalse(authorizes(open, "location = /ws {"))
+        XCTAssertFalse(authorizes(open, "location = /api/stream/system {"))
+        XCTAssertTrue(authorizes(open, "location = /api/stream/events {"))
+        let closed = try render(["CC_PUBLIC_READ": "false"])
+        XCTAssertTrue(authorizes(closed, "location = /ws {"))
+        XCTAssertTrue(authorizes(closed, "location = /api/stream/system {"))
+        // nchan crashes on an authorize location answered inside nginx: it is proxied.
+        let server = closed["control-center-live.conf"] ?? ""
+        XCTAssertTrue(server.contains("proxy_pass http://unix:/srv/cc/run/stream-authorize.sock:;"))
+        XCTAssertTrue(server.contains("internal;"))
+        XCTAssertTrue(closed["control-center-live-http.conf"]?.contains("listen unix:/srv/cc/run/stream-authorize.sock;") ?? false)
+    }
+
+    /// The text of the `{ ... }` block opened by `header`, or nil.
+    static func block(_ text: String, _ header: String) -> String? {
+        guard let start = text.range(of: header) else { return nil }
+        var depth = 0
+        var i = start.lowerBound
+        while i < text.endIndex {
+            if text[i] == "{" { depth += 1 }
+            if text[i] == "}" { depth -= 1; if depth == 0 { return String(text[start.lowerBound...i]) } }
+            i = text.index(after: i)
+        }
+        return nil
     }
 
     func testUpstreamsFollowTheListenSettings() throws {

@@ -12,12 +12,21 @@ final class NginxSettingsTests: XCTestCase {
         let s = try settings([:])
         XCTAssertEqual(s.httpAddress, "127.0.0.1")
         XCTAssertEqual(s.workers, 2)
-        XCTAssertFalse(s.nchan)
+        XCTAssertTrue(s.nchan)
+        XCTAssertEqual([s.streamBufferLength, s.streamBufferSeconds, s.streamMaxPerIP], [120, 120, 50])
         XCTAssertEqual([s.rateLimit, s.rateBurst, s.loginRateLimit], [50, 100, 10])
         XCTAssertNil(s.upstreamKeepalive)
         XCTAssertEqual(s.trustedProxies, [], "X-Forwarded-For is believed from nobody by default")
         XCTAssertEqual(s.rateLimitExempt.map(\.description), ["127.0.0.0/8", "::1"])
         XCTAssertEqual(s.allowedHosts, ["localhost", "127.0.0.1", "[::1]"])
+    }
+
+    func testStreamBufferIsCountSlashSeconds() throws {
+        let s = try settings(["CC_STREAM_BUFFER": "10/30"])
+        XCTAssertEqual([s.streamBufferLength, s.streamBufferSeconds], [10, 30])
+        for bad in ["10", "10/", "/30", "0/30", "10/0", "a/b", "10/30/5", "-1/30"] {
+            XCTAssertThrowsError(try settings(["CC_STREAM_BUFFER": bad]), bad)
+        }
     }
 
     func testNginxUserDefaultsToWwwDataOnlyForRoot() throws {

@@ -83,6 +83,8 @@ final class NginxConfigTests: XCTestCase {
     func testServerSnippetWorksInsideAnExistingServer() throws {
         let s = try TestServer()
         defer { s.stop() }
+        // One nginx at a time binds the live channels' private sockets.
+        s.stopNginx()
         let rendered = s.stateDir + "/nginx"
         let mine = try tempDir()
         try FileManager.default.createDirectory(atPath: mine + "/tmp", withIntermediateDirectories: true)
@@ -135,5 +137,11 @@ final class NginxConfigTests: XCTestCase {
         XCTAssertEqual(down.headers["retry-after"], "1")
         XCTAssertEqual(down.headers["x-content-type-options"], "nosniff")
         XCTAssertEqual(down.headers["content-type"], "application/json")
+        // The live channel through the operator's server: the collector publishes to it.
+        if LiveChannelTests.nchanInstalled {
+            XCTAssertTrue(waitUntil(5) {
+                (try? HTTPClient.request(port: port, path: "/api/stream/system").json?["type"] as? String) == "system_stats"
+            }, "a long-poll gets the newest live message")
+        }
     }
 }

@@ -32,6 +32,8 @@ public final class AuthService {
 public struct Principal {
     public let user: User
     public let claims: JWTClaims
+    /// Authenticated by the `cc_session` cookie rather than a bearer header.
+    public var viaCookie = false
 }
 
 public enum Auth {
@@ -39,13 +41,29 @@ public enum Auth {
     /// account that must change its password first, on any route but
     /// `allowedBeforePasswordChange`. Every authenticated route comes here,
     /// so this is the one place that rule lives.
+    ///
+    /// Without an `Authorization` header the `cc_session` cookie counts
+    /// (SessionCookie); a state-changing request authenticated by it must
+    /// carry `X-Requested-With` or `X-CSRF-Token`, else 403 `csrf_header_required`.
     public static func authenticate(_ req: Request, _ ctx: WorkerContext) throws -> Principal {
-        guard let header = req.header("authorization") else { throw APIError.unauthorized() }
-        let parts = header.split(separator: " ", maxSplits: 1)
-        guard parts.count == 2, parts[0].lowercased() == "bearer" else {
-            throw APIError.unauthorized("Authorization must be a Bearer token")
+        let token: String
+        var viaCookie = false
+        if let header = req.header("authorization") {
+            let parts = header.split(separator: " ", maxSplits: 1)
+            guard parts.count == 2, parts[0].lowercased() == "bearer" else {
+                throw APIError.unauthorized("Authorization must be a Bearer token")
+            }
+            token = parts[1].trimmingCharacters(in: [" "])
+        } else if let cookie = SessionCookie.token(req) {
+            guard SessionCookie.isSafe(req.method) || SessionCookie.csrfHeaders.contains(where: { req.header($0) != nil }) else {
+                throw APIError(403, "csrf_header_required",
+                               "A request authenticated by the session cookie that changes state must send X-Requested-With or X-CSRF-Token")
+            }
+            token = cookie
+            viaCookie = true
+        } else {
+            throw APIError.unauthorized()
         }
-        let token = parts[1].trimmingCharacters(in: [" "])
         let auth = try AuthService.shared(ctx)
         let claims: JWTClaims
         do {
@@ -76,7 +94,7 @@ public enum Auth {
             throw APIError(403, "password_change_required",
                            "This account's generated password must be changed first (POST /api/auth/change-password)")
         }
-        return Principal(user: user, claims: claims)
+        return Principal(user: user, claims: claims, viaCookie: viaCookie)
     }
 
     /// What an account marked `must_change_password` (the generated first

@@ -31,9 +31,14 @@ public struct Config: Sendable, Equatable {
     public var jwtSecret: String?
     public var tokenTTL: Int
     public var publicRead: Bool
+    /// Origins, lowercase, whose pages may subscribe with the session
+    /// cookie besides the served one (CC_ALLOWED_ORIGINS).
+    public var allowedOrigins: [String]
     public var cacheTTL: [String: Double]
     public var cacheMaxStale: Double
     public var nginxViews: Bool
+    /// Seconds between the collector's samples (CC_COLLECT_INTERVAL).
+    public var collectInterval: Double
     public var httpPort: Int
     /// What only nginx's configuration reads (NginxSettings.swift).
     public var nginx: NginxSettings
@@ -56,6 +61,18 @@ public struct Config: Sendable, Equatable {
     /// Views are written only when nginx may serve them without a token.
     public var writesViews: Bool { nginxViews && publicRead }
     public var workerStatusDir: String { runDir + "/workers" }
+    /// Holds nginx's nchan publisher socket; mode 0700, because nginx makes
+    /// every unix socket it listens on 0666 and only the collector may publish.
+    public var publishDir: String { runDir + "/publish" }
+    /// nginx's nchan publisher socket (control-center-live-http.conf); only
+    /// the collector connects to it.
+    public var publishSocket: String { publishDir + "/nchan.sock" }
+    /// The collector's wake socket (CollectorWake): request workers send to
+    /// it after committing a write, so new events are published at once.
+    public var collectorWakeSocket: String { runDir + "/collector.wake" }
+    /// nginx's internal server for the live channels' handshake checks
+    /// (control-center-live-http.conf, with CC_PUBLIC_READ=false).
+    public var streamAuthorizeSocket: String { runDir + "/stream-authorize.sock" }
 
     /// Setting names with defaults and meaning: README's table and
     /// `check-config` are both printed from this list.
@@ -66,7 +83,9 @@ public struct Config: Sendable, Equatable {
         ("CC_HTTP_ADDR", "127.0.0.1", "IPv4 or IPv6 address nginx listens on (standalone nginx.conf)"),
         ("CC_NGINX_WORKERS", "2", "nginx worker processes (standalone nginx.conf)"),
         ("CC_NGINX_USER", "www-data when run as root, else (none)", "User nginx's workers run as; the FastCGI sockets are mode 0660 with its group"),
-        ("CC_NCHAN", "false", "true loads nginx's nchan module (live updates; reserved for the collector)"),
+        ("CC_NCHAN", "true", "Live updates (/ws, /api/stream/system) through nginx's nchan module when it is installed; false renders no live locations and the collector publishes nothing"),
+        ("CC_STREAM_BUFFER", "120/120", "Live messages nchan keeps per channel for resuming subscribers: COUNT/SECONDS"),
+        ("CC_STREAM_MAX_PER_IP", "50", "Live subscriptions per client address (nginx limit_conn; CC_RATE_LIMIT_EXEMPT networks are exempt); more get 429"),
         ("CC_RATE_LIMIT", "50", "Requests per second per client on /api/ (nginx limit_req)"),
         ("CC_RATE_BURST", "100", "Burst allowed above CC_RATE_LIMIT before 429"),
         ("CC_LOGIN_RATE_LIMIT", "10", "Login attempts per minute per client (nginx), before the database throttle"),
@@ -97,13 +116,15 @@ public struct Config: Sendable, Equatable {
         ("CC_DATABASE_URL", "sqlite://$CC_STATE_DIR/control-center.db", "sqlite:///path or postgres://user@host:port/db"),
         ("CC_DB_TIMEOUT", "5", "Statement timeout in seconds"),
         ("CC_JWT_SECRET", "(generated, $CC_STATE_DIR/jwt.secret)", "HS256 signing secret, at least 32 bytes"),
-        ("CC_TOKEN_TTL", "3600", "Access token lifetime in seconds"),
+        ("CC_TOKEN_TTL", "3600", "Access token lifetime in seconds (also the cc_session cookie's Max-Age)"),
+        ("CC_ALLOWED_ORIGINS", "(none)", "Comma-separated origins (scheme://host[:port]) besides the served one whose pages may subscribe to the live channels with the session cookie"),
         ("CC_PUBLIC_READ", "true", "Anonymous clients may read the host summary and the public process and port fields (README \"What is public\"); false requires a viewer token on every system route"),
         ("CC_CACHE_TTL_PROCESSES", "2", "Seconds a processes snapshot is fresh"),
         ("CC_CACHE_TTL_NETWORK", "2", "Seconds a network snapshot is fresh"),
         ("CC_CACHE_TTL_STATS", "2", "Seconds a stats snapshot is fresh"),
         ("CC_CACHE_TTL_CONNECTIONS", "5", "Seconds a connections/ports snapshot is fresh"),
         ("CC_CACHE_MAX_STALE", "30", "Seconds an old snapshot may still be served while one process refreshes it"),
+        ("CC_COLLECT_INTERVAL", "1", "Seconds between two samples of the collector (stats snapshot and one live message)"),
         ("CC_NGINX_VIEWS", "true", "nginx serves the default processes, stats and network views from pre-rendered files while they are fresh (needs nginx's Lua and echo modules; only with CC_PUBLIC_READ=true)"),
     ]
 
@@ -192,6 +213,13 @@ public struct Config: Sendable, Equatable {
         }
         tokenTTL = try p.int("CC_TOKEN_TTL", default: 3600, range: 10...(86_400 * 365))
         publicRead = try p.bool("CC_PUBLIC_READ", default: true)
+        allowedOrigins = try (p.string("CC_ALLOWED_ORIGINS") ?? "").split(separator: ",").map {
+            let o = $0.trimmingCharacters(in: .whitespaces).lowercased()
+            guard o.range(of: #"^https?://(\[[0-9a-f:.]+\]|[a-z0-9.-]+)(:[0-9]{1,5})?$"#, options: .regularExpression) != nil else {
+                throw ConfigError("CC_ALLOWED_ORIGINS: '\(o)' is not an origin (scheme://host[:port], no path)")
+            }
+            return o
+        }
         cacheTTL = [
             "processes": try p.double("CC_CACHE_TTL_PROCESSES", default: 2, range: 0.05...3600),
             "network": try p.double("CC_CACHE_TTL_NETWORK", default: 2, range: 0.05...3600),
@@ -200,6 +228,7 @@ public struct Config: Sendable, Equatable {
         ]
         cacheMaxStale = try p.double("CC_CACHE_MAX_STALE", default: 30, range: 0.1...86_400)
         nginxViews = try p.bool("CC_NGINX_VIEWS", default: true)
+        collectInterval = try p.double("CC_COLLECT_INTERVAL", default: 1, range: 0.05...3600)
         httpPort = try p.int("CC_HTTP_PORT", default: 8080, range: 1...65535)
         nginx = try NginxSettings(p)
         masterStartedAt = p.string("CC_MASTER_STARTED")

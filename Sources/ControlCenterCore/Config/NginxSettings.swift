@@ -10,8 +10,15 @@ public struct NginxSettings: Sendable, Equatable {
     public var httpAddress: String
     /// nginx worker processes (CC_NGINX_WORKERS).
     public var workers: Int
-    /// Load nginx's nchan module (CC_NCHAN).
+    /// Live updates through nginx's nchan module (CC_NCHAN); rendered only
+    /// when the module is installed.
     public var nchan: Bool
+    /// Messages nchan keeps per channel, and for how many seconds
+    /// (CC_STREAM_BUFFER, `COUNT/SECONDS`).
+    public var streamBufferLength: Int
+    public var streamBufferSeconds: Int
+    /// Live subscriptions per client address (CC_STREAM_MAX_PER_IP).
+    public var streamMaxPerIP: Int
     /// limit_req rate on /api/, requests per second per client (CC_RATE_LIMIT).
     public var rateLimit: Int
     /// limit_req burst (CC_RATE_BURST).
@@ -44,7 +51,9 @@ public struct NginxSettings: Sendable, Equatable {
         }
         httpAddress = parsed.address
         workers = try p.int("CC_NGINX_WORKERS", default: 2, range: 1...256)
-        nchan = try p.bool("CC_NCHAN", default: false)
+        nchan = try p.bool("CC_NCHAN", default: true)
+        (streamBufferLength, streamBufferSeconds) = try Self.streamBuffer(p.string("CC_STREAM_BUFFER") ?? "120/120")
+        streamMaxPerIP = try p.int("CC_STREAM_MAX_PER_IP", default: 50, range: 1...1_000_000)
         rateLimit = try p.int("CC_RATE_LIMIT", default: 50, range: 1...1_000_000)
         rateBurst = try p.int("CC_RATE_BURST", default: 100, range: 0...1_000_000)
         loginRateLimit = try p.int("CC_LOGIN_RATE_LIMIT", default: 10, range: 1...100_000)
@@ -61,6 +70,16 @@ public struct NginxSettings: Sendable, Equatable {
         } else {
             user = isRoot ? "www-data" : nil
         }
+    }
+
+    /// `COUNT/SECONDS`, both whole and positive.
+    static func streamBuffer(_ text: String) throws -> (Int, Int) {
+        let parts = text.split(separator: "/", omittingEmptySubsequences: false)
+        guard parts.count == 2, let n = Int(parts[0]), let s = Int(parts[1]), (1...100_000).contains(n),
+              (1...86_400).contains(s) else {
+            throw ConfigError("CC_STREAM_BUFFER must be COUNT/SECONDS (1...100000 messages, 1...86400 s), got '\(text)'")
+        }
+        return (n, s)
     }
 
     /// The Host names served. Unset: the loopback names, plus the listen

@@ -188,8 +188,9 @@ public final class FastCGIWorker {
         case .invalid:
             response = APIError.badRequest("Invalid Content-Length").response(requestID: requestID)
         case .ok(let bytes):
-            let req = Request(method: method, path: path, rawQuery: query, headers: headers, body: bytes,
+            var req = Request(method: method, path: path, rawQuery: query, headers: headers, body: bytes,
                               requestID: requestID, remoteAddress: remote)
+            req.isHTTPS = FastCGIExchange.param("HTTPS", envp) == "on"
             response = router.handle(req, context: context)
         }
         let bytes = FastCGIExchange.write(response, requestID: requestID, headOnly: method == "HEAD", to: fcgi.out)

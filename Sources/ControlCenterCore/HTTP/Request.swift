@@ -9,6 +9,9 @@ public struct Request: Sendable {
     public var body: [UInt8]
     public var requestID: String
     public var remoteAddress: String
+    /// The client used HTTPS, directly or through a trusted proxy that says
+    /// so (nginx's `HTTPS` FastCGI param, `$cc_https`).
+    public var isHTTPS = false
     /// Filled by the router from `{name}` segments.
     public var pathParameters: [String: String] = [:]
 

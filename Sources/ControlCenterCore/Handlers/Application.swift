@@ -6,6 +6,7 @@ public enum Application {
         PoolRoutes.register(&r, sections: statusSections(config: config))
         SystemRoutes.register(&r)
         StorageRoutes.register(&r)
+        StreamRoutes.register(&r)
         if config.testRoutes { TestRoutes.register(&r) }
         return r
     }

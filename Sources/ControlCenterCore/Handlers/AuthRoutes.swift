@@ -80,11 +80,13 @@ enum AuthRoutes {
             try users.recordLogin(id: user.id, now: now)
             try Audit.record(db, actor: user.username, action: "auth.login", target: user.username, message: "login")
         }
-        return .json { w in
+        var r = Response.json { w in
             w.beginObject()
             tokenFields(&w, issued.token, ttl: auth.ttl)
             w.endObject()
         }
+        r.headers.append(SessionCookie.set(issued.token, ttl: auth.ttl, req))
+        return r
     }
 
     /// The token answer login and change-password share.
@@ -145,12 +147,15 @@ enum AuthRoutes {
         // The generated first password is no longer valid: nothing to keep on disk.
         if p.user.mustChangePassword { unlink(StorageSetup.adminPasswordPath(ctx.config)) }
         let issued = auth.issue(for: user)
-        return .json { w in
+        var r = Response.json { w in
             w.beginObject()
             w.field("status", "password_changed")
             tokenFields(&w, issued.token, ttl: auth.ttl)
             w.endObject()
         }
+        // The old token (and so the old cookie) is revoked: the session moves on.
+        r.headers.append(SessionCookie.set(issued.token, ttl: auth.ttl, req))
+        return r
     }
 
     static func logout(_ req: Request, _ ctx: WorkerContext) throws -> Response {
@@ -161,11 +166,13 @@ enum AuthRoutes {
             try tokens.prune()
             try Audit.record(db, actor: p.user.username, action: "auth.logout", target: p.user.username, message: "logout")
         }
-        return .json { w in
+        var r = Response.json { w in
             w.beginObject()
             w.field("status", "logged_out")
             w.endObject()
         }
+        r.headers.append(SessionCookie.clear(req))
+        return r
     }
 
     /// `{"fields":[...]}`: which fields a change touched (never their values

@@ -14,11 +14,28 @@ public enum NginxConfigWriter {
         let render = NginxRender(
             config: config, directory: dir, bench: bench,
             viewModulesAvailable: NginxRender.viewModules.allSatisfy { moduleExists($0) },
-            nchanAvailable: moduleExists(NginxRender.nchanModule), openFilesLimit: openFilesLimit())
+            nchanAvailable: NginxRender.nchanInstalled, openFilesLimit: openFilesLimit())
         var files = try render.files()
         if render.viewsEnabled { files.append((NginxRender.luaFileName, try luaSource())) }
         for d in [dir, dir + "/tmp"] + (bench ? [config.stateDir + "/bench"] : []) {
             try FileManager.default.createDirectory(atPath: d, withIntermediateDirectories: true)
+        }
+        if render.liveEnabled {
+            // nginx binds the publisher socket in it, whichever of nginx and the master starts first.
+            // The same modes as the master's (Master.prepareDirectories).
+            for (d, mode) in [(config.stateDir, 0o755), (config.runDir, 0o755), (config.publishDir, 0o700)] as [(String, mode_t)]
+            where mkdir(d, mode) != 0 && errno != EEXIST {
+                throw RenderError("cannot create \(d): \(String(cString: strerror(errno)))")
+            }
+        }
+        // nginx does not remove a unix socket it listened on when it dies, and
+        // then cannot bind it again: clear the live channels' sockets that
+        // nobody answers on (a running nginx keeps its own).
+        if render.liveEnabled {
+            for path in [config.publishSocket, config.streamAuthorizeSocket]
+            where access(path, F_OK) == 0 && !ListenSocket.isUnixSocketLive(path) {
+                unlink(path)
+            }
         }
         for (name, text) in files {
             guard AtomicFile.write(Array(text.utf8), to: "\(dir)/\(name)", mode: 0o644) else {
@@ -31,7 +48,7 @@ public enum NginxConfigWriter {
         return files.map(\.name)
     }
 
-    static let allNames = ["control-center-views-http.conf", "control-center-views.conf", "control-center-view.inc",
+    static let allNames = ["control-center-live-http.conf", "control-center-live.conf", "control-center-views-http.conf", "control-center-views.conf", "control-center-view.inc",
                            "control-center-views-ms.map", "control-center-bench.conf", NginxRender.luaFileName]
 
     /// 65,536 or this host's hard RLIMIT_NOFILE, whichever is lower.

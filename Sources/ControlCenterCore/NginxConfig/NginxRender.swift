@@ -1,4 +1,5 @@
 import Foundation
+import Glibc
 
 /// Every file nginx needs for one set of settings, rendered as text: the one
 /// source of Control Center's nginx configuration (no templates, no sed).
@@ -12,6 +13,7 @@ import Foundation
 /// - `nginx.conf`: the standalone config of Scripts/run and the tests.
 /// - with the views: `control-center-views-http.conf`, `control-center-views.conf`,
 ///   `control-center-view.inc`, `control-center-views-ms.map` (and `cc_views.lua`, copied by the writer).
+/// - with the live channels: `control-center-live-http.conf`, `control-center-live.conf`.
 /// - with `bench`: `control-center-bench.conf` (the `/__bench` locations).
 public struct NginxRender: Sendable {
     public let config: Config
@@ -32,6 +34,10 @@ public struct NginxRender: Sendable {
     public static let viewModules = ["ndk_http_module.so", "ngx_http_lua_module.so", "ngx_http_echo_module.so"]
     public static let nchanModule = "ngx_nchan_module.so"
     public static let luaFileName = "cc_views.lua"
+
+    /// nginx's nchan module is on this host (the renderer renders the live
+    /// locations and the collector publishes only then).
+    public static var nchanInstalled: Bool { access("\(modulesDirectory)/\(nchanModule)", R_OK) == 0 }
 
     public init(config: Config, directory: String, bench: Bool = false,
                 viewModulesAvailable: Bool, nchanAvailable: Bool, openFilesLimit: Int = 65536) {
@@ -61,6 +67,9 @@ public struct NginxRender: Sendable {
             ("control-center-headers.conf", SecurityHeaders.conf),
             ("nginx.conf", standalone),
         ]
+        if liveEnabled {
+            out += [("control-center-live-http.conf", liveHTTP), ("control-center-live.conf", liveServer)]
+        }
         if viewsEnabled {
             out += [("control-center-views-http.conf", viewsHTTP), ("control-center-views.conf", viewsServer),
                     ("control-center-view.inc", viewInclude), ("control-center-views-ms.map", Self.millisecondMap)]

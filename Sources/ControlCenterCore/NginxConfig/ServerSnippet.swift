@@ -24,7 +24,7 @@ extension NginxRender {
             fastcgi_param SERVER_NAME     $server_name;
             fastcgi_param REQUEST_ID      $request_id;
             fastcgi_param REQUEST_START   $msec;
-            fastcgi_param HTTPS           $https if_not_empty;
+            fastcgi_param HTTPS           $cc_https if_not_empty;
 
             # nginx gives up at the request timeout and answers 504; the master kills a
             # worker still busy 0.5 s later and starts a new one.
@@ -83,6 +83,7 @@ extension NginxRender {
                 deny all;
                 fastcgi_pass cc_main;
             }
+            \(liveEnabled ? "include \(path("control-center-live.conf"));" : "# live channels off")
             \(viewsEnabled ? "include \(path("control-center-views.conf"));" : "# nginx-sent views off")
             location /api/ {
                 \(apiLimit)

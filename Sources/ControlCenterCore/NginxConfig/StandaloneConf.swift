@@ -16,7 +16,7 @@ extension NginxRender {
         let mods = Self.modulesDirectory
         var modules = ""
         // nchan is loaded only when asked for: it reserves shared memory at start.
-        if s.nchan && nchanAvailable { modules += "load_module \(mods)/\(Self.nchanModule);\n" }
+        if liveEnabled { modules += "load_module \(mods)/\(Self.nchanModule);\n" }
         if viewsEnabled { modules += Self.viewModules.map { "load_module \(mods)/\($0);\n" }.joined() }
         let user = s.user.map { "# nginx's workers never run as root (CC_NGINX_USER).\nuser \($0);\n" } ?? ""
         let listen = Self.hostPort(config)
@@ -42,6 +42,8 @@ extension NginxRender {
                 tcp_nopush on;
                 keepalive_requests 100000;
                 server_tokens off;
+                # The maps of the views and the live channels add variables beyond the default size.
+                variables_hash_max_size 2048;
                 client_body_temp_path \(path("tmp/body"));
                 proxy_temp_path \(path("tmp/proxy"));
                 fastcgi_temp_path \(path("tmp/fastcgi"));

@@ -77,7 +77,8 @@ public struct ChildGroup: Sendable, Equatable {
     static let termTimeout = 5.0
 
     /// The groups `config` asks for: the main pool first (TTIN/TTOU resize
-    /// it), then the storage pool unless `CC_STORAGE_WORKERS` is 0.
+    /// it), then the storage pool unless `CC_STORAGE_WORKERS` is 0, then the
+    /// collector (`control-center collector`: one child, no socket).
     public static func configured(_ config: Config) -> [ChildGroup] {
         func pool(_ name: String, _ listen: ListenAddress, _ target: Int) -> ChildGroup {
             ChildGroup(name: name, arguments: ["worker", "--pool", name], listen: listen, target: target,
@@ -88,6 +89,13 @@ public struct ChildGroup: Sendable, Equatable {
         }
         var groups = [pool("main", config.listen, config.workers)]
         if config.storageWorkers > 0 { groups.append(pool("storage", config.storageListen, config.storageWorkers)) }
+        // The collector finishes a sample within one interval of QUIT; a HUP
+        // restarts it so that it samples with the new settings.
+        groups.append(ChildGroup(name: "collector", arguments: ["collector"], listen: nil, target: 1,
+                                 restart: RestartPolicy(threshold: config.emergencyRestartThreshold,
+                                                        interval: config.emergencyRestartInterval),
+                                 stop: StopPolicy(quitTimeout: config.collectInterval + 2, termTimeout: termTimeout),
+                                 heartbeat: nil, reloadOnHUP: true))
         return groups
     }
 }

@@ -84,7 +84,7 @@ public final class Master {
 
     private func prepareDirectories() throws {
         var dirs: [(String, Int)] = [(config.stateDir, 0o755), (config.runDir, 0o755), (config.workerStatusDir, 0o755),
-                                     (config.cacheDir, 0o700)]
+                                     (config.cacheDir, 0o700), (config.publishDir, 0o700)]
         if config.writesViews { dirs.append((config.viewsDir, 0o755)) }
         for (dir, mode) in dirs {
             if mkdir(dir, mode_t(mode)) != 0 && errno != EEXIST {
@@ -92,6 +92,7 @@ public final class Master {
             }
         }
         chmod(config.cacheDir, 0o700)
+        chmod(config.publishDir, 0o700)
         // nginx's workers run as another user (CC_NGINX_USER) and reach the
         // sockets and the views through these: search permission, no listing.
         if let user = config.nginx.user {

@@ -78,6 +78,18 @@ public struct EventRepository {
         return id
     }
 
+    /// Rows with an id above `id`, oldest first, at most `limit`: what the
+    /// collector publishes on the events channel.
+    public func after(id: Int64, limit: Int) throws -> [Event] {
+        try db.query("SELECT id, ts, level, source, actor, action, target, message, data FROM events WHERE id > ? ORDER BY id LIMIT ?",
+                     [.int(id), .int(Int64(limit))]).map(Self.decode)
+    }
+
+    /// The highest id, 0 for an empty table.
+    public func lastID() throws -> Int64 {
+        try db.query("SELECT COALESCE(MAX(id), 0) FROM events", []).first?.int64(0) ?? 0
+    }
+
     /// How `list` answers a text filter. `.scan` is the pre-index query
     /// (kept for short text and PostgreSQL without pg_trgm); `.index` skips
     /// SQLite's probe. Tests and the search micro-benchmark force them to

@@ -86,6 +86,16 @@ public enum Migrations {
             "ALTER TABLE users ADD COLUMN must_change_password INTEGER NOT NULL DEFAULT 0 CHECK (must_change_password IN (0, 1))",
         ]),
         Migration(version: 4, name: "fold usernames", code: UsernameFolding.migrate),
+        Migration(version: 5, name: "stream tickets", statements: [
+            """
+            CREATE TABLE stream_tickets (
+                ticket_hash TEXT PRIMARY KEY,
+                user_id BIGINT NOT NULL,
+                expires_at BIGINT NOT NULL
+            )
+            """,
+            "CREATE INDEX stream_tickets_expires ON stream_tickets (expires_at)",
+        ]),
     ]
 
     public static var latest: Int { all.last?.version ?? 0 }

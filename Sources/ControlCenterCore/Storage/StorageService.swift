@@ -141,14 +141,20 @@ public enum Store {
     }
 
     /// One transaction: the change and its audit event commit together.
+    /// After the commit the collector is woken (CollectorWake): most writes
+    /// add an event row, which it publishes on the events channel.
     public static func write<T>(_ ctx: WorkerContext, _ body: (Database) throws -> T) throws -> T {
-        try read(ctx) { db in try db.transaction { try body(db) } }
+        let result = try read(ctx) { db in try db.transaction { try body(db) } }
+        CollectorWake.notify(path: ctx.config.collectorWakeSocket)
+        return result
     }
 
     /// A change that is one statement, and so atomic by itself: no
     /// BEGIN/COMMIT around it, which on PostgreSQL are two more round trips
     /// to the server per write.
     public static func writeStatement<T>(_ ctx: WorkerContext, _ statement: (Database) throws -> T) throws -> T {
-        try read(ctx, statement)
+        let result = try read(ctx, statement)
+        CollectorWake.notify(path: ctx.config.collectorWakeSocket)
+        return result
     }
 }

@@ -109,6 +109,14 @@ final class TestServer {
         return poolWorkers("main").count >= want.main && poolWorkers("storage").count >= want.storage
     }
 
+    /// Stops only nginx (a test that runs its own nginx over the same files).
+    func stopNginx() {
+        guard let n = nginx else { return }
+        if n.isRunning { kill(n.processIdentifier, SIGQUIT) }
+        n.waitUntilExit()
+        nginx = nil
+    }
+
     func stop() {
         if let n = nginx, n.isRunning {
             kill(n.processIdentifier, SIGQUIT)

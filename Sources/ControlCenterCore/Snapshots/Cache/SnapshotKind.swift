@@ -11,7 +11,7 @@ public enum SnapshotKind: String, CaseIterable, Sendable {
         }
     }
 
-    func ttl(_ config: Config) -> Double { config.cacheTTL[rawValue] ?? 2 }
+    public func ttl(_ config: Config) -> Double { config.cacheTTL[rawValue] ?? 2 }
 
     func snapPath(_ dir: String) -> String { "\(dir)/\(rawValue).snap" }
     func lockPath(_ dir: String) -> String { "\(dir)/\(rawValue).lock" }

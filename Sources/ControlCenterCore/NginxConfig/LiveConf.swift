@@ -1,0 +1,185 @@
+extension NginxRender {
+    /// The live channels are rendered: asked for (CC_NCHAN) and nchan installed.
+    public var liveEnabled: Bool { config.nginx.nchan && nchanAvailable }
+
+    /// Internal prefix of nchan's authorize subrequests.
+    static let authorizePrefix = "/.cc-stream-authorize"
+
+    /// Channels that exist; a subscriber names one only through its location.
+    static let liveChannels = ["system", "events"]
+
+    /// `control-center-live-http.conf` (http level, included by
+    /// control-center-http.conf): nchan's shared memory, the per-address
+    /// subscriber limit, and the publisher server, which listens only on a
+    /// unix socket in the run directory (mode from nginx's umask: only the
+    /// user nginx's master runs as, and root, may connect) and which only
+    /// the collector uses.
+    var liveHTTP: String {
+        let s = config.nginx
+        let channels = Self.liveChannels.joined(separator: "|")
+        return """
+            # Control Center: live channels through nchan, http level (rendered by
+            # control-center nginx-config). Included by control-center-http.conf.
+            # Messages are small (a few KB) and at most CC_STREAM_BUFFER are kept per channel.
+            nchan_shared_memory_size 32m;
+
+            # Live subscriptions per client address (CC_STREAM_MAX_PER_IP); the
+            # CC_RATE_LIMIT_EXEMPT networks have an empty key, which is never counted.
+            limit_conn_zone $cc_limit_key zone=cc_stream:10m;
+
+            # A resume id is one this server sent (nchan's SECONDS:TAG, in the header or,
+            # percent-encoded or not, in ?last_event_id=) or none; anything else is 400.
+            map "$http_last_event_id|$arg_last_event_id" $cc_stream_bad_id {
+                "~^([0-9]{1,12}:[0-9]{1,6})?\\|([0-9]{1,12}(:|%3[Aa])[0-9]{1,6})?$" 0;
+                default 1;
+            }
+
+            \(authorizeServer)
+            # The collector's publisher endpoint: POST /pub/<channel>.
+            server {
+                listen unix:\(config.publishSocket);
+                access_log off;
+                location ~ ^/pub/(\(channels))$ {
+                    nchan_publisher http;
+                    nchan_channel_id $1;
+                    # Resume buffer (CC_STREAM_BUFFER): bounded in count and in age.
+                    nchan_message_buffer_length \(s.streamBufferLength);
+                    nchan_message_timeout \(s.streamBufferSeconds)s;
+                }
+                location / {
+                    return 404;
+                }
+            }
+
+            """
+    }
+
+    /// `control-center-live.conf` (server level, included by
+    /// control-center.conf): the subscriber locations. With CC_PUBLIC_READ=
+    /// true the system channel is public like the old dashboard's `/ws`;
+    /// otherwise, and always for the events channel, nchan asks the main
+    /// pool once per handshake (StreamRoutes answers 204 or an error).
+    var liveServer: String {
+        let s = config.nginx
+        func common(_ uri: String, channel: String, isPublic: Bool) -> String {
+            // nchan's authorize subrequest has no client address of its own: the
+            // subscriber's is kept in variables the subrequest shares.
+            let authorize = isPublic ? "" : """
+
+                    nchan_authorize_request \(Self.authorizePrefix)\(uri);
+                    set $cc_stream_remote $remote_addr;
+                    set $cc_stream_https $cc_https;
+                    set $cc_stream_ticket $arg_ticket;
+                """
+            return """
+                limit_conn cc_stream \(s.streamMaxPerIP);
+                nchan_channel_id \(channel);
+                # A new subscriber without a message id gets the newest message only, not
+                # the whole buffer; one with Last-Event-ID (or ?last_event_id=) gets every
+                # buffered message after it.
+                nchan_subscriber_first_message newest;
+                nchan_subscriber_last_message_id $http_last_event_id $arg_last_event_id;\(authorize)
+                default_type application/json;
+                include \(path("control-center-headers.conf"));
+                if ($cc_stream_bad_id) {
+                    return 400 '{"error":{"code":"bad_last_event_id","message":"Last-Event-ID must be an id this channel sent (SECONDS:TAG), or absent","request_id":"$request_id"}}\\n';
+                }
+            """
+        }
+        return """
+            # Control Center: live channels (rendered by control-center nginx-config).
+            # Included by control-center.conf. Messages: LiveMessage.swift and
+            # docs/openapi.yaml; the client rule for missed messages: docs/architecture.md.
+            limit_conn_status 429;
+
+            # The old dashboard's WebSocket.
+            location = /ws {
+                nchan_subscriber websocket;
+                # Proxies drop idle connections after 40-60 s; nchan pings every 30 s and
+                # drops a client that stops answering.
+                nchan_websocket_ping_interval 30;
+                if ($http_upgrade !~* ^websocket$) {
+                    add_header Upgrade websocket always;
+                    include \(path("control-center-headers.conf"));
+                    return 426 '{"error":{"code":"upgrade_required","message":"/ws is a WebSocket: send Upgrade: websocket","request_id":"$request_id"}}\\n';
+                }
+            \(common("/ws", channel: "system", isPublic: config.publicRead))
+            }
+
+            # EventSource (Accept: text/event-stream) or long-poll (anything else).
+            location = /api/stream/system {
+                nchan_subscriber eventsource longpoll;
+            \(common("/api/stream/system", channel: "system", isPublic: config.publicRead))
+            }
+
+            # Every row written to the events table; always needs a viewer token.
+            location = /api/stream/events {
+                nchan_subscriber websocket eventsource longpoll;
+                nchan_websocket_ping_interval 30;
+            \(common("/api/stream/events", channel: "events", isPublic: false))
+            }
+
+            \(authorizeLocation)
+
+            """
+    }
+
+    /// The handshake check, server level: nchan 1.3.6 crashes the nginx
+    /// worker when its authorize subrequest is answered by a location of
+    /// its own, fastcgi_pass included (measured); it must be proxied. So
+    /// the subrequest (the subscriber's path and headers) is proxied to
+    /// `authorizeServer`, which passes it to the main pool (StreamRoutes):
+    /// 204 admits the subscriber, an error refuses it with that status.
+    var authorizeLocation: String {
+        """
+        # The handshake check: the subscriber's path and headers go, through
+        # control-center-live-http.conf's authorize server, to the main pool.
+        location ^~ \(Self.authorizePrefix)/ {
+            internal;
+            proxy_pass http://unix:\(config.streamAuthorizeSocket):;
+            proxy_pass_request_body off;
+            proxy_set_header Content-Length "";
+            # The subscriber's Host: the served origin the worker compares Origin with.
+            proxy_set_header Host $http_host;
+            proxy_set_header X-CC-Remote-Addr $cc_stream_remote;
+            proxy_set_header X-CC-Request-ID $request_id;
+            proxy_set_header X-CC-HTTPS $cc_stream_https;
+            # ?ticket= of the subscribe URL (POST /api/stream/ticket), never a client's own header.
+            proxy_set_header X-CC-Stream-Ticket $cc_stream_ticket;
+        }
+        """
+    }
+
+    /// The http-level half of `authorizeLocation`: a server on a unix socket
+    /// in the run directory (nginx makes it 0666: a local user reaching it
+    /// learns only whether a token is valid, as through the public port) that
+    /// passes each check to the main pool as `GET <subscriber's path>`.
+    var authorizeServer: String {
+        """
+        # Handshake checks of the live channels (control-center-live.conf proxies
+        # nchan's authorize subrequests here; nchan cannot use fastcgi_pass itself).
+        server {
+            listen unix:\(config.streamAuthorizeSocket);
+            access_log off;
+            location ^~ \(Self.authorizePrefix)/ {
+                rewrite ^\(Self.authorizePrefix.replacingOccurrences(of: ".", with: "\\."))(/.*)$ $1 break;
+                fastcgi_pass_request_body off;
+                fastcgi_param REQUEST_METHOD  GET;
+                fastcgi_param REQUEST_URI     $uri;
+                fastcgi_param DOCUMENT_URI    $uri;
+                fastcgi_param QUERY_STRING    "";
+                fastcgi_param SERVER_PROTOCOL $server_protocol;
+                fastcgi_param REMOTE_ADDR     $http_x_cc_remote_addr;
+                fastcgi_param REQUEST_ID      $http_x_cc_request_id;
+                fastcgi_param REQUEST_START   $msec;
+                fastcgi_param HTTPS           $http_x_cc_https if_not_empty;
+                fastcgi_pass cc_main;
+            }
+            location / {
+                return 404;
+            }
+        }
+
+        """
+    }
+}

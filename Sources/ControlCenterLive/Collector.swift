@@ -1,0 +1,162 @@
+import CSupport
+import ControlCenterCore
+import Glibc
+
+/// `control-center collector`: the master's one child that serves no
+/// requests. Every `CC_COLLECT_INTERVAL` it refreshes the stats snapshot
+/// (with the same SnapshotCache and /proc readers as the workers) and
+/// publishes one live message; it also refreshes the processes and network
+/// snapshots every half of their TTL, so that under steady traffic no
+/// request pays for a refresh. The file lock stays the rule: a worker that
+/// finds a snapshot stale still refreshes it (the collector is down, say).
+///
+/// Timing: samples are scheduled on a fixed monotonic grid, and the wait
+/// for the next one is where libcurl sends the publish (NchanPublisher), so
+/// a slow fan-out in nginx never delays a sample.
+public final class Collector {
+    private let config: Config
+    private let log: Log
+    private let cache: SnapshotCache
+    private let network = NetworkRates()
+    private let publisher: NchanPublisher?
+    /// The collector's start, Unix ms: `epoch` of its messages.
+    private let epoch = Clock.wallMillis()
+    private var seq = 0
+    /// The events channel: its own `seq`, and the last row id published
+    /// (nil until the database has answered once).
+    private var eventSeq = 0
+    private var lastEventID: Int64?
+    private let storage: StorageService
+    private var wakeFD: Int32 = -1
+    private var eventsError: String?
+
+    /// The kinds the collector keeps fresh beside stats, each every TTL/2.
+    static let refreshedKinds: [SnapshotKind] = [.processes, .network]
+
+    public init(config: Config, log: Log) {
+        self.config = config
+        self.log = log
+        cache = SnapshotCache(config: config)
+        storage = StorageService(config: config, log: log)
+        // Live updates are on when asked for and nginx can carry them (the
+        // same test as the renderer's); otherwise the collector only samples.
+        publisher = config.nginx.nchan && NginxRender.nchanInstalled
+            ? NchanPublisher(socketPath: config.publishSocket, timeoutMillis: Self.publishTimeoutMillis(config), log: log)
+            : nil
+    }
+
+    /// A publish may take up to 5 intervals (at least 1 s) before it is
+    /// abandoned; meanwhile newer samples replace the waiting one.
+    static func publishTimeoutMillis(_ config: Config) -> Int { Int(max(1, config.collectInterval * 5) * 1000) }
+
+    public func run() -> Int32 {
+        cc_worker_install_signals()
+        // Die with the master rather than linger as an orphan.
+        cc_set_parent_death_signal(SIGKILL)
+        let stop = { cc_worker_stop_requested() != 0 }
+        log.info("collector started", ["interval_s": String(config.collectInterval),
+                                       "publishing": publisher == nil ? "off" : config.publishSocket])
+        for channel in ["system", "events"] {
+            publisher?.enqueue(channel: channel, body: LiveMessage.reset(epoch: epoch, publishedAtMillis: Clock.wallMillis(),
+                                                                          reason: "collector_started"),
+                               replacingWaiting: false)
+        }
+        if publisher != nil {
+            wakeFD = CollectorWake.bind(path: config.collectorWakeSocket)
+            if wakeFD < 0 {
+                log.warning("cannot bind the wake socket; new events wait for the next sample",
+                            ["path": config.collectorWakeSocket, "error": String(cString: strerror(errno))])
+            }
+        }
+        var nextSample = Clock.monotonicSeconds()
+        var nextRefresh = Dictionary(uniqueKeysWithValues: Self.refreshedKinds.map { ($0, nextSample) })
+        while !stop() {
+            sample()
+            let now = Clock.monotonicSeconds()
+            for kind in Self.refreshedKinds where now >= nextRefresh[kind]! {
+                refresh(kind)
+                nextRefresh[kind] = now + kind.ttl(config) / 2
+            }
+            if cc_worker_take_reopen() != 0 { log.reopen() }
+            nextSample += config.collectInterval
+            let after = Clock.monotonicSeconds()
+            if after >= nextSample {
+                // Behind (a suspended host, a slow scan): resume the grid from now
+                // rather than sample in a burst.
+                log.warning("collector fell behind; skipping samples", ["late_s": String(after - nextSample)])
+                nextSample = after + config.collectInterval
+            }
+            if let publisher {
+                publishEvents()
+                while publisher.run(until: nextSample, wakeFD: wakeFD >= 0 ? wakeFD : nil, stop: stop) {
+                    _ = CollectorWake.drain(wakeFD)
+                    publishEvents()
+                }
+            } else {
+                while !stop(), Clock.monotonicSeconds() < nextSample {
+                    Clock.sleep(seconds: min(0.2, nextSample - Clock.monotonicSeconds()))
+                }
+            }
+        }
+        log.info("collector stopped", ["samples": String(seq)])
+        return 0
+    }
+
+    private func sample() {
+        let rates = network.sample()
+        do {
+            let stats = try cache.forceRefresh(.stats)
+            seq += 1
+            publisher?.enqueue(channel: "system",
+                               body: LiveMessage.systemStats(stats: stats, epoch: epoch, seq: seq,
+                                                             publishedAtMillis: Clock.wallMillis(), network: rates),
+                               replacingWaiting: true)
+        } catch {
+            log.error("stats sample failed", ["error": String(describing: error)])
+        }
+    }
+
+    /// Publishes the event rows committed since the last call, in id order
+    /// (at most 1,000 per call; the rest follow at the next). The first call
+    /// only learns the newest id: history is the REST API's, not the channel's.
+    private func publishEvents() {
+        guard let publisher else { return }
+        do {
+            try storage.run { db in
+                let repo = EventRepository(db)
+                guard let last = lastEventID else {
+                    lastEventID = try repo.lastID()
+                    return
+                }
+                var from = last
+                for _ in 0..<10 {
+                    let rows = try repo.after(id: from, limit: 100)
+                    for e in rows {
+                        eventSeq += 1
+                        publisher.enqueue(channel: "events",
+                                          body: LiveMessage.event(e, epoch: epoch, seq: eventSeq,
+                                                                  publishedAtMillis: Clock.wallMillis()),
+                                          replacingWaiting: false)
+                        from = e.id
+                    }
+                    if rows.count < 100 { break }
+                }
+                lastEventID = from
+            }
+            eventsError = nil
+        } catch {
+            // Once per distinct error: a database that is down stays quiet.
+            let why = String(describing: error)
+            if why != eventsError { log.warning("cannot read new events", ["error": why]) }
+            eventsError = why
+        }
+    }
+
+    private func refresh(_ kind: SnapshotKind) {
+        do {
+            try cache.forceRefresh(kind)
+        } catch {
+            log.error("snapshot refresh failed", ["kind": kind.rawValue, "error": String(describing: error)])
+        }
+    }
+}

@@ -1,0 +1,140 @@
+import CCurl
+import ControlCenterCore
+import Glibc
+
+/// Publishes live messages to nginx's nchan publisher location
+/// (`POST /pub/<channel>` on `$CC_STATE_DIR/run/nchan-publish.sock`,
+/// control-center-http.conf) with libcurl's multi interface, so that the
+/// collector's loop never blocks on a publish: nchan answers only after it
+/// has fanned the message out (tens to hundreds of ms with thousands of
+/// subscribers), and the loop waits for its next sample inside `run(until:)`.
+///
+/// One POST is in flight at a time, so a channel's messages reach nchan in
+/// order. Of the system channel only the newest waiting message is kept: a
+/// subscriber detects the dropped ones by their `seq` (LiveMessage).
+final class NchanPublisher {
+    struct Message {
+        var channel: String
+        var body: [UInt8]
+    }
+
+    private let multi: UnsafeMutableRawPointer
+    private let easy: UnsafeMutableRawPointer
+    private let socketPath: String
+    private let timeoutMillis: Int
+    private let log: Log
+    private var waiting: [Message] = []
+    private var inFlight: Message?
+    private var headers: UnsafeMutablePointer<curl_slist>?
+    /// Failed publishes since the last success; the first is logged, then
+    /// the recovery, so a stopped nginx costs two log lines, not one a second.
+    private(set) var failures = 0
+    private(set) var published = 0
+
+    /// - Parameters:
+    ///   - socketPath: nchan's publisher socket.
+    ///   - timeoutMillis: the longest one POST may take (connect to answer).
+    init?(socketPath: String, timeoutMillis: Int, log: Log) {
+        guard curl_global_init(Int(CURL_GLOBAL_DEFAULT)) == CURLE_OK,
+              let m = curl_multi_init(), let e = curl_easy_init() else { return nil }
+        multi = m
+        easy = e
+        self.socketPath = socketPath
+        self.timeoutMillis = timeoutMillis
+        self.log = log
+        headers = curl_slist_append(nil, "Content-Type: application/json")
+    }
+
+    deinit {
+        if inFlight != nil { curl_multi_remove_handle(multi, easy) }
+        curl_easy_cleanup(easy)
+        curl_multi_cleanup(multi)
+        curl_slist_free_all(headers)
+    }
+
+    /// Messages that may wait while nginx does not answer; beyond it the
+    /// oldest go (subscribers see the gap in `seq`).
+    static let maxWaiting = 1000
+
+    /// Queues `body` for `channel`; a waiting message of the channel that it
+    /// replaces is dropped (never one in flight).
+    func enqueue(channel: String, body: [UInt8], replacingWaiting: Bool) {
+        if replacingWaiting { waiting.removeAll { $0.channel == channel } }
+        if waiting.count >= Self.maxWaiting { waiting.removeFirst(waiting.count - Self.maxWaiting + 1) }
+        waiting.append(Message(channel: channel, body: body))
+        startNext()
+    }
+
+    /// Drives the transfers until the monotonic time `deadline` (seconds),
+    /// until `stop()` says so, or until `wakeFD` (if any) is readable, and
+    /// returns true in that last case.
+    func run(until deadline: Double, wakeFD: Int32?, stop: () -> Bool) -> Bool {
+        while !stop() {
+            let left = deadline - Clock.monotonicSeconds()
+            if left <= 0 { return false }
+            var running: Int32 = 0
+            curl_multi_perform(multi, &running)
+            collectFinished()
+            var extra = curl_waitfd(fd: wakeFD ?? -1, events: Int16(CURL_WAIT_POLLIN), revents: 0)
+            var ready: Int32 = 0
+            // curl_multi_poll sleeps the whole timeout when nothing is in flight.
+            // Slices of at most 0.2 s, so that a QUIT (stop()) is seen quickly.
+            let millis = Int32(max(1, min(left * 1000, 200)))
+            if wakeFD == nil {
+                curl_multi_poll(multi, nil, 0, millis, &ready)
+            } else {
+                curl_multi_poll(multi, &extra, 1, millis, &ready)
+            }
+            if extra.revents != 0 { return true }
+        }
+        return false
+    }
+
+    private func startNext() {
+        guard inFlight == nil, !waiting.isEmpty else { return }
+        let m = waiting.removeFirst()
+        curl_easy_reset(easy)
+        _ = cc_curl_easy_setopt_string(easy, CURLOPT_UNIX_SOCKET_PATH, socketPath)
+        _ = cc_curl_easy_setopt_string(easy, CURLOPT_URL, "http://localhost/pub/\(m.channel)")
+        _ = cc_curl_easy_setopt_slist(easy, CURLOPT_HTTPHEADER, headers)
+        _ = cc_curl_easy_setopt_long(easy, CURLOPT_POSTFIELDSIZE, m.body.count)
+        m.body.withUnsafeBufferPointer { b in
+            _ = cc_curl_easy_setopt_pointer(easy, CURLOPT_COPYPOSTFIELDS, UnsafeMutableRawPointer(mutating: b.baseAddress))
+        }
+        _ = cc_curl_easy_setopt_long(easy, CURLOPT_TIMEOUT_MS, timeoutMillis)
+        _ = cc_curl_easy_setopt_long(easy, CURLOPT_NOSIGNAL, 1)
+        // nchan's answer (channel info) is not needed.
+        _ = cc_curl_easy_setopt_write(easy) { _, size, count, _ in size * count }
+        curl_multi_add_handle(multi, easy)
+        inFlight = m
+        var running: Int32 = 0
+        curl_multi_perform(multi, &running)
+        collectFinished()
+    }
+
+    private func collectFinished() {
+        var left: Int32 = 0
+        while let msg = curl_multi_info_read(multi, &left) {
+            guard msg.pointee.msg == CURLMSG_DONE else { continue }
+            let result = msg.pointee.data.result
+            var status = 0
+            _ = cc_curl_easy_getinfo_long(easy, CURLINFO_RESPONSE_CODE, &status)
+            curl_multi_remove_handle(multi, easy)
+            let channel = inFlight?.channel ?? "?"
+            inFlight = nil
+            if result == CURLE_OK && (200..<300).contains(status) {
+                if failures > 0 { log.info("live publish works again", ["failed": String(failures)]) }
+                failures = 0
+                published += 1
+            } else {
+                if failures == 0 {
+                    let why = result == CURLE_OK ? "HTTP \(status)" : String(cString: curl_easy_strerror(result))
+                    log.warning("live publish failed; retrying with the next message",
+                                ["channel": channel, "error": why, "socket": socketPath])
+                }
+                failures += 1
+            }
+            startNext()
+        }
+    }
+}

@@ -338,8 +338,10 @@ public final class Master {
 
     private func reportReady() {
         reportedReady = true
-        let sizes = state.groups.map { "\($0.spec.name) \($0.spec.target)" }.joined(separator: ", ")
-        systemd.ready(status: "serving: \(sizes) workers")
+        let pools = state.groups.filter { $0.spec.listen != nil }, others = state.groups.filter { $0.spec.listen == nil }
+        var status = "serving: " + pools.map { "\($0.spec.name) \($0.spec.target)" }.joined(separator: ", ") + " workers"
+        if !others.isEmpty { status += "; " + others.map { "\($0.spec.name) \($0.spec.target)" }.joined(separator: ", ") }
+        systemd.ready(status: status)
         log.info("ready: every group is up", ["reloads": String(state.reloads)])
     }
 

@@ -1,0 +1,157 @@
+"""Drives the dashboard in headless Chromium (Selenium + chromedriver) for
+DashboardBrowserTests: signs in through the cookie (changing the generated
+first-admin password on the way), waits for the overview's chart to receive
+live samples, opens every page and saves a screenshot of each. Fails on any
+console error, failed request or CSP violation except the expected ones
+(the signed-out session probe's 401, and 404 from routes this server lacks).
+
+Usage: ui_check.py BASE_URL USER PASSWORD NEW_PASSWORD SCREENSHOT_DIR
+Prints one JSON object per line; the last is {"result": "ok", ...} or
+{"result": "fail", "error": ...}; exits 0 only when it is ok."""
+
+import json
+import os
+import sys
+import time
+
+from selenium import webdriver
+from selenium.webdriver.chrome.options import Options
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support.ui import WebDriverWait
+
+base, user, password, new_password, shots = sys.argv[1:6]
+os.makedirs(shots, exist_ok=True)
+
+# Console lines that are expected: the probe of /api/auth/me while signed
+# out, and the optional pages' routes that later releases add.
+EXPECTED = ["/api/auth/me - Failed to load resource: the server responded with a status of 401",
+            "/api/services - Failed to load resource: the server responded with a status of 404",
+            "/api/alerts - Failed to load resource: the server responded with a status of 404"]
+
+
+def say(**kw):
+    print(json.dumps(kw), flush=True)
+
+
+opts = Options()
+opts.binary_location = "/usr/bin/chromium"
+for a in ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+          "--window-size=1280,900", "--disable-extensions", "--no-first-run"]:
+    opts.add_argument(a)
+opts.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=opts)
+problems = []
+
+
+def check_console(step):
+    for entry in driver.get_log("browser"):
+        if entry["level"] != "SEVERE" and "Content Security Policy" not in entry["message"]:
+            continue
+        if any(e in entry["message"] for e in EXPECTED):
+            continue
+        problems.append({"step": step, "console": entry["message"]})
+
+
+def wait(seconds, cond, what):
+    try:
+        return WebDriverWait(driver, seconds, poll_frequency=0.1).until(lambda d: cond(d))
+    except Exception:
+        raise AssertionError(f"timed out waiting for {what}")
+
+
+def css(sel):
+    return driver.find_elements(By.CSS_SELECTOR, sel)
+
+
+def shot(name):
+    driver.save_screenshot(os.path.join(shots, f"{name}.png"))
+
+
+def page(name, ready, what):
+    driver.execute_script(f"location.hash = '#/{name}'")
+    wait(15, lambda d: ready(), what)
+    shot(name)
+    check_console(name)
+    say(step=name, ok=True)
+
+
+try:
+    started = time.time()
+    driver.get(base + "/")
+    wait(15, lambda d: "/ui/" in d.current_url and css("#login-form"), "the sign-in form at /ui/")
+    say(step="redirect", url=driver.current_url)
+    shot("login")
+    check_console("login")
+
+    css("#username")[0].send_keys(user)
+    css("#password")[0].send_keys(password)
+    css("#login-form button")[0].click()
+    wait(15, lambda d: css("#password-form"), "the change-password form (generated password)")
+    css("#current-password")[0].send_keys(password)
+    css("#new-password")[0].send_keys(new_password)
+    css("#password-form button")[0].click()
+    wait(15, lambda d: css("#cpu-chart"), "the overview")
+    check_console("sign-in")
+
+    cookies = {c["name"]: c for c in driver.get_cookies()}
+    session = cookies.get("cc_session")
+    if not session or not session.get("httpOnly"):
+        raise AssertionError(f"no HttpOnly cc_session cookie: {cookies}")
+    stored = driver.execute_script(
+        "return [document.cookie, localStorage.length, sessionStorage.length]")
+    if "cc_session" in stored[0] or stored[1] or stored[2]:
+        raise AssertionError(f"the session is readable by scripts or stored: {stored}")
+    say(step="cookie", http_only=True, same_site=session.get("sameSite"))
+
+    # Live: the CPU chart gains samples from /ws while the page stays open.
+    points = lambda: int(css("#cpu-chart")[0].get_attribute("data-points") or 0)
+    first = points()
+    wait(20, lambda d: points() >= first + 3, "three live samples on the CPU chart")
+    live_state = css("#live")[0].get_attribute("data-state")
+    if live_state != "live":
+        raise AssertionError(f"live indicator says {live_state}")
+    shot("overview")
+    driver.set_window_size(390, 844)
+    shot("overview-phone")
+    driver.set_window_size(1280, 900)
+    check_console("overview")
+    say(step="overview", points_before=first, points_after=points())
+
+    page("processes", lambda: len(css("#process-list tbody tr")) > 0, "process rows")
+    rows = len(css("#process-list tbody tr"))
+    css("#process-list tbody tr")[0].click()
+    wait(10, lambda d: css("#process-detail dl"), "the process detail")
+    css("#filter-name")[0].send_keys("no-such-process-name")
+    driver.find_element(By.CSS_SELECTOR, "form[role=search] button[type=submit]").click()
+    wait(10, lambda d: css("#process-list .empty"), "the empty state for a filter that matches nothing")
+    shot("processes-detail")
+    check_console("process-detail")
+    say(step="process-detail", rows=rows)
+
+    page("network", lambda: "lo" in [td.text for td in css("#interfaces tbody td:first-child")]
+         and (css("#connections table") or css("#connections .empty")), "interfaces and connections")
+    page("events", lambda: len(css("#event-list tbody tr")) > 0, "events (the sign-in wrote audit events)")
+    page("users", lambda: any(td.text == user for td in css("#user-list tbody td")), "the admin in the user list")
+    page("services", lambda: css("#services-list table, #services-list .empty"), "services or its empty state")
+    page("alerts", lambda: css("#alerts-list table, #alerts-list .empty"), "alerts or its empty state")
+
+    css("#logout")[0].click()
+    wait(15, lambda d: css("#login-form"), "the sign-in form after logging out")
+    if driver.get_cookie("cc_session"):
+        raise AssertionError("cc_session survived logout")
+    check_console("logout")
+
+    if problems:
+        raise AssertionError(f"console errors: {problems}")
+    say(result="ok", seconds=round(time.time() - started, 1), process_rows=rows)
+except Exception as e:  # noqa: BLE001 - every failure is reported the same way
+    try:
+        shot("failure")
+        check_console("failure")
+    except Exception:
+        pass
+    say(result="fail", error=str(e), problems=problems)
+    sys.exit(1)
+finally:
+    driver.quit()

@@ -17,8 +17,9 @@ import time
 from selenium import webdriver
 from selenium.webdriver.chrome.options import Options
 from selenium.webdriver.chrome.service import Service
+from selenium.common.exceptions import StaleElementReferenceException, TimeoutException
 from selenium.webdriver.common.by import By
-from selenium.webdriver.support.ui import WebDriverWait
+from selenium.webdriver.support.ui import Select, WebDriverWait
 
 base, user, password, new_password, shots = sys.argv[1:6]
 os.makedirs(shots, exist_ok=True)
@@ -54,9 +55,14 @@ def check_console(step):
 
 
 def wait(seconds, cond, what):
+    def attempt(d):
+        try:
+            return cond(d)
+        except (StaleElementReferenceException, IndexError):
+            return False  # the page re-rendered under the check: try again
     try:
-        return WebDriverWait(driver, seconds, poll_frequency=0.1).until(lambda d: cond(d))
-    except Exception:
+        return WebDriverWait(driver, seconds, poll_frequency=0.1).until(attempt)
+    except TimeoutException:
         raise AssertionError(f"timed out waiting for {what}")
 
 
@@ -120,6 +126,9 @@ try:
 
     page("processes", lambda: len(css("#process-list tbody tr")) > 0, "process rows")
     rows = len(css("#process-list tbody tr"))
+    # Sorted by PID, the first row is a process that lives as long as the test (PID 1).
+    Select(css("#sort")[0]).select_by_value("pid")
+    wait(10, lambda d: css("#process-list tbody tr")[0].get_attribute("data-pid") == "1", "PID 1 first")
     css("#process-list tbody tr")[0].click()
     wait(10, lambda d: css("#process-detail dl"), "the process detail")
     css("#filter-name")[0].send_keys("no-such-process-name")

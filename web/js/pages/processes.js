@@ -34,7 +34,7 @@ export async function render(view) {
   for (const s of [state, sort, order]) s.addEventListener('change', () => controls.requestSubmit());
 
   fill(view, h('h1', {}, 'Processes'), controls, meta,
-    h('div', { class: 'grid' }, h('section', { class: 'panel' }, list, pager), detail));
+    h('div', { class: 'split' }, h('section', { class: 'panel' }, list, pager), detail));
 
   async function showDetail(pid) {
     selected = pid;
@@ -45,8 +45,9 @@ export async function render(view) {
         ['PID', p.pid], ['parent PID', p.ppid], ['name', p.name], ['user', `${p.user} (uid ${p.uid})`],
         ['state', p.status], ['CPU', percent(p.cpu_percent)], ['memory', percent(p.memory_percent)],
         ['resident (RSS)', bytes(p.rss_bytes)], ['virtual', bytes(p.vms_bytes)], ['threads', p.threads], ['nice', p.nice],
-        ['started', localTime(p.start_time)], ['command line', p.cmdline?.join(' ')], ['executable', p.exe],
+        ['started', localTime(p.start_time * 1000)], ['command line', p.cmdline || undefined], ['executable', p.exe],
         ['working directory', p.cwd], ['open files', p.fd_count], ['cgroup', p.cgroup],
+        ['read from storage', p.io ? bytes(p.io.read_bytes) : undefined], ['written to storage', p.io ? bytes(p.io.write_bytes) : undefined],
         ['children', p.children?.length ? p.children.join(', ') : 'none'],
       ].filter(([, v]) => v !== undefined && v !== null);
       fill(detail, h('h2', {}, `${p.name} (${p.pid})`),
@@ -63,7 +64,7 @@ export async function render(view) {
       const rows = data.processes.map(p => {
         const tr = row([{ text: p.pid, num: true }, p.name, p.user, p.status, { text: percent(p.cpu_percent), num: true },
           { text: percent(p.memory_percent), num: true }, { text: bytes(p.rss_bytes), num: true },
-          { text: p.threads, num: true }, localTime(p.start_time)],
+          { text: p.threads, num: true }, localTime(p.start_time * 1000)],
         { tabindex: '0', 'data-pid': p.pid, 'aria-selected': String(p.pid === selected) });
         tr.addEventListener('click', () => showDetail(p.pid));
         tr.addEventListener('keydown', ev => { if (ev.key === 'Enter') showDetail(p.pid); });

@@ -1,7 +1,7 @@
 """Drives the dashboard in headless Chromium (Selenium + chromedriver) for
 DashboardBrowserTests: signs in through the cookie (changing the generated
 first-admin password on the way), waits for the overview's chart to receive
-live samples, opens every page and saves a screenshot of each. Fails on any
+live samples, opens every page and saves a screenshot of each at desktop and phone widths. Fails on any
 console error, failed request or CSP violation except the expected ones
 (the signed-out session probe's 401, and 404 from routes this server lacks).
 
@@ -70,14 +70,18 @@ def css(sel):
     return driver.find_elements(By.CSS_SELECTOR, sel)
 
 
-def shot(name):
+def shot(name, phone=False):
     driver.save_screenshot(os.path.join(shots, f"{name}.png"))
+    if phone:  # the same page at a phone's width
+        driver.set_window_size(390, 844)
+        driver.save_screenshot(os.path.join(shots, f"{name}-phone.png"))
+        driver.set_window_size(1280, 900)
 
 
 def page(name, ready, what):
     driver.execute_script(f"location.hash = '#/{name}'")
     wait(15, lambda d: ready(), what)
-    shot(name)
+    shot(name, phone=True)
     check_console(name)
     say(step=name, ok=True)
 
@@ -86,7 +90,17 @@ try:
     started = time.time()
     driver.get(base + "/")
     wait(15, lambda d: "/ui/" in d.current_url and css("#login-form"), "the sign-in form at /ui/")
-    say(step="redirect", url=driver.current_url)
+    # First load (signed out): every file the page needs, as the browser
+    # fetched them (compressed sizes); the issue's target is under 300 KB.
+    loaded = driver.execute_script("""
+        const nav = performance.getEntriesByType('navigation')[0];
+        const res = performance.getEntriesByType('resource');
+        return [nav.transferSize + res.reduce((n, r) => n + r.transferSize, 0), res.length,
+                nav.loadEventEnd - nav.startTime];""")
+    say(step="redirect", url=driver.current_url, first_load_bytes=loaded[0], files=loaded[1] + 1,
+        load_ms=round(loaded[2]))
+    if loaded[0] > 300 * 1024:
+        raise AssertionError(f"first load transferred {loaded[0]} bytes (target: under 300 KB)")
     shot("login")
     check_console("login")
 
@@ -117,12 +131,15 @@ try:
     live_state = css("#live")[0].get_attribute("data-state")
     if live_state != "live":
         raise AssertionError(f"live indicator says {live_state}")
-    shot("overview")
-    driver.set_window_size(390, 844)
-    shot("overview-phone")
-    driver.set_window_size(1280, 900)
+    redraws = driver.execute_script(
+        "return performance.getEntriesByName('cc-redraw').map(m => m.duration).sort((a, b) => a - b)")
+    p95 = redraws[min(len(redraws) - 1, int(len(redraws) * 0.95))]
+    if p95 > 50:
+        raise AssertionError(f"a live update took {p95:.1f} ms of main-thread time at p95 (limit 50 ms): {redraws}")
+    shot("overview", phone=True)
     check_console("overview")
-    say(step="overview", points_before=first, points_after=points())
+    say(step="overview", points_before=first, points_after=points(), redraws=len(redraws),
+        redraw_p95_ms=round(p95, 2))
 
     page("processes", lambda: len(css("#process-list tbody tr")) > 0, "process rows")
     rows = len(css("#process-list tbody tr"))
@@ -142,6 +159,13 @@ try:
          and (css("#connections table") or css("#connections .empty")), "interfaces and connections")
     page("events", lambda: len(css("#event-list tbody tr")) > 0, "events (the sign-in wrote audit events)")
     page("users", lambda: any(td.text == user for td in css("#user-list tbody td")), "the admin in the user list")
+    # A write through the page: the cookie plus the page's CSRF header.
+    css("#new-username")[0].send_keys("ui-viewer")
+    css("#new-user-password")[0].send_keys("a-viewer-password-1")
+    css("#user-form button")[0].click()
+    wait(10, lambda d: any(td.text == "ui-viewer" for td in css("#user-list tbody td")), "the created user in the list")
+    check_console("create-user")
+    say(step="create-user", ok=True)
     page("services", lambda: css("#services-list table, #services-list .empty"), "services or its empty state")
     page("alerts", lambda: css("#alerts-list table, #alerts-list .empty"), "alerts or its empty state")
 

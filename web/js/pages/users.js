@@ -31,7 +31,7 @@ export async function render(view, ctx) {
       load();
     } catch (e) { fill(status, errorLine(e)); }
   });
-  fill(view, h('h1', {}, 'Users'), h('div', { class: 'grid' },
+  fill(view, h('h1', {}, 'Users'), h('div', { class: 'split' },
     h('section', { class: 'panel' }, list), h('section', { class: 'panel' }, h('h2', {}, 'New user'), form)));
 
   async function act(fn) {

@@ -63,6 +63,7 @@ final class DashboardBrowserTests: XCTestCase {
         let password = try String(contentsOfFile: server.stateDir + "/first-admin-password", encoding: .utf8)
             .trimmingCharacters(in: .newlines)
         let out = (ProcessInfo.processInfo.environment["CC_TEST_OUT"] ?? TestServer.repoRoot + "/.build/test-output") + "/ui"
+        try? FileManager.default.removeItem(atPath: out) // only this run's screenshots count
         let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Support/ui_check.py").path
         let p = Process()
         p.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
@@ -80,7 +81,9 @@ final class DashboardBrowserTests: XCTestCase {
         XCTAssertEqual(result["result"] as? String, "ok", "\(text)\n\(errText.suffix(2000))")
         XCTAssertEqual(p.terminationStatus, 0)
         XCTAssertGreaterThan(result["process_rows"] as? Int ?? 0, 0)
-        XCTAssertTrue(FileManager.default.fileExists(atPath: "\(out)/login.png"), "screenshot login")
+        for name in ["login", "overview-dark", "processes-detail"] {
+            XCTAssertTrue(FileManager.default.fileExists(atPath: "\(out)/\(name).png"), "screenshot \(name)")
+        }
         for name in ["overview", "processes", "network", "events", "users", "services", "alerts"] {
             for file in [name, name + "-phone"] {
                 XCTAssertTrue(FileManager.default.fileExists(atPath: "\(out)/\(file).png"), "screenshot \(file)")

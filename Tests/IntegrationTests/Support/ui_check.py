@@ -169,6 +169,15 @@ try:
     page("services", lambda: css("#services-list table, #services-list .empty"), "services or its empty state")
     page("alerts", lambda: css("#alerts-list table, #alerts-list .empty"), "alerts or its empty state")
 
+    # Dark mode (prefers-color-scheme): the overview, re-rendered with the dark palette.
+    driver.execute_cdp_cmd("Emulation.setEmulatedMedia",
+                           {"features": [{"name": "prefers-color-scheme", "value": "dark"}]})
+    driver.execute_script("location.hash = '#/overview'")
+    first = points()
+    wait(20, lambda d: points() >= first + 2, "live samples on the dark overview")
+    shot("overview-dark")
+    check_console("overview-dark")
+
     css("#logout")[0].click()
     wait(15, lambda d: css("#login-form"), "the sign-in form after logging out")
     if driver.get_cookie("cc_session"):

@@ -1,6 +1,6 @@
 // Overview: live charts fed by the system channel (/ws), back-filled with
 // GET /api/system/stats on load and after a gap or reset, and the pool's
-// health from GET /health/detailed (every 5 s).
+// health from GET /health/detailed (every 5 s), the host from GET /api/system/info.
 import { api } from '../api.js';
 import { h, fill, errorLine } from '../dom.js';
 import { bytes, rate, percent, clock, localTime, duration } from '../format.js';
@@ -45,6 +45,7 @@ export async function render(view) {
   const tiles = h('div', { class: 'tiles', id: 'tiles' });
   const meta = h('p', { class: 'meta', id: 'sample-age' }, 'waiting for the first sample…');
   const pool = h('div', { id: 'pool' }, 'loading…');
+  const host = h('div', { id: 'host' }, 'loading…');
   const panels = {};
   const panel = (id, title, note) => {
     const canvas = h('canvas', { role: 'img', 'aria-label': title });
@@ -62,6 +63,7 @@ export async function render(view) {
     h('p', { class: 'note' }, 'Charts show the samples received since this page opened (one per collector interval).'),
     tiles, meta,
     h('div', { class: 'grid' },
+      h('section', { class: 'panel' }, h('h2', {}, 'Host'), host),
       h('section', { class: 'panel' }, h('h2', {}, 'Pool health'), pool),
       cpuP, coreP, memP, loadP, diskP, netP));
 
@@ -141,6 +143,14 @@ export async function render(view) {
     } catch (e) { fill(pool, errorLine(e)); }
   };
   health();
+  api('/api/system/info').then(({ data: i }) => fill(host, h('dl', { class: 'detail' },
+    h('dt', {}, 'name'), h('dd', {}, i.hostname),
+    h('dt', {}, 'system'), h('dd', {}, i.distribution.pretty_name ?? i.os),
+    h('dt', {}, 'kernel'), h('dd', {}, `${i.kernel.release} (${i.arch})`),
+    h('dt', {}, 'processor'), h('dd', {}, `${i.processor}, ${i.cpuCores} logical CPUs`),
+    h('dt', {}, 'memory'), h('dd', {}, bytes(i.totalMemory)),
+    h('dt', {}, 'booted'), h('dd', {}, `${localTime(i.boot_time)} (up ${duration(i.uptime_seconds)})`))),
+  e => fill(host, errorLine(e)));
   const timer = setInterval(health, 5000);
   return () => {
     stopLive();

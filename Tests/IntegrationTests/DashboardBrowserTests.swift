@@ -57,37 +57,64 @@ final class DashboardBrowserTests: XCTestCase {
     }
 
     func testBrowserSignsInWatchesLiveChartsAndOpensEveryPage() throws {
-        for tool in ["/usr/bin/chromium", "/usr/bin/chromedriver"] {
-            XCTAssertTrue(FileManager.default.isExecutableFile(atPath: tool), "\(tool) missing: Scripts/test installs chromium and chromium-driver")
-        }
-        let password = try String(contentsOfFile: server.stateDir + "/first-admin-password", encoding: .utf8)
-            .trimmingCharacters(in: .newlines)
-        let out = (ProcessInfo.processInfo.environment["CC_TEST_OUT"] ?? TestServer.repoRoot + "/.build/test-output") + "/ui"
-        try? FileManager.default.removeItem(atPath: out) // only this run's screenshots count
-        let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Support/ui_check.py").path
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
-        p.arguments = [script, "http://127.0.0.1:\(try server.port)", "admin", password, "a-better-admin-password", out]
-        let stdout = Pipe(), stderr = Pipe()
-        p.standardOutput = stdout
-        p.standardError = stderr
-        try p.run()
-        let text = String(decoding: stdout.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        let errText = String(decoding: stderr.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        p.waitUntilExit()
-        print(text, terminator: "") // the script's figures (first load, redraw time) for the test log
-        let last = try XCTUnwrap(text.split(separator: "\n").last, "no output; stderr: \(errText)")
-        let result = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(last.utf8)) as? [String: Any], String(last))
-        XCTAssertEqual(result["result"] as? String, "ok", "\(text)\n\(errText.suffix(2000))")
-        XCTAssertEqual(p.terminationStatus, 0)
-        XCTAssertGreaterThan(result["process_rows"] as? Int ?? 0, 0)
-        for name in ["login", "overview-dark", "processes-detail"] {
-            XCTAssertTrue(FileManager.default.fileExists(atPath: "\(out)/\(name).png"), "screenshot \(name)")
-        }
-        for name in ["overview", "processes", "network", "events", "users", "services", "alerts"] {
-            for file in [name, name + "-phone"] {
-                XCTAssertTrue(FileManager.default.fileExists(atPath: "\(out)/\(file).png"), "screenshot \(file)")
-            }
+        try runBrowserCheck(server, screenshots: "ui")
+    }
+}
+
+/// With CC_PUBLIC_READ=false nothing is readable without the session: the
+/// page's every request and its /ws handshake (Origin checked) go on the cookie.
+final class DashboardPrivateBrowserTests: XCTestCase {
+    nonisolated(unsafe) static var server: TestServer?
+
+    override class func setUp() {
+        server = try? TestServer(env: ["CC_COLLECT_INTERVAL": "0.5", "CC_LOGIN_RATE_LIMIT": "600", "CC_PUBLIC_READ": "false"])
+    }
+
+    override class func tearDown() {
+        server?.stop()
+        server = nil
+    }
+
+    func testBrowserWorksOnTheCookieAlone() throws {
+        let server = try XCTUnwrap(Self.server, "test server did not start")
+        XCTAssertEqual(try server.get("/api/system/stats").status, 401, "nothing public")
+        try runBrowserCheck(server, screenshots: "ui-private")
+    }
+}
+
+/// Runs Support/ui_check.py against `server` as its first admin, with the
+/// screenshots in $CC_TEST_OUT/`screenshots`, and asserts on its result.
+private func runBrowserCheck(_ server: TestServer, screenshots: String, file: StaticString = #filePath, line: UInt = #line) throws {
+    for tool in ["/usr/bin/chromium", "/usr/bin/chromedriver"] {
+        XCTAssertTrue(FileManager.default.isExecutableFile(atPath: tool), "\(tool) missing: Scripts/test installs chromium and chromium-driver")
+    }
+    let password = try String(contentsOfFile: server.stateDir + "/first-admin-password", encoding: .utf8)
+        .trimmingCharacters(in: .newlines)
+    let out = (ProcessInfo.processInfo.environment["CC_TEST_OUT"] ?? TestServer.repoRoot + "/.build/test-output") + "/" + screenshots
+    try? FileManager.default.removeItem(atPath: out) // only this run's screenshots count
+    let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Support/ui_check.py").path
+    let p = Process()
+    p.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
+    p.arguments = [script, "http://127.0.0.1:\(server.port)", "admin", password, "a-better-admin-password", out]
+    let stdout = Pipe(), stderr = Pipe()
+    p.standardOutput = stdout
+    p.standardError = stderr
+    try p.run()
+    let text = String(decoding: stdout.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+    let errText = String(decoding: stderr.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+    p.waitUntilExit()
+    print(text, terminator: "") // the script's figures (first load, redraw time) for the test log
+    let last = try XCTUnwrap(text.split(separator: "\n").last, "no output; stderr: \(errText)", file: file, line: line)
+    let result = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(last.utf8)) as? [String: Any], String(last))
+    XCTAssertEqual(result["result"] as? String, "ok", "\(text)\n\(errText.suffix(2000))", file: file, line: line)
+    XCTAssertEqual(p.terminationStatus, 0, file: file, line: line)
+    XCTAssertGreaterThan(result["process_rows"] as? Int ?? 0, 0, file: file, line: line)
+    for name in ["login", "overview-dark", "processes-detail"] {
+        XCTAssertTrue(FileManager.default.fileExists(atPath: "\(out)/\(name).png"), "screenshot \(name)", file: file, line: line)
+    }
+    for name in ["overview", "processes", "network", "events", "users", "services", "alerts"] {
+        for shot in [name, name + "-phone"] {
+            XCTAssertTrue(FileManager.default.fileExists(atPath: "\(out)/\(shot).png"), "screenshot \(shot)", file: file, line: line)
         }
     }
 }

@@ -79,7 +79,8 @@ export async function render(view) {
       prev.addEventListener('click', () => { q.offset = Math.max(0, q.offset - PAGE); load(); });
       next.addEventListener('click', () => { q.offset += PAGE; load(); });
       const last = Math.min(q.offset + PAGE, data.count);
-      fill(pager, prev, `${data.count ? q.offset + 1 : 0}–${last} of ${data.count}`, next);
+      if (data.count > PAGE || q.offset > 0) fill(pager, prev, `${q.offset + 1}–${last} of ${data.count}`, next);
+      else fill(pager);
     } catch (e) {
       fill(list, errorLine(e));
     }

@@ -148,10 +148,12 @@ try:
     wait(10, lambda d: css("#process-list tbody tr")[0].get_attribute("data-pid") == "1", "PID 1 first")
     css("#process-list tbody tr")[0].click()
     wait(10, lambda d: css("#process-detail dl"), "the process detail")
+    shot("processes-detail")
+    css("#process-detail-close")[0].click()
     css("#filter-name")[0].send_keys("no-such-process-name")
     driver.find_element(By.CSS_SELECTOR, "form[role=search] button[type=submit]").click()
     wait(10, lambda d: css("#process-list .empty"), "the empty state for a filter that matches nothing")
-    shot("processes-detail")
+    shot("processes-empty")
     check_console("process-detail")
     say(step="process-detail", rows=rows)
 

@@ -1,6 +1,6 @@
 // Processes: GET /api/system/processes with sort, filters (name, user,
-// state) and paging, refreshed every 5 s; a row opens the detail
-// (GET /api/system/processes/{pid}).
+// state) and paging, refreshed every 5 s; a row (click or Enter) opens the
+// detail (GET /api/system/processes/{pid}) in a dialog.
 import { api, APIError } from '../api.js';
 import { h, fill, table, row, field, errorLine } from '../dom.js';
 import { bytes, percent, localTime, snapshotAge } from '../format.js';
@@ -15,7 +15,11 @@ export async function render(view) {
   const list = h('div', { id: 'process-list' }, 'loading…');
   const meta = h('p', { class: 'meta' });
   const pager = h('div', { class: 'pager' });
-  const detail = h('section', { class: 'panel', id: 'process-detail' }, h('h2', {}, 'Detail'), h('p', { class: 'empty' }, 'Choose a process.'));
+  // The detail opens as a modal dialog over the list (Esc or Close shuts it).
+  const detailBody = h('div');
+  const close = h('button', { type: 'button', id: 'process-detail-close' }, 'Close');
+  const detail = h('dialog', { id: 'process-detail', 'aria-labelledby': 'process-detail-title' }, detailBody, close);
+  close.addEventListener('click', () => detail.close());
 
   const name = h('input', { id: 'filter-name', type: 'search', placeholder: 'part of the name' });
   const user = h('input', { id: 'filter-user', placeholder: 'name or uid' });
@@ -34,11 +38,13 @@ export async function render(view) {
   for (const s of [state, sort, order]) s.addEventListener('change', () => controls.requestSubmit());
 
   fill(view, h('h1', {}, 'Processes'), controls, meta,
-    h('div', { class: 'split' }, h('section', { class: 'panel' }, list, pager), detail));
+    h('section', { class: 'panel' }, list, pager), detail);
 
   async function showDetail(pid) {
     selected = pid;
     for (const tr of list.querySelectorAll('tbody tr')) tr.setAttribute('aria-selected', String(tr.dataset.pid === String(pid)));
+    fill(detailBody, h('p', {}, 'loading…'));
+    if (!detail.open) detail.showModal();
     try {
       const p = (await api(`/api/system/processes/${pid}`)).data;
       const items = [
@@ -50,10 +56,10 @@ export async function render(view) {
         ['read from storage', p.io ? bytes(p.io.read_bytes) : undefined], ['written to storage', p.io ? bytes(p.io.write_bytes) : undefined],
         ['children', p.children?.length ? p.children.join(', ') : 'none'],
       ].filter(([, v]) => v !== undefined && v !== null);
-      fill(detail, h('h2', {}, `${p.name} (${p.pid})`),
+      fill(detailBody, h('h2', { id: 'process-detail-title' }, `${p.name} (${p.pid})`),
         h('dl', { class: 'detail' }, items.map(([k, v]) => [h('dt', {}, k), h('dd', {}, String(v))])));
     } catch (e) {
-      fill(detail, h('h2', {}, `Process ${pid}`),
+      fill(detailBody, h('h2', { id: 'process-detail-title' }, `Process ${pid}`),
         e instanceof APIError && e.status === 404 ? h('p', { class: 'empty' }, 'This process has exited.') : errorLine(e));
     }
   }
@@ -88,5 +94,5 @@ export async function render(view) {
   await load();
   // No refresh while a row has the keyboard focus: it would be replaced under it.
   const timer = setInterval(() => { if (!list.contains(document.activeElement)) load(); }, 5000);
-  return () => clearInterval(timer);
+  return () => { clearInterval(timer); detail.close(); };
 }

@@ -160,6 +160,13 @@ try:
     page("network", lambda: "lo" in [td.text for td in css("#interfaces tbody td:first-child")]
          and (css("#connections table") or css("#connections .empty")), "interfaces and connections")
     page("events", lambda: len(css("#event-list tbody tr")) > 0, "events (the sign-in wrote audit events)")
+    all_events = len(css("#event-list tbody tr"))
+    css("#event-q")[0].send_keys("password changed")
+    driver.find_element(By.CSS_SELECTOR, "form[role=search] button[type=submit]").click()
+    wait(10, lambda d: 0 < len(css("#event-list tbody tr")) < all_events
+         and all("password changed" in td.text for td in css("#event-list tbody td:last-child")), "the search's events")
+    check_console("event-search")
+    say(step="event-search", all=all_events, found=len(css("#event-list tbody tr")))
     page("users", lambda: any(td.text == user for td in css("#user-list tbody td")), "the admin in the user list")
     # A write through the page: the cookie plus the page's CSRF header.
     css("#new-username")[0].send_keys("ui-viewer")

@@ -95,7 +95,8 @@ private func runBrowserCheck(_ server: TestServer, screenshots: String, file: St
     let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Support/ui_check.py").path
     let p = Process()
     p.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
-    p.arguments = [script, "http://127.0.0.1:\(server.port)", "admin", password, "a-better-admin-password", out]
+    p.arguments = [script, "http://127.0.0.1:\(server.port)", "admin", password, "a-better-admin-password", out,
+                   server.stateDir + "/nginx/nginx.pid"]
     let stdout = Pipe(), stderr = Pipe()
     p.standardOutput = stdout
     p.standardError = stderr

@@ -6,6 +6,7 @@
 import { api, APIError } from './api.js';
 import { h, fill, errorLine } from './dom.js';
 import * as live from './live.js';
+import { localTime } from './format.js';
 import * as overview from './pages/overview.js';
 import * as processes from './pages/processes.js';
 import * as network from './pages/network.js';
@@ -74,6 +75,7 @@ const ctx = {
 live.onStatus(s => {
   const el = document.getElementById('live');
   el.dataset.state = s;
+  if (s === 'live') el.title = `connected since ${localTime(Date.now())}`;
   el.textContent = { off: 'offline', connecting: 'connecting…', live: 'live', reconnecting: 'reconnecting…' }[s];
 });
 

@@ -5,12 +5,15 @@ live samples, opens every page and saves a screenshot of each at desktop and pho
 console error, failed request or CSP violation except the expected ones
 (the signed-out session probe's 401, and 404 from routes this server lacks).
 
-Usage: ui_check.py BASE_URL USER PASSWORD NEW_PASSWORD SCREENSHOT_DIR
+Usage: ui_check.py BASE_URL USER PASSWORD NEW_PASSWORD SCREENSHOT_DIR NGINX_PID_FILE
+(nginx is reloaded once, which closes every live subscriber: the page must
+reconnect and its charts keep moving).
 Prints one JSON object per line; the last is {"result": "ok", ...} or
 {"result": "fail", "error": ...}; exits 0 only when it is ok."""
 
 import json
 import os
+import signal
 import sys
 import time
 
@@ -21,7 +24,7 @@ from selenium.common.exceptions import StaleElementReferenceException, TimeoutEx
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
-base, user, password, new_password, shots = sys.argv[1:6]
+base, user, password, new_password, shots, nginx_pid_file = sys.argv[1:7]
 os.makedirs(shots, exist_ok=True)
 
 # Console lines that are expected: the probe of /api/auth/me while signed
@@ -140,6 +143,17 @@ try:
     check_console("overview")
     say(step="overview", points_before=first, points_after=points(), redraws=len(redraws),
         redraw_p95_ms=round(p95, 2))
+
+    # An nginx reload closes every WebSocket (1001): the page reconnects on its own.
+    connected = css("#live")[0].get_attribute("title")
+    with open(nginx_pid_file) as f:
+        os.kill(int(f.read().strip()), signal.SIGHUP)
+    before = points()
+    wait(20, lambda d: css("#live")[0].get_attribute("title") != connected, "a new connection after an nginx reload")
+    wait(20, lambda d: points() >= before + 3 and css("#live")[0].get_attribute("data-state") == "live",
+         "live samples again after an nginx reload")
+    check_console("reconnect")
+    say(step="reconnect", points_before=before, points_after=points())
 
     page("processes", lambda: len(css("#process-list tbody tr")) > 0, "process rows")
     rows = len(css("#process-list tbody tr"))

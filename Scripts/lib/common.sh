@@ -24,7 +24,7 @@ cc_apt_install() {
 
 # What building and serving needs.
 cc_install_runtime() {
-    cc_apt_install nginx libnginx-mod-http-lua libnginx-mod-http-echo libnginx-mod-nchan libfcgi-dev libfcgi0ldbl libsqlite3-dev libpq-dev libsodium-dev libcurl4-openssl-dev pkg-config procps libjs-chart.js
+    cc_apt_install nginx libnginx-mod-http-lua libnginx-mod-http-echo libnginx-mod-nchan libfcgi-dev libfcgi0ldbl libsqlite3-dev libpq-dev libsodium-dev libcurl4-openssl-dev pkg-config procps
 }
 
 # The binary, built once per configuration.
@@ -99,4 +99,9 @@ cc_stop_stack() {
     for p in "${pids[@]}"; do kill -KILL "$p" 2>/dev/null || true; done
     for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
     CC_NGINX_PID=""; CC_MASTER_PID=""
+}
+
+# The dashboard's chart library (nginx serves it from /usr/share/javascript).
+cc_install_dashboard() {
+    cc_apt_install libjs-chart.js
 }

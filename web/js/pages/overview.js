@@ -42,7 +42,13 @@ const pct = { max: 100, title: { display: true, text: '%' } };
 
 export async function render(view) {
   chartDefaults();
-  const tiles = h('div', { class: 'tiles', id: 'tiles' });
+  // Tiles are built once and their values set in place on each update.
+  const tileValues = {};
+  const tileNames = ['CPU', 'Memory', 'Swap', 'Load 1/5/15 min', 'Disk /', 'Network in / out'];
+  const tiles = h('div', { class: 'tiles', id: 'tiles' }, tileNames.map(label => {
+    tileValues[label] = h('div', { class: 'value' }, '—');
+    return h('div', { class: 'tile' }, h('div', { class: 'label' }, label), tileValues[label]);
+  }));
   const meta = h('p', { class: 'meta', id: 'sample-age' }, 'waiting for the first sample…');
   const pool = h('div', { id: 'pool' }, 'loading…');
   const host = h('div', { id: 'host' }, 'loading…');
@@ -104,16 +110,17 @@ export async function render(view) {
     if (s.disks) setBars(charts.disk, 'disk', s.disks.map(d => d.mount), s.disks.map(d => d.percent));
     if (net) push(charts.network, 'network', t, [net.rx_bytes_per_sec, net.tx_bytes_per_sec]);
     for (const c of Object.values(charts)) c.update('none');
-    const tile = (label, value) => h('div', { class: 'tile' }, h('div', { class: 'label' }, label), h('div', { class: 'value' }, value));
     const load = (cpu.load_avg ?? []).map(v => v.toFixed(2)).join(' / ');
-    fill(tiles,
-      tile('CPU', percent(cpu.usage_percent)),
-      tile('Memory', `${bytes(mem.used)} of ${bytes(mem.total)} (${percent(mem.percent, 0)})`),
-      tile('Swap', `${bytes(swap.used)} of ${bytes(swap.total)}`),
-      tile('Load 1/5/15 min', load || '—'),
-      tile('Disk /', s.disk ? `${bytes(s.disk.used)} of ${bytes(s.disk.total)} (${percent(s.disk.percent, 0)})` : '—'),
-      tile('Network in / out', net ? `${rate(net.rx_bytes_per_sec)} / ${rate(net.tx_bytes_per_sec)}` : '—'));
-    fill(meta, `sample taken ${localTime(s.timestamp)}`);
+    const values = [
+      percent(cpu.usage_percent),
+      `${bytes(mem.used)} of ${bytes(mem.total)} (${percent(mem.percent, 0)})`,
+      `${bytes(swap.used)} of ${bytes(swap.total)}`,
+      load || '—',
+      s.disk ? `${bytes(s.disk.used)} of ${bytes(s.disk.total)} (${percent(s.disk.percent, 0)})` : '—',
+      net ? `${rate(net.rx_bytes_per_sec)} / ${rate(net.tx_bytes_per_sec)}` : '—',
+    ];
+    tileNames.forEach((label, i) => { tileValues[label].textContent = values[i]; });
+    meta.textContent = `sample taken ${localTime(s.timestamp)}`;
     // Main-thread time of one update, as a User Timing measure that the
     // browser test reads (the last 200 at most, so the buffer stays small).
     if (++redraws % 200 === 0) performance.clearMeasures('cc-redraw');

@@ -47,7 +47,7 @@ let package = Package(
         .testTarget(name: "ControlCenterCoreTests", dependencies: ["ControlCenterCore", "ControlCenterLive"],
                     path: "Tests/ControlCenterCoreTests"),
         .testTarget(name: "IntegrationTests", dependencies: ["ControlCenterCore"], path: "Tests/IntegrationTests",
-                    exclude: ["Support/live_client.py"]),
+                    exclude: ["Support/live_client.py", "Support/ui_check.py"]),
     ],
     swiftLanguageModes: [.v6]
 )

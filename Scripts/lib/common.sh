@@ -102,3 +102,8 @@ cc_stop_stack() {
     for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
     CC_NGINX_PID=""; CC_MASTER_PID=""
 }
+
+# The dashboard's chart library (nginx serves it from /usr/share/javascript).
+cc_install_dashboard() {
+    cc_apt_install libjs-chart.js
+}

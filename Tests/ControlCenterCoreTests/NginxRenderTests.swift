@@ -168,7 +168,24 @@ final class NginxRenderTests: XCTestCase {
     func testPathsThatAreNotOneNginxTokenAreRefused() {
         for dir in ["/srv/c c", "/srv/cc;x", "/srv/\"cc", "/srv/$cc", "/srv/{cc}"] {
             XCTAssertThrowsError(try render(["CC_STATE_DIR": dir]), dir)
+            XCTAssertThrowsError(try render(["CC_WEB_DIR": dir]), dir)
         }
+    }
+
+    func testDashboardIsServedFromTheWebDirWithThePageHeaders() throws {
+        let files = try render(["CC_WEB_DIR": "/opt/cc/web"])
+        let snippet = files["control-center.conf"] ?? ""
+        XCTAssertTrue(snippet.contains("location /ui/ {\n    alias /opt/cc/web/;"), snippet)
+        XCTAssertTrue(snippet.contains("location /ui/lib/chart.js/ {\n        alias /usr/share/javascript/chart.js/;"))
+        XCTAssertTrue(snippet.contains("if ($cc_wants_html) {\n        return 302 /ui/;\n    }"))
+        XCTAssertTrue(files["control-center-http.conf"]?.contains("map $http_accept $cc_wants_html {") ?? false)
+        let headers = files["control-center-ui-headers.conf"] ?? ""
+        XCTAssertTrue(headers.contains("Content-Security-Policy \"default-src 'none'; script-src 'self'; style-src 'self';"))
+        XCTAssertTrue(headers.contains("Cache-Control \"no-cache\""))
+        XCTAssertFalse(headers.contains("unsafe-inline"))
+        // Unset: the web/ folder of this source tree, which holds the page.
+        let source = try Config(values: [:]).nginx.webDir
+        XCTAssertTrue(FileManager.default.fileExists(atPath: source + "/index.html"), source)
     }
 
     func testTheMillisecondMapHasEveryKey() {

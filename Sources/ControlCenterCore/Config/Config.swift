@@ -92,6 +92,7 @@ public struct Config: Sendable, Equatable {
         ("CC_RATE_LIMIT_EXEMPT", "127.0.0.0/8,::1", "Comma-separated client CIDRs nginx never rate-limits; may be empty"),
         ("CC_TRUSTED_PROXIES", "(none)", "Comma-separated proxy CIDRs whose X-Forwarded-For nginx believes; empty: the client address is the peer's"),
         ("CC_ALLOWED_HOSTS", "localhost,127.0.0.1,[::1] (plus CC_HTTP_ADDR when that is not loopback)", "Host header names served, without port; others get 421. Required when CC_HTTP_ADDR is 0.0.0.0 or ::"),
+        ("CC_WEB_DIR", "web/ of the source tree the binary was built from", "The dashboard's static files, served by nginx under /ui/ (set it where an installed binary's web/ lives)"),
         ("CC_NGINX_KEEPALIVE", "(off)", "Only for measuring: kept-alive FastCGI connections per upstream (harmful with libfcgi)"),
         ("CC_LISTEN", "unix:$CC_STATE_DIR/run/fcgi.sock", "FastCGI socket of the main pool: unix:PATH or HOST:PORT"),
         ("CC_STORAGE_LISTEN", "unix:$CC_STATE_DIR/run/fcgi-storage.sock", "FastCGI socket of the storage pool"),

@@ -64,6 +64,11 @@ extension NginxRender {
                 "~^\(Self.errorURIPrefix.replacingOccurrences(of: ".", with: "\\."))" 1;
                 default $cc_host_known;
             }
+            # A browser (Accept with text/html) asking for / is sent to the dashboard.
+            map $http_accept $cc_wants_html {
+                default 0;
+                "~*text/html" 1;
+            }
             \(liveEnabled ? "\n# Live channels (CC_NCHAN).\ninclude \(path("control-center-live-http.conf"));\n" : "")
             \(viewsEnabled ? "\n# nginx-sent default views (CC_NGINX_VIEWS).\ninclude \(path("control-center-views-http.conf"));\n" : "")
             """

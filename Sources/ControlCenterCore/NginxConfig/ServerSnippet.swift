@@ -89,6 +89,7 @@ extension NginxRender {
                 \(apiLimit)
                 fastcgi_pass cc_main;
             }
+            \(dashboardLocations)
             location / {
                 fastcgi_pass cc_main;
             }

@@ -86,6 +86,7 @@ public enum Migrations {
             "ALTER TABLE users ADD COLUMN must_change_password INTEGER NOT NULL DEFAULT 0 CHECK (must_change_password IN (0, 1))",
         ]),
         Migration(version: 4, name: "fold usernames", code: UsernameFolding.migrate),
+        ServiceSchema.migration,
     ]
 
     public static var latest: Int { all.last?.version ?? 0 }

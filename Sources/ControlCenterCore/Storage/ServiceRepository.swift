@@ -1,0 +1,96 @@
+import Foundation
+
+/// A row of `services`: the definition and when it was written.
+public struct StoredService: Sendable, Equatable {
+    public var definition: ServiceDefinition
+    /// Unix milliseconds.
+    public var createdAt: Int64
+    public var updatedAt: Int64
+}
+
+/// The service registry, by bound parameters only. Writes go inside the
+/// caller's transaction together with the graph check and the audit event.
+public struct ServiceRepository {
+    let db: Database
+
+    public init(_ db: Database) { self.db = db }
+
+    static let columns = "definition, created_at, updated_at"
+
+    static func decode(_ r: Row) throws -> StoredService {
+        guard let text = r.string(0),
+              let obj = try? JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any],
+              let def = try? ServiceDefinition.parse(obj) else {
+            throw DatabaseError.failed("malformed services row")
+        }
+        return StoredService(definition: def, createdAt: r.int64(1) ?? 0, updatedAt: r.int64(2) ?? 0)
+    }
+
+    public func find(_ name: String) throws -> StoredService? {
+        try db.queryOne("SELECT \(Self.columns) FROM services WHERE name = ?", [.text(name)]).map(Self.decode)
+    }
+
+    /// One page in name order.
+    public func list(limit: Int, offset: Int) throws -> [StoredService] {
+        try db.query("SELECT \(Self.columns) FROM services ORDER BY name LIMIT ? OFFSET ?",
+                     [.int(Int64(limit)), .int(Int64(offset))]).map(Self.decode)
+    }
+
+    public func count() throws -> Int {
+        try db.queryOne("SELECT COUNT(*) FROM services", [])?.int(0) ?? 0
+    }
+
+    /// Throws `DatabaseError.uniqueViolation` when the name is taken.
+    public func insert(_ def: ServiceDefinition, now: Int64 = Clock.wallMillis()) throws {
+        try db.execute("INSERT INTO services (name, definition, created_at, updated_at) VALUES (?, ?, ?, ?)",
+                       [.text(def.name), .text(def.storedJSON), .int(now), .int(now)])
+    }
+
+    /// False when no such service exists.
+    @discardableResult
+    public func update(_ def: ServiceDefinition, now: Int64 = Clock.wallMillis()) throws -> Bool {
+        try db.execute("UPDATE services SET definition = ?, updated_at = ? WHERE name = ?",
+                       [.text(def.storedJSON), .int(now), .text(def.name)]) > 0
+    }
+
+    @discardableResult
+    public func delete(_ name: String) throws -> Bool {
+        try db.execute("DELETE FROM services WHERE name = ?", [.text(name)]) > 0
+    }
+
+    /// Every service's `depends_on`, for `ServiceGraph`.
+    public func dependencies() throws -> [String: [String]] {
+        var graph: [String: [String]] = [:]
+        for r in try db.query("SELECT \(Self.columns) FROM services", []) {
+            let s = try Self.decode(r)
+            graph[s.definition.name] = s.definition.dependsOn
+        }
+        return graph
+    }
+
+    /// The stored definition text by name, to tell an unchanged import from a change.
+    public func storedJSON(_ name: String) throws -> String? {
+        try db.queryOne("SELECT definition FROM services WHERE name = ?", [.text(name)])?.string(0)
+    }
+
+    /// Serialises registry writers on PostgreSQL, so two concurrent writes
+    /// cannot each pass the graph check and together make a cycle; on SQLite
+    /// the write transaction's BEGIN IMMEDIATE already does. Call first in
+    /// the transaction.
+    public func lockForWrite() throws {
+        if db.engine == .postgres {
+            try db.query("SELECT pg_advisory_xact_lock(?)", [.int(Self.advisoryKey)])
+        }
+    }
+
+    /// Arbitrary constant for `pg_advisory_xact_lock`: "cc-svc".
+    static let advisoryKey: Int64 = 0x63632D737663
+
+    /// Fails unless the registry's `depends_on` graph is valid; run after
+    /// the write, inside the same transaction, so a refused write rolls back.
+    public func checkGraph() throws {
+        if let why = ServiceGraph.problem(try dependencies()) {
+            throw ServiceDefinition.Invalid(field: "depends_on", reason: why)
+        }
+    }
+}

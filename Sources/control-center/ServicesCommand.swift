@@ -26,3 +26,21 @@ struct ImportServices: ParsableCommand {
         }
     }
 }
+
+struct SupervisorCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "supervisor", abstract: "Run the service supervisor (started by the master).", shouldDisplay: false)
+
+    @Option(help: "Slot number within the group.") var slot = 0
+
+    func run() throws {
+        let config = loadConfig()
+        let log = Log(path: config.logFile, level: config.logLevel, fields: ["role": "supervisor"])
+        do {
+            Glibc.exit(try Supervisor(config: config, log: log).run())
+        } catch {
+            log.error("supervisor cannot start", ["error": String(describing: error)])
+            Glibc.exit(1)
+        }
+    }
+}

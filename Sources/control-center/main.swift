@@ -8,7 +8,7 @@ struct ControlCenter: ParsableCommand {
         commandName: "control-center",
         abstract: "Host monitoring and service control: a FastCGI worker pool behind nginx.",
         version: Version.string,
-        subcommands: [Serve.self, CheckConfig.self, NginxConfigCommand.self, Worker.self, Migrate.self, UserCommand.self, ServicesCommand.self, SnapshotCommand.self]
+        subcommands: [Serve.self, CheckConfig.self, NginxConfigCommand.self, Worker.self, Migrate.self, UserCommand.self, ServicesCommand.self, SupervisorCommand.self, SnapshotCommand.self]
     )
 }
 

@@ -25,6 +25,8 @@ public struct Config: Sendable, Equatable {
     public var accessLogFlush: Double
     public var logLevel: LogLevel
     public var testRoutes: Bool
+    /// `CC_SUPERVISOR`: the master runs the `supervisor` child group.
+    public var supervisor: Bool
     public var pidFile: String
     public var databaseURL: String
     public var dbTimeout: Double
@@ -56,6 +58,11 @@ public struct Config: Sendable, Equatable {
     /// Views are written only when nginx may serve them without a token.
     public var writesViews: Bool { nginxViews && publicRead }
     public var workerStatusDir: String { runDir + "/workers" }
+    /// The FIFO a worker writes one byte to after queueing a service action,
+    /// so the supervisor takes it at once instead of at its next poll.
+    public var supervisorWakePath: String { runDir + "/supervisor.wake" }
+    /// Per-service output files (`<name>.log`), named from the validated name only.
+    public var serviceLogDir: String { stateDir + "/services" }
 
     /// Setting names with defaults and meaning: README's table and
     /// `check-config` are both printed from this list.
@@ -92,6 +99,7 @@ public struct Config: Sendable, Equatable {
         ("CC_ACCESS_LOG_BUFFER", "32768", "Bytes of access-log lines a worker buffers before one write; 0 = one write per line"),
         ("CC_ACCESS_LOG_FLUSH", "1", "Seconds a buffered access-log line may wait before it is written"),
         ("CC_LOG_LEVEL", "info", "debug, info, warning or error"),
+        ("CC_SUPERVISOR", "true", "Run the service supervisor (a child of the master that starts, stops and restarts the registered services)"),
         ("CC_TEST_ROUTES", "false", "Enables /api/test/* routes (tests and load scenarios only)"),
         ("CC_PID_FILE", "$CC_STATE_DIR/run/master.pid", "Master pid file (also the single-master lock)"),
         ("CC_DATABASE_URL", "sqlite://$CC_STATE_DIR/control-center.db", "sqlite:///path or postgres://user@host:port/db"),
@@ -177,6 +185,7 @@ public struct Config: Sendable, Equatable {
         }
         logLevel = level
         testRoutes = try p.bool("CC_TEST_ROUTES", default: false)
+        supervisor = try p.bool("CC_SUPERVISOR", default: true)
         pidFile = Self.absolute(p.string("CC_PID_FILE") ?? "\(state)/run/master.pid")
         databaseURL = p.string("CC_DATABASE_URL") ?? "sqlite://\(state)/control-center.db"
         guard databaseURL.hasPrefix("sqlite://") || databaseURL.hasPrefix("postgres://")

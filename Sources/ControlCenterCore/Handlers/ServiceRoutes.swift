@@ -10,6 +10,7 @@ enum ServiceRoutes {
         r.get("/api/services/{name}", get)
         r.put("/api/services/{name}", update)
         r.delete("/api/services/{name}", delete)
+        ServiceActionRoutes.register(&r)
     }
 
     static let defaultPageSize = 50
@@ -78,23 +79,24 @@ enum ServiceRoutes {
             try audit(db, p, "service.create", def, name: def.name, message: "registered service")
             return try repo.find(def.name)!
         }
-        return .json(201) { ServiceJSON.full(&$0, stored, environment: true) }
+        return .json(201) { ServiceJSON.full(&$0, stored, nil, environment: true) }
     }
 
     static func list(_ req: Request, _ ctx: WorkerContext) throws -> Response {
         try Auth.requireRole(.viewer, req, ctx)
         let page = try UserRoutes.intParam(req, "page", default: 1, range: 1...1_000_000)
         let size = try UserRoutes.intParam(req, "page_size", default: defaultPageSize, range: 1...maxPageSize)
-        let (services, total) = try Store.read(ctx) { db in
+        let (services, total, states) = try Store.read(ctx) { db in
             let repo = ServiceRepository(db)
-            return (try repo.list(limit: size, offset: (page - 1) * size), try repo.count())
+            return (try repo.list(limit: size, offset: (page - 1) * size), try repo.count(), try ServiceStateRepository(db).all())
         }
+        let now = Clock.wallMillis()
         let pages = (total + size - 1) / size
         return .json { w in
             w.beginObject()
             w.field("success", true)
             w.beginArray("services")
-            for s in services { ServiceJSON.summary(&w, s) }
+            for s in services { ServiceJSON.summary(&w, s, states[s.definition.name], now: now) }
             w.endArray()
             w.field("count", services.count)
             w.beginObject("meta")
@@ -112,10 +114,9 @@ enum ServiceRoutes {
     static func get(_ req: Request, _ ctx: WorkerContext) throws -> Response {
         let p = try Auth.requireRole(.viewer, req, ctx)
         let n = try name(req)
-        guard let s = try Store.read(ctx, { try ServiceRepository($0).find(n) }) else {
-            throw APIError.notFound("No service \(n)")
-        }
-        return .json { ServiceJSON.full(&$0, s, environment: p.user.role == .admin) }
+        let (found, state) = try Store.read(ctx) { db in (try ServiceRepository(db).find(n), try ServiceStateRepository(db).find(n)) }
+        guard let s = found else { throw APIError.notFound("No service \(n)") }
+        return .json { ServiceJSON.full(&$0, s, state, environment: p.user.role == .admin) }
     }
 
     /// A full replacement (PUT): omitted fields return to their defaults.
@@ -123,13 +124,13 @@ enum ServiceRoutes {
         let p = try Auth.requireRole(.admin, req, ctx)
         let n = try name(req)
         let def = try definition(req, name: n)
-        let stored = try write(ctx) { repo, db -> StoredService in
+        let (stored, state) = try write(ctx) { repo, db -> (StoredService, ServiceStateRow?) in
             guard try repo.update(def) else { throw APIError.notFound("No service \(n)") }
             try repo.checkGraph()
             try audit(db, p, "service.update", def, name: n, message: "changed service definition")
-            return try repo.find(n)!
+            return (try repo.find(n)!, try ServiceStateRepository(db).find(n))
         }
-        return .json { ServiceJSON.full(&$0, stored, environment: true) }
+        return .json { ServiceJSON.full(&$0, stored, state, environment: true) }
     }
 
     static func delete(_ req: Request, _ ctx: WorkerContext) throws -> Response {

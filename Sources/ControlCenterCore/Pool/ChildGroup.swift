@@ -76,6 +76,9 @@ public struct ChildGroup: Sendable, Equatable {
     /// buffered access log (one `write`) before dying, so this is ample.
     static let termTimeout = 5.0
 
+    /// Seconds the supervisor gets to stop its services on QUIT before TERM.
+    static let supervisorQuitTimeout = 60.0
+
     /// The groups `config` asks for: the main pool first (TTIN/TTOU resize
     /// it), then the storage pool unless `CC_STORAGE_WORKERS` is 0.
     public static func configured(_ config: Config) -> [ChildGroup] {
@@ -88,6 +91,16 @@ public struct ChildGroup: Sendable, Equatable {
         }
         var groups = [pool("main", config.listen, config.workers)]
         if config.storageWorkers > 0 { groups.append(pool("storage", config.storageListen, config.storageWorkers)) }
+        if config.supervisor {
+            // One child, no socket, untouched by HUP (its services live on).
+            // QUIT gives it time to stop every service: the longest stop
+            // timeout a definition may have, plus a margin.
+            groups.append(ChildGroup(name: "supervisor", arguments: ["supervisor"], listen: nil, target: 1,
+                                     restart: RestartPolicy(threshold: config.emergencyRestartThreshold,
+                                                            interval: config.emergencyRestartInterval),
+                                     stop: StopPolicy(quitTimeout: supervisorQuitTimeout, termTimeout: termTimeout),
+                                     heartbeat: nil, reloadOnHUP: false))
+        }
         return groups
     }
 }

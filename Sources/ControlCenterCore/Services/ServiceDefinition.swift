@@ -15,7 +15,7 @@ public struct ServiceDefinition: Sendable, Equatable {
     public var name: String
     public var description: String
     /// argv; `command[0]` is run as is (a path, or a name looked up in the
-    /// service's `PATH`). Never passed to a shell.
+    /// supervisor's `PATH`). Never passed to a shell.
     public var command: [String]
     /// Absolute; nil runs in `/`.
     public var workingDirectory: String?

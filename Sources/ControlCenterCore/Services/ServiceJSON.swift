@@ -4,19 +4,19 @@ import Foundation
 enum ServiceJSON {
     /// One element of `GET /api/services`: the fields the old dashboard reads
     /// (`name`, `description`, `status`, `pid`, `port`, `uptime_seconds`,
-    /// `last_run_time`) plus `autostart` and `depends_on`. Until the
-    /// supervisor runs services, every service is `stopped` with null
-    /// pid, uptime and last run.
-    static func summary(_ w: inout JSONWriter, _ s: StoredService) {
+    /// `last_run_time`, the start of the current or last run) plus
+    /// `autostart` and `depends_on`, with the supervisor's last record
+    /// (`stopped` when it has none).
+    static func summary(_ w: inout JSONWriter, _ s: StoredService, _ state: ServiceStateRow?, now: Int64) {
         let d = s.definition
         w.beginObject()
         w.field("name", d.name)
         w.field("description", d.description)
-        w.field("status", "stopped")
-        w.nullField("pid")
+        w.field("status", state?.status.rawValue ?? ServicePolicy.Status.stopped.rawValue)
+        w.field("pid", state?.pid.map { Int($0) })
         w.field("port", d.port)
-        w.nullField("uptime_seconds")
-        w.nullField("last_run_time")
+        w.field("uptime_seconds", uptime(state, now: now))
+        w.field("last_run_time", state?.startedAt.map { Clock.iso8601(Double($0) / 1000) })
         w.field("autostart", d.autostart)
         w.beginArray("depends_on")
         for n in d.dependsOn { w.string(n) }
@@ -24,13 +24,19 @@ enum ServiceJSON {
         w.endObject()
     }
 
+    /// Seconds since the current run started, while it has a process.
+    static func uptime(_ state: ServiceStateRow?, now: Int64) -> Double? {
+        guard let state, state.pid != nil, let started = state.startedAt else { return nil }
+        return Double(max(0, now - started)) / 1000
+    }
+
     /// The whole definition (its stored JSON object) with `status`,
     /// `created_at` and `updated_at`; `environment` is left out unless the
     /// reader is an admin (it may hold secrets).
-    static func full(_ w: inout JSONWriter, _ s: StoredService, environment: Bool) {
+    static func full(_ w: inout JSONWriter, _ s: StoredService, _ state: ServiceStateRow?, environment: Bool) {
         var o = s.definition.jsonObject
         if !environment { o.removeValue(forKey: "environment") }
-        o["status"] = "stopped"
+        o["status"] = state?.status.rawValue ?? ServicePolicy.Status.stopped.rawValue
         o["created_at"] = Clock.iso8601(Double(s.createdAt) / 1000)
         o["updated_at"] = Clock.iso8601(Double(s.updatedAt) / 1000)
         w.raw(try! JSONSerialization.data(withJSONObject: o, options: [.sortedKeys]))

@@ -10,16 +10,22 @@ final class ChildGroupTests: XCTestCase {
                                     "CC_GRACEFUL_TIMEOUT": "7", "CC_REQUEST_TIMEOUT": "2",
                                     "CC_EMERGENCY_RESTART_THRESHOLD": "4"])
         let groups = ChildGroup.configured(c)
-        XCTAssertEqual(groups.map(\.name), ["main", "storage"])
-        XCTAssertEqual(groups.map(\.target), [3, 5])
+        XCTAssertEqual(groups.map(\.name), ["main", "storage", "supervisor"])
+        XCTAssertEqual(groups.map(\.target), [3, 5, 1])
         XCTAssertEqual(groups[0].arguments, ["worker", "--pool", "main"])
         XCTAssertEqual(groups[0].listen, c.listen)
         XCTAssertEqual(groups[1].listen, c.storageListen)
         XCTAssertEqual(groups[0].stop, .init(quitTimeout: 7, termTimeout: ChildGroup.termTimeout))
         XCTAssertEqual(groups[0].heartbeat, .init(requestTimeout: 2))
         XCTAssertEqual(groups[0].restart.threshold, 4)
-        XCTAssertTrue(groups.allSatisfy { $0.servesRequests && $0.reloadOnHUP })
-        let noStorage = try Config(values: ["CC_STATE_DIR": "/tmp/x", "CC_STORAGE_WORKERS": "0"])
+        XCTAssertTrue(groups.prefix(2).allSatisfy { $0.servesRequests && $0.reloadOnHUP })
+        let supervisor = groups[2]
+        XCTAssertEqual(supervisor.arguments, ["supervisor"])
+        XCTAssertFalse(supervisor.servesRequests)
+        XCTAssertFalse(supervisor.reloadOnHUP, "HUP leaves the services alone")
+        XCTAssertNil(supervisor.heartbeat)
+        XCTAssertEqual(supervisor.stop.quitTimeout, ChildGroup.supervisorQuitTimeout)
+        let noStorage = try Config(values: ["CC_STATE_DIR": "/tmp/x", "CC_STORAGE_WORKERS": "0", "CC_SUPERVISOR": "false"])
         XCTAssertEqual(ChildGroup.configured(noStorage).map(\.name), ["main"])
     }
 
@@ -29,7 +35,7 @@ final class ChildGroupTests: XCTestCase {
         let moved = try Config(values: ["CC_STATE_DIR": "/tmp/x", "CC_WORKERS": "6", "CC_STORAGE_WORKERS": "0",
                                         "CC_LISTEN": "127.0.0.1:9000"])
         XCTAssertEqual(s.reconfigure(ChildGroup.configured(moved)), ["main", "storage"])
-        XCTAssertEqual(s.groups.map(\.spec.name), ["main", "storage"], "groups change only on restart")
+        XCTAssertEqual(s.groups.map(\.spec.name), ["main", "storage", "supervisor"], "groups change only on restart")
         XCTAssertEqual(s.groups[0].spec.target, 6, "the new target applies")
         XCTAssertEqual(s.groups[0].spec.listen, before.listen, "the bound socket stays")
     }

@@ -194,4 +194,26 @@ final class SupervisorTests: XCTestCase {
         XCTAssertEqual(try server.get("/api/events?source=audit&q=service.start", headers: ["Authorization": "Bearer \(Self.token)"])
             .json?["count"] as? Int ?? 0, 1)
     }
+
+    func testLogsTailAndSince() throws {
+        try register(["name": "talker", "command": ["/bin/sh", "-c", "echo out-1; echo err-1 >&2; exec sleep 1000"],
+                      "start_timeout_seconds": 0.2])
+        XCTAssertEqual(try call("GET", "/api/services/talker/logs").json?["logs"] as? [String], [], "nothing yet")
+        try call("POST", "/api/services/talker/start?wait=5")
+        XCTAssertTrue(waitUntil(3) { ((try? self.call("GET", "/api/services/talker/logs?lines=10"))?.json?["logs"] as? [String])?.count == 2 })
+        let r = try call("GET", "/api/services/talker/logs?lines=10")
+        XCTAssertEqual(Set(r.json?["logs"] as? [String] ?? []), ["out-1", "err-1"])
+        XCTAssertEqual(r.json?["total_lines"] as? Int, 2)
+        XCTAssertEqual(r.json?["truncated"] as? Bool, false)
+        let next = try XCTUnwrap(r.json?["next"] as? String)
+        XCTAssertEqual(try call("GET", "/api/services/talker/logs?lines=1").json?["logs"] as? [String],
+                       [(r.json?["logs"] as? [String])?.last ?? ""], "the tail is the end")
+        XCTAssertEqual(try call("GET", "/api/services/talker/logs?since=\(next)").json?["logs"] as? [String], [])
+        try call("POST", "/api/services/talker/stop?wait=5")
+        for q in ["lines=0", "lines=10001", "lines=x", "since=abc", "since=-1"] {
+            XCTAssertEqual(try call("GET", "/api/services/talker/logs?\(q)").status, 400, q)
+        }
+        XCTAssertEqual(try call("GET", "/api/services/talker/logs", token: nil).status, 401)
+        XCTAssertEqual(try call("GET", "/api/services/nope/logs").status, 404)
+    }
 }

@@ -10,6 +10,40 @@ enum ServiceActionRoutes {
         }
         r.get("/api/services/{name}/actions/{id}", action)
         r.get("/api/services/{name}/status", status)
+        r.get("/api/services/{name}/logs", logs)
+    }
+
+    static let defaultLogLines = 100
+    static let maxLogLines = 10_000
+
+    /// The last `lines` lines, or with `since` (a `next` from before) the lines
+    /// written after it. Read from the files the supervisor writes
+    /// (`ServiceLogFiles`), never loading one whole.
+    static func logs(_ req: Request, _ ctx: WorkerContext) throws -> Response {
+        try Auth.requireRole(.viewer, req, ctx)
+        let name = try ServiceRoutes.name(req)
+        let lines = try UserRoutes.intParam(req, "lines", default: defaultLogLines, range: 1...maxLogLines)
+        let cursor = try req.query["since"].map { raw throws -> UInt64 in
+            guard let v = UInt64(raw) else { throw APIError.badRequest("since must be a cursor returned as next", code: "invalid_cursor") }
+            return v
+        }
+        guard try Store.read(ctx, { try ServiceRepository($0).find(name) }) != nil else {
+            throw APIError.notFound("No service \(name)")
+        }
+        let dir = ServiceLogFiles.directory(ctx.config.serviceLogDir, name)
+        let page = cursor.map { ServiceLogReader.since(dir, cursor: $0, lines: lines) } ?? ServiceLogReader.tail(dir, lines: lines)
+        return .json { w in
+            w.beginObject()
+            w.field("success", true)
+            w.field("name", name)
+            w.beginArray("logs")
+            for l in page.lines { w.string(l) }
+            w.endArray()
+            w.field("total_lines", page.lines.count)
+            w.field("next", String(page.next))
+            w.field("truncated", page.truncated)
+            w.endObject()
+        }
     }
 
     /// Polling interval of `?wait=`.

@@ -4,7 +4,8 @@ import Glibc
 
 /// Starts one service process (`cc_spawn_service`): its own session, the
 /// definition's user, group, directory and open-files limit, stdin from
-/// /dev/null, stdout and stderr appended to `<logDirectory>/<name>.log`.
+/// /dev/null, stdout and stderr both to `output` (the write end of the pipe
+/// the supervisor reads into the service's log files).
 ///
 /// The environment is built, not inherited, so nothing of the master's
 /// (`CC_JWT_SECRET`, a database URL) reaches a service: a fixed `PATH`,
@@ -25,7 +26,7 @@ enum ServiceLauncher {
         return env.keys.sorted().map { "\($0)=\(env[$0]!)" }
     }
 
-    static func spawn(_ def: ServiceDefinition, logDirectory: String) throws -> Int32 {
+    static func spawn(_ def: ServiceDefinition, output: Int32) throws -> Int32 {
         var setIDs: Int32 = 0
         var uid = getuid(), gid = getgid()
         var groups: [gid_t] = []
@@ -56,10 +57,6 @@ enum ServiceLauncher {
             }
             groups = Array(groups.prefix(Int(max(n, 0))))
         }
-        let logPath = logDirectory + "/" + def.name + ".log"
-        let out = open(logPath, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0o640)
-        guard out >= 0 else { throw Failure(description: "cannot open \(logPath): \(String(cString: strerror(errno)))") }
-        defer { close(out) }
         let argv = def.command.map { strdup($0) } + [nil]
         let envp = environment(def, home: home, user: userName).map { strdup($0) } + [nil]
         defer {
@@ -68,7 +65,7 @@ enum ServiceLauncher {
         }
         var err: Int32 = 0
         let pid = cc_spawn_service(def.command[0], argv, envp, def.workingDirectory ?? "/", uid, gid, groups,
-                                   Int32(groups.count), setIDs, def.limitOpenFiles ?? 0, out, &err)
+                                   Int32(groups.count), setIDs, def.limitOpenFiles ?? 0, output, &err)
         guard pid > 0 else { throw Failure(description: "\(def.command[0]): \(String(cString: strerror(err)))") }
         return pid
     }

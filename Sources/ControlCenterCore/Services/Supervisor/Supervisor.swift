@@ -35,6 +35,10 @@ public final class Supervisor {
     var restartPending: Set<String> = []
     var messages: [String: String] = [:]
     var wakeFD: Int32 = -1
+    /// Open output pipes by read fd (a tree's pipe stays open while any of
+    /// its processes holds the write end, even after a restart).
+    var outputs: [Int32: ServiceOutputPipe] = [:]
+    var writers: [String: ServiceLogWriter] = [:]
     var stopping = false
     var lastLoad = 0.0
 
@@ -72,9 +76,12 @@ public final class Supervisor {
         }
         log.info("supervisor started", ["services": String(definitions.count)])
         while true {
-            var p = pollfd(fd: wakeFD, events: Int16(POLLIN), revents: 0)
-            let woke = poll(&p, 1, Self.pollInterval) > 0
+            var fds = [pollfd(fd: wakeFD, events: Int16(POLLIN), revents: 0)]
+                + outputs.keys.map { pollfd(fd: $0, events: Int16(POLLIN), revents: 0) }
+            let ready = poll(&fds, nfds_t(fds.count), Self.pollInterval)
+            let woke = ready > 0 && fds[0].revents != 0
             if woke { drainWake() }
+            if ready > 0 { pumpOutputs(fds.dropFirst().filter { $0.revents != 0 }.map(\.fd)) }
             let now = Clock.wallSeconds()
             if cc_supervisor_stop_requested() != 0 && !stopping {
                 stopping = true
@@ -97,6 +104,14 @@ public final class Supervisor {
                 unlink(config.supervisorWakePath)
                 return 0
             }
+        }
+    }
+
+    func pumpOutputs(_ ready: [Int32]) {
+        for fd in ready {
+            guard let pipe = outputs[fd], !pipe.pump() else { continue }
+            close(fd)
+            outputs.removeValue(forKey: fd)
         }
     }
 
@@ -277,7 +292,21 @@ public final class Supervisor {
         let retry = rt.status == .backoff || rt.status == .failed
         if rt.status == .failed { rt.failures = 0 }
         do {
-            let pid = try ServiceLauncher.spawn(def, logDirectory: config.serviceLogDir)
+            var ends: [Int32] = [-1, -1]
+            guard cc_pipe_cloexec(&ends) == 0 else { throw ServiceLauncher.Failure(description: "pipe: \(String(cString: strerror(errno)))") }
+            defer { close(ends[1]) }
+            let pid: Int32
+            do {
+                pid = try ServiceLauncher.spawn(def, output: ends[1])
+            } catch {
+                close(ends[0])
+                throw error
+            }
+            _ = fcntl(ends[0], F_SETFL, fcntl(ends[0], F_GETFL) | O_NONBLOCK)
+            let writer = writers[name] ?? ServiceLogWriter(root: config.serviceLogDir, name: name,
+                                                           maxBytes: config.serviceLogMaxBytes, maxFiles: config.serviceLogFiles)
+            writers[name] = writer
+            outputs[ends[0]] = ServiceOutputPipe(fd: ends[0], writer: writer)
             rt.pid = pid
             rt.startTicks = ServiceProcessTree.startTicks(pid)
             rt.startedAt = now

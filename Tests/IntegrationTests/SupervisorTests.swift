@@ -216,4 +216,34 @@ final class SupervisorTests: XCTestCase {
         XCTAssertEqual(try call("GET", "/api/services/talker/logs", token: nil).status, 401)
         XCTAssertEqual(try call("GET", "/api/services/nope/logs").status, 404)
     }
+
+    /// Live processes whose environment carries the service's marker.
+    func marked(_ name: String) -> [Int32] {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
+        return names.compactMap(Int32.init).filter { pid in
+            guard alive(pid), let env = FileManager.default.contents(atPath: "/proc/\(pid)/environ") else { return false }
+            return env.split(separator: 0).contains { Array($0) == Array("CC_SERVICE=\(name)".utf8) }
+        }
+    }
+
+    func testKilledSupervisorLeavesNoDuplicate() throws {
+        let s = try server
+        try register(["name": "lasting", "command": ["/bin/sh", "-c", "sleep 1000 & exec sleep 1001"], "start_timeout_seconds": 0.2])
+        let old = Int32(try XCTUnwrap(try call("POST", "/api/services/lasting/start?wait=5").json?["pid"] as? Int))
+        XCTAssertEqual(marked("lasting").count, 2)
+        let supervisor = try XCTUnwrap(TestServer.children(of: s.masterPid).first { pid in
+            (FileManager.default.contents(atPath: "/proc/\(pid)/cmdline").map { String(decoding: $0, as: UTF8.self) } ?? "")
+                .contains("supervisor")
+        })
+        kill(supervisor, SIGKILL)
+        XCTAssertTrue(waitUntil(8) {
+            guard let st = try? self.status("lasting"), st["status"] as? String == "running",
+                  let pid = st["pid"] as? Int else { return false }
+            return Int32(pid) != old
+        }, "started again by the next supervisor")
+        XCTAssertFalse(alive(old), "the old copy is gone")
+        XCTAssertEqual(marked("lasting").count, 2, "one tree, no duplicate")
+        try call("POST", "/api/services/lasting/stop?wait=5")
+        XCTAssertEqual(marked("lasting"), [])
+    }
 }

@@ -16,8 +16,9 @@ import Glibc
 /// one event per backoff step.
 ///
 /// On QUIT or TERM it stops every service (dependents first) and exits.
-/// On start it stops any service a previous supervisor left running (found
-/// by pid and start time), so there are never two copies.
+/// On start it kills any service a previous supervisor (one that died) left
+/// running, found by pid and start time, and starts again what was meant to
+/// run: never two copies, but a restart rather than a re-adoption.
 public final class Supervisor {
     let config: Config
     let log: Log
@@ -129,7 +130,8 @@ public final class Supervisor {
     }
 
     /// Kills what a previous supervisor left (its pid still alive with the
-    /// recorded start time), and fails the actions it had taken.
+    /// recorded start time, and its tree), marks what was meant to run as
+    /// wanted again, and fails the actions it had taken.
     func recoverLeftovers() throws {
         for (name, row) in try ServiceStateRepository(db).all() {
             if let pid = row.pid, let ticks = row.startTicks, ServiceProcessTree.startTicks(pid) == ticks {
@@ -139,6 +141,8 @@ public final class Supervisor {
                 ServiceProcessTree.signal(members, SIGKILL)
             }
             var rt = ServicePolicy.Runtime()
+            // What was meant to run runs again (one copy: the old one is gone).
+            rt.wanted = [.starting, .running, .backoff].contains(row.status) || (row.status == .failed && row.nextRetryAt != nil)
             rt.restarts = row.restarts
             if let code = row.lastExitCode { rt.lastExit = .init(code: code) }
             if let sig = row.lastExitSignal { rt.lastExit = .init(signal: sig) }

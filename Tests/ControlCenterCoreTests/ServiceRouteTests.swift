@@ -155,6 +155,26 @@ class ServiceRouteTests: StorageTestCase {
         XCTAssertEqual(try h.object(h.call("GET", "/api/services/web", token: op))["command"] as? [String], ["/bin/sleep", "100"])
     }
 
+    func testActionsAreQueuedAndWaitersAreBounded() throws {
+        create(service("web"))
+        var started = Clock.monotonicSeconds()
+        let waited = h.call("POST", "/api/services/web/start?wait=0.3", token: h.adminToken)
+        XCTAssertEqual(waited.status, 202, "no supervisor here: the action stays pending")
+        XCTAssertGreaterThanOrEqual(Clock.monotonicSeconds() - started, 0.3)
+        XCTAssertEqual(try h.object(waited)["status"] as? String, "pending")
+        // Every wait slot taken: the next waiter answers at once.
+        let slots = (0..<max(1, h.config.storageWorkers / 2)).compactMap { _ in ServiceActionRoutes.waitSlot(h.config) }
+        XCTAssertEqual(slots.count, max(1, h.config.storageWorkers / 2))
+        started = Clock.monotonicSeconds()
+        XCTAssertEqual(h.call("POST", "/api/services/web/stop?wait=5", token: h.adminToken).status, 202)
+        XCTAssertLessThan(Clock.monotonicSeconds() - started, 1)
+        slots.forEach { $0.unlock() }
+        XCTAssertEqual(try h.count("SELECT COUNT(*) FROM service_actions WHERE service = 'web' AND status = 'pending'"), 2)
+        XCTAssertEqual(try h.count("SELECT COUNT(*) FROM events WHERE source = 'audit' AND action IN ('service.start', 'service.stop') AND data LIKE '%\"role\":\"admin\"%'"), 2)
+        XCTAssertEqual(h.call("POST", "/api/services/none/start", token: h.adminToken).status, 404)
+        XCTAssertEqual(try h.count("SELECT COUNT(*) FROM service_actions WHERE service = 'none'"), 0)
+    }
+
     func testImportIsIdempotentAndAllOrNothing() throws {
         let file: [[String: Any]] = [service("db"), service("app", ["depends_on": ["db"], "user": "root"])]
         func load(_ any: Any) throws -> [ServiceDefinition] {
@@ -198,4 +218,5 @@ final class ServiceRoutePostgresTests: ServiceRouteTests {
     override func testBadInputIs400AndWritesNothing() throws { try super.testBadInputIs400AndWritesNothing() }
     override func testMutationsNeedAdminAndReadsNeedAToken() throws { try super.testMutationsNeedAdminAndReadsNeedAToken() }
     override func testImportIsIdempotentAndAllOrNothing() throws { try super.testImportIsIdempotentAndAllOrNothing() }
+    override func testActionsAreQueuedAndWaitersAreBounded() throws { try super.testActionsAreQueuedAndWaitersAreBounded() }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import Glibc
 
 /// Start, stop and restart (operator), action results and status (viewer).
 /// A worker never runs a service: it queues the action with its audit event
@@ -74,7 +75,9 @@ enum ServiceActionRoutes {
         }
         Supervisor.wake(ctx.config)
         var latest: ServiceAction?
-        if let wait {
+        let slot = wait.flatMap { _ in waitSlot(ctx.config) }
+        defer { slot?.unlock() }
+        if let wait, slot != nil {
             let deadline = Clock.monotonicSeconds() + wait
             repeat {
                 latest = try Store.read(ctx) { try ServiceActionRepository($0).find(id: id, service: name) }
@@ -94,6 +97,21 @@ enum ServiceActionRoutes {
             w.field("pid", latest?.pid.map { Int($0) })
             w.endObject()
         }
+    }
+
+    /// Waiting requests hold a storage worker each, so at most half the
+    /// storage pool may wait at once: one of `slots` flock(2)ed files under
+    /// run/. Without a free slot the request answers 202 at once (as
+    /// without `wait`) rather than queue behind the waiters.
+    static func waitSlot(_ config: Config) -> FileLock? {
+        let slots = max(1, config.storageWorkers / 2)
+        let dir = config.runDir + "/action-wait"
+        mkdir(dir, 0o700)
+        for i in 0..<slots {
+            let lock = FileLock(path: "\(dir)/\(i).lock")
+            if lock.tryLock() { return lock }
+        }
+        return nil
     }
 
     static func write(_ w: inout JSONWriter, _ a: ServiceAction, success: Bool) {

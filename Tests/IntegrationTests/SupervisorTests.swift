@@ -246,4 +246,37 @@ final class SupervisorTests: XCTestCase {
         try call("POST", "/api/services/lasting/stop?wait=5")
         XCTAssertEqual(marked("lasting"), [])
     }
+
+    func testConcurrentStartsAndStopsEndInTheLastActionsState() throws {
+        try register(["name": "busy", "command": ["/bin/sh", "-c", "sleep 1000 & exec sleep 1001"], "start_timeout_seconds": 0.1,
+                      "stop_timeout_seconds": 1])
+        nonisolated(unsafe) let s = try server
+        let lock = NSLock()
+        nonisolated(unsafe) var accepted: [(id: Int, kind: String)] = []
+        DispatchQueue.concurrentPerform(iterations: 50) { i in
+            let kind = i % 3 == 0 ? "stop" : (i % 3 == 1 ? "start" : "restart")
+            guard let r = try? Self.call(s, "POST", "/api/services/busy/\(kind)", token: Self.token), r.status == 202,
+                  let id = r.json?["action_id"] as? Int else { return }
+            lock.withLock { accepted.append((id, kind)) }
+        }
+        XCTAssertEqual(accepted.count, 50)
+        let last = try XCTUnwrap(accepted.max { $0.id < $1.id })
+        XCTAssertTrue(waitUntil(20) {
+            (try? self.call("GET", "/api/services/busy/actions/\(last.id)"))?.json?["status"] as? String == "done"
+        }, "the last action ends done")
+        for a in accepted where a.id != last.id {
+            let st = try call("GET", "/api/services/busy/actions/\(a.id)").json?["status"] as? String
+            XCTAssertTrue(["done", "superseded"].contains(st ?? ""), "action \(a.id): \(st ?? "nil")")
+        }
+        let status = try status("busy")
+        if last.kind == "stop" {
+            XCTAssertEqual(status["status"] as? String, "stopped")
+            XCTAssertEqual(marked("busy"), [], "no orphan")
+        } else {
+            XCTAssertEqual(status["status"] as? String, "running")
+            XCTAssertEqual(marked("busy").count, 2, "one tree")
+        }
+        try call("POST", "/api/services/busy/stop?wait=5")
+        XCTAssertEqual(marked("busy"), [])
+    }
 }

@@ -149,6 +149,11 @@ enum ServiceActionRoutes {
         }
         guard service != nil else { throw APIError.notFound("No service \(name)") }
         let now = Clock.wallMillis()
+        // Checked by start time, so a reused pid's session is never shown as the service's.
+        let usage = state.flatMap { st -> ServiceProcessTree.Usage? in
+            guard let pid = st.pid, let ticks = st.startTicks, ServiceProcessTree.startTicks(pid) == ticks else { return nil }
+            return ServiceProcessTree.usage(sessionID: pid)
+        }
         return .json { w in
             w.beginObject()
             w.field("success", true)
@@ -166,6 +171,15 @@ enum ServiceActionRoutes {
             w.endObject()
             w.field("next_retry_at", state?.nextRetryAt.map { Clock.iso8601(Double($0) / 1000) })
             w.field("message", state?.message)
+            if let u = usage {
+                w.beginObject("tree")
+                w.field("processes", u.processes)
+                w.field("rss_bytes", u.rssBytes)
+                w.field("cpu_seconds", u.cpuSeconds)
+                w.endObject()
+            } else {
+                w.nullField("tree")
+            }
             w.endObject()
         }
     }

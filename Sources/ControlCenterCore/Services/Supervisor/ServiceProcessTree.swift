@@ -11,11 +11,15 @@ import Glibc
 /// (this is the fallback the issue names) a process that also clears its
 /// environment after escaping would be missed.
 public struct ServiceProcessTree {
-    /// /proc/PID/stat fields 4, 6 and 22.
+    /// /proc/PID/stat fields 4, 6, 14, 15, 22 and 24.
     struct Stat: Equatable {
         var ppid: Int32
         var session: Int32
         var startTicks: UInt64
+        /// utime + stime, clock ticks.
+        var cpuTicks: UInt64 = 0
+        /// Resident pages.
+        var rssPages: UInt64 = 0
     }
 
     /// Fields after the command name, which may itself hold spaces and ')'.
@@ -23,8 +27,9 @@ public struct ServiceProcessTree {
         guard let close = text.lastIndex(of: ")") else { return nil }
         let f = text[text.index(after: close)...].split(separator: " ")
         // f[0] is field 3 (state).
-        guard f.count > 19, let ppid = Int32(f[1]), let session = Int32(f[3]), let start = UInt64(f[19]) else { return nil }
-        return Stat(ppid: ppid, session: session, startTicks: start)
+        guard f.count > 21, let ppid = Int32(f[1]), let session = Int32(f[3]), let start = UInt64(f[19]) else { return nil }
+        return Stat(ppid: ppid, session: session, startTicks: start,
+                    cpuTicks: (UInt64(f[11]) ?? 0) + (UInt64(f[12]) ?? 0), rssPages: UInt64(f[21]) ?? 0)
     }
 
     static func stat(_ pid: Int32) -> Stat? {
@@ -68,6 +73,39 @@ public struct ServiceProcessTree {
         }
         found.removeValue(forKey: supervisor)
         return found
+    }
+
+    /// What a service's tree uses now: its session and every descendant
+    /// (orphans that left the session are not counted: only the supervisor
+    /// can tell them, by being their parent).
+    public struct Usage: Equatable, Sendable {
+        public var processes: Int
+        /// Sum of resident set sizes (/proc/PID/stat rss × page size).
+        public var rssBytes: UInt64
+        /// CPU time used so far by the live processes, user + system (utime + stime / CLK_TCK).
+        public var cpuSeconds: Double
+    }
+
+    public static func usage(sessionID: Int32) -> Usage {
+        var all: [Int32: Stat] = [:]
+        for entry in (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? [] {
+            guard let pid = Int32(entry), let s = stat(pid) else { continue }
+            all[pid] = s
+        }
+        var children: [Int32: [Int32]] = [:]
+        for (pid, s) in all { children[s.ppid, default: []].append(pid) }
+        var seen = Set<Int32>()
+        var stack = all.filter { $0.value.session == sessionID }.map(\.key)
+        var u = Usage(processes: 0, rssBytes: 0, cpuSeconds: 0)
+        let page = UInt64(sysconf(Int32(_SC_PAGESIZE))), hz = Double(sysconf(Int32(_SC_CLK_TCK)))
+        while let p = stack.popLast() {
+            guard seen.insert(p).inserted, let s = all[p] else { continue }
+            u.processes += 1
+            u.rssBytes += s.rssPages * page
+            u.cpuSeconds += Double(s.cpuTicks) / hz
+            stack.append(contentsOf: children[p] ?? [])
+        }
+        return u
     }
 
     /// Sends `signal` to each member still alive with the same start time

@@ -86,9 +86,9 @@ enum ServiceRoutes {
         try Auth.requireRole(.viewer, req, ctx)
         let page = try UserRoutes.intParam(req, "page", default: 1, range: 1...1_000_000)
         let size = try UserRoutes.intParam(req, "page_size", default: defaultPageSize, range: 1...maxPageSize)
-        let (services, total, states) = try Store.read(ctx) { db in
+        let (services, total) = try Store.read(ctx) { db in
             let repo = ServiceRepository(db)
-            return (try repo.list(limit: size, offset: (page - 1) * size), try repo.count(), try ServiceStateRepository(db).all())
+            return (try repo.summaries(limit: size, offset: (page - 1) * size), try repo.count())
         }
         let now = Clock.wallMillis()
         let pages = (total + size - 1) / size
@@ -96,7 +96,7 @@ enum ServiceRoutes {
             w.beginObject()
             w.field("success", true)
             w.beginArray("services")
-            for s in services { ServiceJSON.summary(&w, s, states[s.definition.name], now: now) }
+            for s in services { ServiceJSON.summary(&w, s, now: now) }
             w.endArray()
             w.field("count", services.count)
             w.beginObject("meta")

@@ -4,22 +4,21 @@ import Foundation
 enum ServiceJSON {
     /// One element of `GET /api/services`: the fields the old dashboard reads
     /// (`name`, `description`, `status`, `pid`, `port`, `uptime_seconds`,
-    /// `last_run_time`, the start of the current or last run) plus
+    /// `last_run_time`: when the current run started, else when the last one ended) plus
     /// `autostart` and `depends_on`, with the supervisor's last record
     /// (`stopped` when it has none).
-    static func summary(_ w: inout JSONWriter, _ s: StoredService, _ state: ServiceStateRow?, now: Int64) {
-        let d = s.definition
+    static func summary(_ w: inout JSONWriter, _ s: ServiceSummary, now: Int64) {
         w.beginObject()
-        w.field("name", d.name)
-        w.field("description", d.description)
-        w.field("status", state?.status.rawValue ?? ServicePolicy.Status.stopped.rawValue)
-        w.field("pid", state?.pid.map { Int($0) })
-        w.field("port", d.port)
-        w.field("uptime_seconds", uptime(state, now: now))
-        w.field("last_run_time", state?.startedAt.map { Clock.iso8601(Double($0) / 1000) })
-        w.field("autostart", d.autostart)
+        w.field("name", s.name)
+        w.field("description", s.description)
+        w.field("status", s.status.rawValue)
+        w.field("pid", s.pid.map { Int($0) })
+        w.field("port", s.port)
+        w.field("uptime_seconds", s.pid == nil ? nil : s.startedAt.map { Double(max(0, now - $0)) / 1000 })
+        w.field("last_run_time", (s.startedAt ?? s.lastExitAt).map { Clock.iso8601(Double($0) / 1000) })
+        w.field("autostart", s.autostart)
         w.beginArray("depends_on")
-        for n in d.dependsOn { w.string(n) }
+        for n in s.dependsOn { w.string(n) }
         w.endArray()
         w.endObject()
     }

@@ -8,6 +8,20 @@ public struct StoredService: Sendable, Equatable {
     public var updatedAt: Int64
 }
 
+/// One element of `GET /api/services`.
+public struct ServiceSummary: Sendable, Equatable {
+    public var name: String
+    public var description: String
+    public var port: Int?
+    public var autostart: Bool
+    public var dependsOn: [String]
+    public var status: ServicePolicy.Status
+    public var pid: Int32?
+    /// Unix milliseconds: the current run's start, the last run's end.
+    public var startedAt: Int64?
+    public var lastExitAt: Int64?
+}
+
 /// The service registry, by bound parameters only. Writes go inside the
 /// caller's transaction together with the graph check and the audit event.
 public struct ServiceRepository {
@@ -36,21 +50,46 @@ public struct ServiceRepository {
                      [.int(Int64(limit)), .int(Int64(offset))]).map(Self.decode)
     }
 
+    /// The copies of what the list shows: description, port, autostart, depends_on.
+    static func listColumns(_ def: ServiceDefinition) -> [DBValue] {
+        [.text(def.description), DBValue(def.port), DBValue(def.autostart), .text(def.dependsOn.joined(separator: ","))]
+    }
+
+    /// One page of the list in name order, with the supervisor's last record,
+    /// in one query and without parsing a definition.
+    public func summaries(limit: Int, offset: Int) throws -> [ServiceSummary] {
+        try db.query("""
+            SELECT s.name, s.description, s.port, s.autostart, s.depends_on, st.status, st.pid, st.started_at, st.last_exit_at
+            FROM services s LEFT JOIN service_state st ON st.name = s.name
+            ORDER BY s.name LIMIT ? OFFSET ?
+            """, [.int(Int64(limit)), .int(Int64(offset))]).map { r in
+            guard let name = r.string(0) else { throw DatabaseError.failed("malformed services row") }
+            return ServiceSummary(name: name, description: r.string(1) ?? "", port: r.int(2), autostart: r.bool(3),
+                                  dependsOn: (r.string(4) ?? "").split(separator: ",").map(String.init),
+                                  status: r.string(5).flatMap(ServicePolicy.Status.init) ?? .stopped,
+                                  pid: r.int64(6).map { Int32($0) }, startedAt: r.int64(7), lastExitAt: r.int64(8))
+        }
+    }
+
     public func count() throws -> Int {
         try db.queryOne("SELECT COUNT(*) FROM services", [])?.int(0) ?? 0
     }
 
     /// Throws `DatabaseError.uniqueViolation` when the name is taken.
     public func insert(_ def: ServiceDefinition, now: Int64 = Clock.wallMillis()) throws {
-        try db.execute("INSERT INTO services (name, definition, created_at, updated_at) VALUES (?, ?, ?, ?)",
-                       [.text(def.name), .text(def.storedJSON), .int(now), .int(now)])
+        try db.execute("""
+            INSERT INTO services (name, definition, description, port, autostart, depends_on, created_at, updated_at)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+            """, [.text(def.name), .text(def.storedJSON)] + Self.listColumns(def) + [.int(now), .int(now)])
     }
 
     /// False when no such service exists.
     @discardableResult
     public func update(_ def: ServiceDefinition, now: Int64 = Clock.wallMillis()) throws -> Bool {
-        try db.execute("UPDATE services SET definition = ?, updated_at = ? WHERE name = ?",
-                       [.text(def.storedJSON), .int(now), .text(def.name)]) > 0
+        try db.execute("""
+            UPDATE services SET definition = ?, description = ?, port = ?, autostart = ?, depends_on = ?, updated_at = ?
+            WHERE name = ?
+            """, [.text(def.storedJSON)] + Self.listColumns(def) + [.int(now), .text(def.name)]) > 0
     }
 
     @discardableResult

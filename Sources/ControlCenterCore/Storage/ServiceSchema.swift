@@ -2,7 +2,9 @@
 ///
 /// `services`: the registry. A definition is stored as the JSON object
 /// `ServiceDefinition` writes and parses, so the API, the import file and
-/// the table share one format; only what queries need are columns.
+/// the table share one format. The list's fields (description, port,
+/// autostart, `depends_on` as comma-separated names) are copies written by
+/// the same statement, so `GET /api/services` parses no JSON.
 ///
 /// `service_state`: what the supervisor last saw of each service, written
 /// by the supervisor only (workers read it).
@@ -15,6 +17,10 @@ enum ServiceSchema {
         CREATE TABLE services (
             name TEXT PRIMARY KEY,
             definition TEXT NOT NULL,
+            description TEXT NOT NULL,
+            port INTEGER,
+            autostart INTEGER NOT NULL CHECK (autostart IN (0, 1)),
+            depends_on TEXT NOT NULL,
             created_at BIGINT NOT NULL,
             updated_at BIGINT NOT NULL
         )

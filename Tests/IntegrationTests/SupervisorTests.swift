@@ -285,4 +285,12 @@ final class SupervisorTests: XCTestCase {
         try call("POST", "/api/services/busy/stop?wait=5")
         XCTAssertEqual(marked("busy"), [])
     }
+
+    func testRemovingARunningServiceStopsIt() throws {
+        try register(["name": "doomed", "command": ["/bin/sleep", "1000"], "start_timeout_seconds": 0.1])
+        let pid = Int32(try XCTUnwrap(try call("POST", "/api/services/doomed/start?wait=5").json?["pid"] as? Int))
+        XCTAssertEqual(try call("DELETE", "/api/services/doomed").status, 200)
+        XCTAssertTrue(waitUntil(5) { !self.alive(pid) }, "stopped once removed")
+        XCTAssertEqual(try call("GET", "/api/services/doomed/status").status, 404)
+    }
 }

@@ -2,7 +2,9 @@ import Foundation
 
 /// The service registry (issue 12): reads for any signed-in user, writes for
 /// admins. Every write, its dependency-graph check and its audit event
-/// commit in one transaction, so a refused write leaves nothing behind.
+/// commit in one transaction, so a refused write leaves nothing behind; then
+/// the supervisor is woken to re-read the registry. A changed definition
+/// applies from the service's next start.
 enum ServiceRoutes {
     static func register(_ r: inout Router) {
         r.get("/api/services", list)
@@ -79,6 +81,7 @@ enum ServiceRoutes {
             try audit(db, p, "service.create", def, name: def.name, message: "registered service")
             return try repo.find(def.name)!
         }
+        Supervisor.wake(ctx.config)
         return .json(201) { ServiceJSON.full(&$0, stored, nil, environment: true) }
     }
 
@@ -130,6 +133,7 @@ enum ServiceRoutes {
             try audit(db, p, "service.update", def, name: n, message: "changed service definition")
             return (try repo.find(n)!, try ServiceStateRepository(db).find(n))
         }
+        Supervisor.wake(ctx.config)
         return .json { ServiceJSON.full(&$0, stored, state, environment: true) }
     }
 
@@ -145,6 +149,8 @@ enum ServiceRoutes {
             }
             try audit(db, p, "service.delete", nil, name: n, message: "removed service")
         }
+        // A running service that was removed is stopped at once.
+        Supervisor.wake(ctx.config)
         return .json { w in
             w.beginObject()
             w.field("success", true)

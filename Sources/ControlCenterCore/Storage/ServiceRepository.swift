@@ -71,6 +71,13 @@ public struct ServiceRepository {
         }
     }
 
+    /// Changes whenever a service is added, changed or removed (the count
+    /// and the sum of `updated_at`, which every write moves forward).
+    public func fingerprint() throws -> String {
+        let r = try db.queryOne("SELECT COUNT(*), COALESCE(SUM(updated_at), 0) FROM services", [])
+        return "\(r?.int64(0) ?? 0)/\(r?.int64(1) ?? 0)"
+    }
+
     public func count() throws -> Int {
         try db.queryOne("SELECT COUNT(*) FROM services", [])?.int(0) ?? 0
     }
@@ -86,10 +93,12 @@ public struct ServiceRepository {
     /// False when no such service exists.
     @discardableResult
     public func update(_ def: ServiceDefinition, now: Int64 = Clock.wallMillis()) throws -> Bool {
+        // updated_at always moves forward, even within one millisecond, so `fingerprint` sees every change.
         try db.execute("""
-            UPDATE services SET definition = ?, description = ?, port = ?, autostart = ?, depends_on = ?, updated_at = ?
+            UPDATE services SET definition = ?, description = ?, port = ?, autostart = ?, depends_on = ?,
+                updated_at = CASE WHEN updated_at >= ? THEN updated_at + 1 ELSE ? END
             WHERE name = ?
-            """, [.text(def.storedJSON)] + Self.listColumns(def) + [.int(now), .text(def.name)]) > 0
+            """, [.text(def.storedJSON)] + Self.listColumns(def) + [.int(now), .int(now), .text(def.name)]) > 0
     }
 
     @discardableResult

@@ -25,8 +25,10 @@ public final class Supervisor {
     let db: Database
     var definitions: [String: ServiceDefinition] = [:]
     var runtime: [String: ServicePolicy.Runtime] = [:]
-    /// The session (= first pid) of each service's current or last tree,
-    /// kept after the main process exits so that its leftovers can be found.
+    /// The session (= first pid) of each service's current tree, kept after
+    /// the main process exits so that its leftovers can be found, and
+    /// dropped once they are gone or killed: the kernel does not reuse a pid
+    /// while it names a session with members, but may once it is empty.
     var sessions: [String: Int32] = [:]
     /// The action being carried out per service.
     var inFlight: [String: ServiceAction] = [:]
@@ -41,7 +43,10 @@ public final class Supervisor {
     var outputs: [Int32: ServiceOutputPipe] = [:]
     var writers: [String: ServiceLogWriter] = [:]
     var stopping = false
+    var stopStarted: Double?
     var lastLoad = 0.0
+    /// `ServiceRepository.fingerprint` of the definitions held.
+    var loadedFingerprint: String?
 
     static let pollInterval: Int32 = 200   // ms
     static let reloadInterval = 2.0        // s
@@ -55,6 +60,9 @@ public final class Supervisor {
 
     public func run() -> Int32 {
         cc_supervisor_install_signals()
+        // A master that dies without stopping us (SIGKILL) leaves no one to
+        // restart or stop us: stop the services and exit as on TERM.
+        cc_set_parent_death_signal(SIGTERM)
         if cc_set_child_subreaper() != 0 {
             log.warning("PR_SET_CHILD_SUBREAPER failed; orphans of services reparent to init", ["errno": String(errno)])
         }
@@ -86,6 +94,7 @@ public final class Supervisor {
             let now = Clock.wallSeconds()
             if cc_supervisor_stop_requested() != 0 && !stopping {
                 stopping = true
+                stopStarted = now
                 log.info("supervisor stopping its services")
             }
             do {
@@ -105,6 +114,11 @@ public final class Supervisor {
                 unlink(config.supervisorWakePath)
                 return 0
             }
+            if stopping, let since = stopStarted, now - since > ChildGroup.supervisorQuitTimeout {
+                log.error("services still running after the stop timeout; exiting",
+                          ["services": runtime.filter { $0.value.pid != nil }.keys.sorted().joined(separator: ",")])
+                return 1
+            }
         }
     }
 
@@ -121,12 +135,18 @@ public final class Supervisor {
         while read(wakeFD, &buf, buf.count) > 0 {}
     }
 
+    /// Re-reads the registry when it changed (one cheap aggregate query
+    /// otherwise), so the idle loop parses no JSON.
     func loadDefinitions(now: Double) throws {
-        let stored = try ServiceRepository(db).list(limit: Int(Int32.max), offset: 0)
+        lastLoad = now
+        let repo = ServiceRepository(db)
+        let fingerprint = try repo.fingerprint()
+        guard fingerprint != loadedFingerprint else { return }
+        loadedFingerprint = fingerprint
+        let stored = try repo.list(limit: Int(Int32.max), offset: 0)
         definitions = Dictionary(uniqueKeysWithValues: stored.map { ($0.definition.name, $0.definition) })
         // A service removed from the registry is stopped, then forgotten.
         for name in runtime.keys where definitions[name] == nil { runtime[name]?.wanted = false }
-        lastLoad = now
     }
 
     /// Kills what a previous supervisor left (its pid still alive with the
@@ -214,7 +234,7 @@ public final class Supervisor {
                 continue
             }
             // An unexpected exit: what it left behind goes before any restart.
-            if let session = sessions[name] {
+            if let session = sessions.removeValue(forKey: name) {
                 ServiceProcessTree.signal(ServiceProcessTree.members(name: name, sessionID: session), SIGKILL)
             }
             rt = ServicePolicy.afterExit(def, rt, exit, now: now, jitter: Double.random(in: 0.9...1.1))
@@ -255,11 +275,16 @@ public final class Supervisor {
             if def == nil && rt.pid == nil && rt.status != .stopping {
                 runtime.removeValue(forKey: name)
                 recorded.removeValue(forKey: name)
-                try ServiceStateRepository(db).delete(name)
+                try? ServiceStateRepository(db).delete(name)
                 continue
             }
-            if rt != before { try record(name, before, rt, now: now) }
-            try finishAction(name, rt)
+            // A database error must not stall a stop: the state is written at the next round.
+            do {
+                if rt != before { try record(name, before, rt, now: now) }
+                try finishAction(name, rt)
+            } catch {
+                log.warning("cannot record a service's state", ["service": name, "error": String(describing: error)])
+            }
         }
     }
 
@@ -277,6 +302,8 @@ public final class Supervisor {
     func finishStop(_ name: String, _ rt: inout ServicePolicy.Runtime, now: Double) {
         let members = ServiceProcessTree.members(name: name, sessionID: sessions[name])
         if members.isEmpty && rt.pid == nil {
+            // An empty session's id may be given to a new process: never look it up again.
+            sessions.removeValue(forKey: name)
             rt.status = .stopped
             rt.killAt = nil
             rt.startedAt = nil

@@ -10,7 +10,8 @@ struct ControlCenter: ParsableCommand {
         abstract: "Host monitoring and service control: a FastCGI worker pool behind nginx.",
         version: Version.string,
         subcommands: [Serve.self, CheckConfig.self, NginxConfigCommand.self, Worker.self, CollectorCommand.self,
-                      Migrate.self, UserCommand.self, BackupCommand.self, RestoreCommand.self, SnapshotCommand.self]
+                      SupervisorCommand.self, Migrate.self, UserCommand.self, ServicesCommand.self, BackupCommand.self,
+                      RestoreCommand.self, SnapshotCommand.self]
     )
 }
 

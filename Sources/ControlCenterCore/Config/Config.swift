@@ -25,6 +25,11 @@ public struct Config: Sendable, Equatable {
     public var accessLogFlush: Double
     public var logLevel: LogLevel
     public var testRoutes: Bool
+    /// `CC_SUPERVISOR`: the master runs the `supervisor` child group.
+    public var supervisor: Bool
+    /// `CC_SERVICE_LOG_MAX_BYTES` and `CC_SERVICE_LOG_FILES` (`ServiceLogWriter`).
+    public var serviceLogMaxBytes: UInt64
+    public var serviceLogFiles: Int
     public var pidFile: String
     public var databaseURL: String
     public var dbTimeout: Double
@@ -73,6 +78,11 @@ public struct Config: Sendable, Equatable {
     /// nginx's internal server for the live channels' handshake checks
     /// (control-center-live-http.conf, with CC_PUBLIC_READ=false).
     public var streamAuthorizeSocket: String { runDir + "/stream-authorize.sock" }
+    /// The FIFO a worker writes one byte to after queueing a service action,
+    /// so the supervisor takes it at once instead of at its next poll.
+    public var supervisorWakePath: String { runDir + "/supervisor.wake" }
+    /// Per-service output files (`<name>/<offset>.log`, `ServiceLogFiles`), named from the validated name only.
+    public var serviceLogDir: String { stateDir + "/services" }
 
     /// Setting names with defaults and meaning: README's table and
     /// `check-config` are both printed from this list.
@@ -112,6 +122,9 @@ public struct Config: Sendable, Equatable {
         ("CC_ACCESS_LOG_BUFFER", "32768", "Bytes of access-log lines a worker buffers before one write; 0 = one write per line"),
         ("CC_ACCESS_LOG_FLUSH", "1", "Seconds a buffered access-log line may wait before it is written"),
         ("CC_LOG_LEVEL", "info", "debug, info, warning or error"),
+        ("CC_SUPERVISOR", "true", "Run the service supervisor (a child of the master that starts, stops and restarts the registered services)"),
+        ("CC_SERVICE_LOG_MAX_BYTES", "10485760", "Size at which a service's output file is rotated (bytes)"),
+        ("CC_SERVICE_LOG_FILES", "5", "Output files kept per service (the oldest is deleted at rotation)"),
         ("CC_TEST_ROUTES", "false", "Enables /api/test/* routes (tests and load scenarios only)"),
         ("CC_PID_FILE", "$CC_STATE_DIR/run/master.pid", "Master pid file (also the single-master lock)"),
         ("CC_DATABASE_URL", "sqlite://$CC_STATE_DIR/control-center.db", "sqlite:///path or postgres://user@host:port/db"),
@@ -199,6 +212,9 @@ public struct Config: Sendable, Equatable {
         }
         logLevel = level
         testRoutes = try p.bool("CC_TEST_ROUTES", default: false)
+        supervisor = try p.bool("CC_SUPERVISOR", default: true)
+        serviceLogMaxBytes = UInt64(try p.int("CC_SERVICE_LOG_MAX_BYTES", default: 10 << 20, range: 65_536...(1 << 40)))
+        serviceLogFiles = try p.int("CC_SERVICE_LOG_FILES", default: 5, range: 1...1000)
         pidFile = Self.absolute(p.string("CC_PID_FILE") ?? "\(state)/run/master.pid")
         databaseURL = p.string("CC_DATABASE_URL") ?? "sqlite://\(state)/control-center.db"
         guard databaseURL.hasPrefix("sqlite://") || databaseURL.hasPrefix("postgres://")

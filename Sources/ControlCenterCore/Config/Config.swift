@@ -34,6 +34,9 @@ public struct Config: Sendable, Equatable {
     public var cacheTTL: [String: Double]
     public var cacheMaxStale: Double
     public var nginxViews: Bool
+    /// Networks besides loopback that may scrape /metrics (CC_METRICS_ALLOW):
+    /// nginx's `allow` list and the worker's own check.
+    public var metricsAllow: [CIDR]
     public var httpPort: Int
     /// What only nginx's configuration reads (NginxSettings.swift).
     public var nginx: NginxSettings
@@ -104,6 +107,7 @@ public struct Config: Sendable, Equatable {
         ("CC_CACHE_TTL_STATS", "2", "Seconds a stats snapshot is fresh"),
         ("CC_CACHE_TTL_CONNECTIONS", "5", "Seconds a connections/ports snapshot is fresh"),
         ("CC_CACHE_MAX_STALE", "30", "Seconds an old snapshot may still be served while one process refreshes it"),
+        ("CC_METRICS_ALLOW", "(none)", "Comma-separated client CIDRs besides loopback that may scrape /metrics (nginx allow list, checked again by the worker)"),
         ("CC_NGINX_VIEWS", "true", "nginx serves the default processes, stats and network views from pre-rendered files while they are fresh (needs nginx's Lua and echo modules; only with CC_PUBLIC_READ=true)"),
     ]
 
@@ -200,6 +204,7 @@ public struct Config: Sendable, Equatable {
         ]
         cacheMaxStale = try p.double("CC_CACHE_MAX_STALE", default: 30, range: 0.1...86_400)
         nginxViews = try p.bool("CC_NGINX_VIEWS", default: true)
+        metricsAllow = try CIDR.list(p.string("CC_METRICS_ALLOW") ?? "", setting: "CC_METRICS_ALLOW")
         httpPort = try p.int("CC_HTTP_PORT", default: 8080, range: 1...65535)
         nginx = try NginxSettings(p)
         masterStartedAt = p.string("CC_MASTER_STARTED")

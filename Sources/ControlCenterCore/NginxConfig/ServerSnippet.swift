@@ -77,10 +77,11 @@ extension NginxRender {
                 deny all;
                 fastcgi_pass cc_main;
             }
+            # Loopback and CC_METRICS_ALLOW only; the worker checks the same list.
             location = /metrics {
                 allow 127.0.0.1;
                 allow ::1;
-                deny all;
+            \(metricsAllow)    deny all;
                 fastcgi_pass cc_main;
             }
             \(viewsEnabled ? "include \(path("control-center-views.conf"));" : "# nginx-sent views off")
@@ -94,6 +95,11 @@ extension NginxRender {
 
             \(errorPages)
             """
+    }
+
+    /// `allow` lines for CC_METRICS_ALLOW, each ending the line it starts.
+    var metricsAllow: String {
+        config.metricsAllow.map { "    allow \($0);\n" }.joined()
     }
 
     /// The /api/ limit; nginx refuses `burst=0`, which means no burst anyway.

@@ -8,7 +8,9 @@ final class StatsBuilder: SnapshotBuilder {
     let host = HostScanner()
 
     func build(_ input: BuildInput) throws -> BuiltSnapshot {
-        let times = host.cpuTimes()
+        // One read of /proc/stat serves the usage figures and /metrics.
+        guard let statText = host.reader.string("/proc/stat") else { throw SnapshotError("cannot read /proc/stat") }
+        let times = Array(statText.utf8).withUnsafeBytes { HostScanner.cpuTimes($0) }
         guard !times.isEmpty else { throw SnapshotError("cannot read /proc/stat") }
         let usage = CPUUsage.compute(now: times, before: input.previous.map(previousTimes),
                                      slots: max(1, sysconf(Int32(_SC_NPROCESSORS_CONF))))
@@ -19,6 +21,8 @@ final class StatsBuilder: SnapshotBuilder {
         let freq = host.frequency(fallback: info.mhz)
         let mem = host.meminfo()
         let uptime = host.uptime()
+        let load = host.loadAverage()
+        let disks = host.realMounts().compactMap { m in HostScanner.diskUsage(m.mountPoint).map { (m, $0) } }
         var w = JSONWriter(capacity: 4096)
         w.beginObject()
         w.beginObject("cpu")
@@ -47,17 +51,21 @@ final class StatsBuilder: SnapshotBuilder {
         w.field("max", freq.max, places: 1)
         w.endObject()
         w.beginArray("load_avg")
-        for l in host.loadAverage() { w.double(l) }
+        for l in load { w.double(l) }
         w.endArray()
         w.field("since_previous_sample", usage.totalBasis.rawValue)
         w.endObject()
         writeMemory(&w, mem)
-        writeDisks(&w)
+        writeDisks(&w, disks)
         w.field("uptime_seconds", uptime, places: 0)
         w.field("timestamp", Clock.iso8601(Double(input.takenAtMillis) / 1000))
         w.field("success", true)
         SnapshotTail.open(&w, takenAtMillis: input.takenAtMillis)
-        return BuiltSnapshot(itemCount: 1, sections: [(.body, w.bytes), (.samples, samples.bytes)])
+        var metrics = PrometheusText(capacity: 8192)
+        NodeExporterMetrics.writeHost(&metrics, stat: NodeExporterMetrics.parseProcStat(statText),
+                                      userHZ: Double(sysconf(Int32(_SC_CLK_TCK))), load: load, meminfo: mem,
+                                      disks: disks, uname: NodeExporterMetrics.uname())
+        return BuiltSnapshot(itemCount: 1, sections: [(.body, w.bytes), (.samples, samples.bytes), (.metrics, metrics.bytes)])
     }
 
     private func previousTimes(_ f: SnapshotFile) -> [HostScanner.CPUTimes] {
@@ -98,7 +106,7 @@ final class StatsBuilder: SnapshotBuilder {
         w.endObject()
     }
 
-    private func writeDisks(_ w: inout JSONWriter) {
+    private func writeDisks(_ w: inout JSONWriter, _ disks: [(HostScanner.Mount, HostScanner.DiskUsage)]) {
         func sizes(_ w: inout JSONWriter, _ d: HostScanner.DiskUsage) {
             w.field("total", d.total)
             w.field("used", d.used)
@@ -117,8 +125,7 @@ final class StatsBuilder: SnapshotBuilder {
             w.nullField("disk")
         }
         w.beginArray("disks")
-        for m in host.realMounts() {
-            guard let d = HostScanner.diskUsage(m.mountPoint) else { continue }
+        for (m, d) in disks {
             w.beginObject()
             w.field("mount", m.mountPoint)
             w.field("device", m.device)

@@ -115,4 +115,56 @@ final class MetricsThroughNginxTests: XCTestCase {
         let spec = try String(contentsOfFile: TestServer.repoRoot + "/docs/openapi.yaml", encoding: .utf8)
         XCTAssertEqual(r.text, spec)
     }
+
+    /// Every metric name a PromQL expression mentions (ours and node_exporter's).
+    static func metricNames(_ expr: String) -> Set<String> {
+        let regex = try! NSRegularExpression(pattern: "\\b(cc|node)_[A-Za-z0-9_]+")
+        let ns = expr as NSString
+        return Set(regex.matches(in: expr, range: NSRange(location: 0, length: ns.length)).map { ns.substring(with: $0.range) })
+    }
+
+    func testRealPrometheusScrapesAndEvaluatesRulesAndDashboard() throws {
+        let promtool = try XCTUnwrap(ExternalTool.path("promtool"), "Debian package prometheus")
+        let rules = TestServer.repoRoot + "/deploy/prometheus-rules.yml"
+        let s = try TestServer()
+        let (rc, out) = try ExternalTool.run(promtool, ["check", "rules", rules], logDir: s.stateDir)
+        XCTAssertEqual(rc, 0, out)
+
+        let prom = try PrometheusServer(job: "control-center", targets: ["127.0.0.1:\(s.port)"], ruleFiles: [rules],
+                                        directory: s.stateDir + "/prometheus")
+        defer { prom.stop() }
+        XCTAssertTrue(waitUntil(20) { (try? prom.vector("up{job=\"control-center\"} == 1").count) == 1 }, "up != 1")
+        let counter = "sum(cc_http_requests_total{route=\"/health/live\"}) or vector(0)"
+        let before = try XCTUnwrap(prom.vector(counter).first?.1)
+        try send(s, 25)
+        XCTAssertTrue(waitUntil(10) { (try? prom.vector(counter).first?.1) == before + 25 },
+                      "counter in Prometheus: \(String(describing: try? prom.vector(counter)))")
+        XCTAssertTrue(waitUntil(10) { ((try? prom.vector("rate(node_cpu_seconds_total[5s])"))?.count ?? 0) > 0 },
+                      "no rate(node_cpu_seconds_total) series")
+
+        // Every dashboard query parses in the real Prometheus, and every
+        // metric it (or a rule) names is on the page.
+        let page = try scrape(s)
+        let dashboard = try JSONSerialization.jsonObject(
+            with: Data(contentsOf: URL(fileURLWithPath: TestServer.repoRoot + "/deploy/grafana-dashboard.json"))) as? [String: Any]
+        var exprs: [String] = []
+        for panel in (dashboard?["panels"] as? [[String: Any]]) ?? [] {
+            for target in (panel["targets"] as? [[String: Any]]) ?? [] { exprs.append(target["expr"] as? String ?? "") }
+        }
+        XCTAssertGreaterThanOrEqual(exprs.count, 9)
+        for expr in exprs {
+            // Grafana's variables, as Grafana substitutes them.
+            let q = expr.replacingOccurrences(of: "$__rate_interval", with: "1m").replacingOccurrences(of: "$instance", with: ".*")
+            let answer = try prom.query(q)
+            XCTAssertEqual(answer["status"] as? String, "success", "\(q): \(answer)")
+            for name in Self.metricNames(q) { XCTAssertTrue(page.names().contains(name), "dashboard names \(name), not on the page") }
+        }
+        XCTAssertTrue(waitUntil(10) { ((try? prom.rules()) ?? []).count == 7 && ((try? prom.rules()) ?? []).allSatisfy { $0["health"] as? String == "ok" } },
+                      "rules not all evaluated ok: \(String(describing: try? prom.rules()))")
+        for rule in try prom.rules() {
+            for name in Self.metricNames(rule["query"] as? String ?? "") {
+                XCTAssertTrue(page.names().contains(name), "a rule names \(name), not on the page")
+            }
+        }
+    }
 }

@@ -74,3 +74,60 @@ struct Scrape {
 
     func names() -> Set<String> { Set(series.keys.map { String($0.prefix { $0 != "{" }) }) }
 }
+
+/// A Prometheus server (Debian package) on a free loopback port, scraping
+/// `targets` every second, with `ruleFiles` loaded; its query API for tests.
+final class PrometheusServer {
+    let port: Int
+    private let process: Process
+
+    init(job: String, targets: [String], ruleFiles: [String], directory: String) throws {
+        guard let binary = ExternalTool.path("prometheus") else {
+            throw TestServerError.setup("prometheus not installed (Debian package prometheus; Scripts/test installs it)")
+        }
+        port = TestServer.freePort()
+        let config = """
+            global: {scrape_interval: 1s, evaluation_interval: 1s}
+            rule_files: [\(ruleFiles.map { "'\($0)'" }.joined(separator: ", "))]
+            scrape_configs:
+              - job_name: \(job)
+                static_configs: [{targets: [\(targets.map { "'\($0)'" }.joined(separator: ", "))]}]
+            """
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        try config.write(toFile: directory + "/prometheus.yml", atomically: true, encoding: .utf8)
+        process = try ExternalTool.start(binary, ["--config.file=\(directory)/prometheus.yml",
+                                                  "--storage.tsdb.path=\(directory)/data",
+                                                  "--web.listen-address=127.0.0.1:\(port)"], logDir: directory)
+        let p = port
+        guard waitUntil(20, { (try? HTTPClient.request(port: p, path: "/-/ready", timeout: 2).status) == 200 }) else {
+            stop()
+            throw TestServerError.setup("prometheus did not become ready: "
+                + ((try? String(contentsOfFile: directory + "/prometheus.log", encoding: .utf8)) ?? ""))
+        }
+    }
+
+    func stop() { ExternalTool.stop(process) }
+    deinit { stop() }
+
+    /// `/api/v1/query`: the whole answer (status, data or error).
+    func query(_ promQL: String) throws -> [String: Any] {
+        let encoded = promQL.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? ""
+        let r = try HTTPClient.request(port: port, path: "/api/v1/query?query=\(encoded)", timeout: 10)
+        return r.json ?? ["status": "error", "error": "status \(r.status): \(r.text.prefix(300))"]
+    }
+
+    /// The instant vector's samples as (labels, value); empty when none.
+    func vector(_ promQL: String) throws -> [([String: String], Double)] {
+        let data = try query(promQL)["data"] as? [String: Any]
+        return (data?["result"] as? [[String: Any]] ?? []).compactMap { row in
+            guard let v = row["value"] as? [Any], v.count == 2, let s = v[1] as? String, let d = Double(s) else { return nil }
+            return ((row["metric"] as? [String: String]) ?? [:], d)
+        }
+    }
+
+    func rules() throws -> [[String: Any]] {
+        let r = try HTTPClient.request(port: port, path: "/api/v1/rules", timeout: 10)
+        let groups = ((r.json?["data"] as? [String: Any])?["groups"] as? [[String: Any]]) ?? []
+        return groups.flatMap { ($0["rules"] as? [[String: Any]]) ?? [] }
+    }
+}

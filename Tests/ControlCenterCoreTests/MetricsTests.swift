@@ -108,7 +108,9 @@ final class MetricsTests: XCTestCase {
     }
 
     func testMetricsRouteChecksTheAllowList() throws {
-        let config = try Config(values: ["CC_STATE_DIR": "/nonexistent-cc", "CC_METRICS_ALLOW": "10.9.0.0/16"])
+        let state = FileManager.default.temporaryDirectory.appendingPathComponent("cc-metrics-route-\(getpid())").path
+        defer { try? FileManager.default.removeItem(atPath: state) }
+        let config = try Config(values: ["CC_STATE_DIR": state, "CC_METRICS_ALLOW": "10.9.0.0/16"])
         let router = Application.makeRouter(config: config)
         let ctx = WorkerContext(config: config, log: Log(path: "/dev/null", level: .error))
         let refused = router.route(Request(method: "GET", path: "/metrics", remoteAddress: "10.8.0.1"), context: ctx)

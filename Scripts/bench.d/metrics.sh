@@ -36,6 +36,15 @@ pass() { # LABEL CONDITION(python expr)
 
 cc_start_stack --bench || exit 1
 base="http://127.0.0.1:$CC_HTTP_PORT"
+# A page as big as real use makes it: series for most routes in every worker.
+for path in /health /health/live /health/ready /health/detailed "/api/system/stats?x=1" "/api/system/network?x=1" \
+            "/api/system/processes?limit=5" /api/system/processes/1 /api/system/ports /api/system/info \
+            /api/system/connections /api/events /api/auth/me /api/auth/users /api/pool/status /nope /openapi.yaml; do
+    pids=()
+    for _ in 1 2 3 4 5 6 7 8; do curl -s -o /dev/null "$base$path" & pids+=($!); done
+    wait "${pids[@]}" # not a bare wait: the stack's processes are this shell's children too
+done
+sleep 1.2 # every worker writes its file
 curl -sf "$base/metrics" -o "$CC_STATE_DIR/page.txt" || { echo "/metrics failed"; exit 1; }
 echo "page: $(grep -vc '^#' "$CC_STATE_DIR/page.txt") series, $(wc -c <"$CC_STATE_DIR/page.txt") bytes"
 

@@ -107,6 +107,26 @@ final class MetricsThroughNginxTests: XCTestCase {
         XCTAssertEqual(refused.errorCode, "forbidden")
     }
 
+    /// nginx's stub_status counts what nginx answers itself (here a view-less
+    /// 404 from the pool and nginx's own 421 both raise `requests`).
+    func testNginxStatusIsRenderedForTheSameNetworks() throws {
+        let s = try TestServer(env: ["CC_TRUSTED_PROXIES": "127.0.0.1", "CC_METRICS_ALLOW": "10.1.0.0/16"])
+        func requests() throws -> Int {
+            let r = try s.get("/nginx_status")
+            XCTAssertEqual(r.status, 200, r.text)
+            // "Active connections: 1 \nserver accepts handled requests\n 5 5 7 \n..."
+            let numbers = r.text.split(separator: "\n")[2].split(separator: " ").compactMap { Int($0) }
+            return numbers.count == 3 ? numbers[2] : -1
+        }
+        let before = try requests()
+        XCTAssertEqual(try s.get("/", headers: ["Host": "elsewhere.example"]).status, 421)
+        XCTAssertGreaterThanOrEqual(try requests(), before + 2)
+        XCTAssertEqual(try s.get("/nginx_status", headers: ["X-Forwarded-For": "10.1.0.9"]).status, 200)
+        let refused = try s.get("/nginx_status", headers: ["X-Forwarded-For": "10.2.0.9"])
+        XCTAssertEqual(refused.status, 403)
+        XCTAssertEqual(refused.errorCode, "forbidden")
+    }
+
     func testOpenAPIDocumentIsServed() throws {
         let s = try TestServer()
         let r = try s.get("/openapi.yaml")

@@ -64,27 +64,45 @@ public enum MetricsCatalog {
         }
     }
 
-    /// The family a series belongs to, and its sort key.
+    /// The family a series belongs to, and its sort key. On bytes, as
+    /// MetricsFile.decode: it runs for every series of every scrape.
     static func classify(_ series: String) -> (String, SortKey)? {
-        let brace = series.firstIndex(of: "{") ?? series.endIndex
-        let name = String(series[..<brace])
-        var labels = String(series[brace...])
+        let b = Array(series.utf8)
+        let brace = b.firstIndex(of: 0x7B) ?? b.count
+        var labels = Array(b[brace...])
         var le = 0.0
-        if let r = labels.range(of: ",le=\"") ?? labels.range(of: "{le=\""),
-           let end = labels[r.upperBound...].firstIndex(of: "\"") {
-            let text = labels[r.upperBound..<end]
-            le = text == "+Inf" ? .infinity : Double(text) ?? 0
-            labels.removeSubrange(r.lowerBound..<labels.index(after: end))
+        // `le="…"` is always the last label (RequestMetrics writes it so).
+        let marker = Array("le=\"".utf8)
+        if labels.count > marker.count + 2, let at = lastRange(of: marker, in: labels) {
+            let valueStart = at + marker.count
+            if let close = labels[valueStart...].firstIndex(of: 0x22) {
+                let text = String(decoding: labels[valueStart..<close], as: UTF8.self)
+                le = text == "+Inf" ? .infinity : Double(text) ?? 0
+                // With its comma, so a bucket's key is its _sum's and _count's.
+                labels.removeSubrange((labels[at - 1] == 0x2C ? at - 1 : at)..<(close + 1))
+            }
         }
+        let name = String(decoding: b[..<brace], as: UTF8.self)
+        let key = String(decoding: labels, as: UTF8.self)
         for f in families {
-            if name == f.name { return (f.name, SortKey(labels: labels, part: 0, le: le)) }
+            if name == f.name { return (f.name, SortKey(labels: key, part: 0, le: le)) }
             guard f.type == "histogram", name.hasPrefix(f.name) else { continue }
             switch name.dropFirst(f.name.count) {
-            case "_bucket": return (f.name, SortKey(labels: labels, part: 0, le: le))
-            case "_sum": return (f.name, SortKey(labels: labels, part: 1, le: 0))
-            case "_count": return (f.name, SortKey(labels: labels, part: 2, le: 0))
+            case "_bucket": return (f.name, SortKey(labels: key, part: 0, le: le))
+            case "_sum": return (f.name, SortKey(labels: key, part: 1, le: 0))
+            case "_count": return (f.name, SortKey(labels: key, part: 2, le: 0))
             default: continue
             }
+        }
+        return nil
+    }
+
+    static func lastRange(of needle: [UInt8], in hay: [UInt8]) -> Int? {
+        guard hay.count >= needle.count else { return nil }
+        var i = hay.count - needle.count
+        while i >= 0 {
+            if hay[i] == needle[0] && hay[i..<(i + needle.count)].elementsEqual(needle) { return i }
+            i -= 1
         }
         return nil
     }

@@ -32,20 +32,20 @@ public final class RequestMetrics {
         let r = route ?? "other"
         requests[Key(route: r, method: Self.methods.contains(method) ? method : "other",
                      code: Self.statusClass(status)), default: 0] += 1
-        var h = durations[r] ?? Histogram()
         var i = 0
         while i < Self.buckets.count && seconds > Self.buckets[i] { i += 1 }
-        h.counts[i] += 1
-        h.sum += seconds
-        durations[r] = h
+        // In place (the default subscript), so the bucket array is not copied per request.
+        durations[r, default: Histogram()].counts[i] += 1
+        durations[r, default: Histogram()].sum += seconds
         if let errorCode, let series = Self.errorSeries[errorCode] { errors[series, default: 0] += 1 }
         dirty = true
     }
 
     /// `2xx` … `5xx`; anything outside 100–599 is `other`.
     static func statusClass(_ status: Int) -> String {
-        (100...599).contains(status) ? "\(status / 100)xx" : "other"
+        (100...599).contains(status) ? classes[status / 100 - 1] : "other"
     }
+    private static let classes = ["1xx", "2xx", "3xx", "4xx", "5xx"]
 
     /// Error codes (APIError) that are counted apart, and their series.
     static let errorSeries: [String: String] = [

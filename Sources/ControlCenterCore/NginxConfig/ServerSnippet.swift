@@ -84,6 +84,16 @@ extension NginxRender {
             \(metricsAllow)    deny all;
                 fastcgi_pass cc_main;
             }
+            # nginx's own counters, which include the requests it answers itself (the
+            # views, 429s, error pages) that /metrics does not count; for Prometheus's
+            # nginx exporter (Debian prometheus-nginx-exporter). Same networks as /metrics.
+            location = /nginx_status {
+                stub_status;
+                access_log off;
+                allow 127.0.0.1;
+                allow ::1;
+            \(metricsAllow)    deny all;
+            }
             \(viewsEnabled ? "include \(path("control-center-views.conf"));" : "# nginx-sent views off")
             location /api/ {
                 \(apiLimit)

@@ -74,6 +74,8 @@ final class MetricsTests: XCTestCase {
         defer { try? FileManager.default.removeItem(atPath: run) }
         let store = MetricsStore(runDir: run)
         store.ensureDirectory()
+        // A scraping worker's cache of decoded files must follow every change.
+        let cache = MetricsStore.Cache()
         // A pid that is surely not running: a child we started and reaped.
         let child = Process()
         child.executableURL = URL(fileURLWithPath: "/bin/true")
@@ -83,16 +85,16 @@ final class MetricsTests: XCTestCase {
         let deadPath = store.workerPath(pid: dead, startedMillis: 1)
         AtomicFile.write(MetricsFile(samples: ["a_total": 5]).encode(), to: deadPath)
         AtomicFile.write(MetricsFile(samples: ["a_total": 2]).encode(), to: store.workerPath(pid: getpid(), startedMillis: 1))
-        XCTAssertEqual(store.totals()["a_total"], 7)
+        XCTAssertEqual(store.totals(cache: cache)["a_total"], 7)
         XCTAssertFalse(FileManager.default.fileExists(atPath: deadPath))
-        XCTAssertEqual(store.totals()["a_total"], 7, "folded once")
+        XCTAssertEqual(store.totals(cache: cache)["a_total"], 7, "folded once")
         // A fold interrupted after writing exited.metrics: the listed file comes back.
         AtomicFile.write(MetricsFile(samples: ["a_total": 5]).encode(), to: deadPath)
-        XCTAssertEqual(store.totals()["a_total"], 7, "a file already folded is unlinked, not added")
+        XCTAssertEqual(store.totals(cache: cache)["a_total"], 7, "a file already folded is unlinked, not added")
         XCTAssertFalse(FileManager.default.fileExists(atPath: deadPath))
         // The live worker's file grows; the total follows.
         AtomicFile.write(MetricsFile(samples: ["a_total": 4]).encode(), to: store.workerPath(pid: getpid(), startedMillis: 1))
-        XCTAssertEqual(store.totals()["a_total"], 9)
+        XCTAssertEqual(store.totals(cache: cache)["a_total"], 9)
     }
 
     func testCIDRContains() throws {

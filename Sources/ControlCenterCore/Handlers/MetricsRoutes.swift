@@ -25,7 +25,9 @@ public enum MetricsRoutes {
         var t = PrometheusText(capacity: 64 << 10)
         t.family("cc_build_info", "gauge", "Always 1; the version serving this page.")
         t.sample("cc_build_info", ["version": Version.string], 1)
-        MetricsCatalog.write(&t, totals: MetricsStore(runDir: ctx.config.runDir).totals())
+        let caches = ctx.service(ScrapeCaches.self, make: ScrapeCaches.init)
+        MetricsCatalog.write(&t, totals: MetricsStore(runDir: ctx.config.runDir).totals(cache: caches.files),
+                             classifier: caches.classifier)
         writePool(&t, ctx)
         writeSnapshots(&t, ctx)
         for kind in [SnapshotKind.stats, .network] {
@@ -35,6 +37,12 @@ public enum MetricsRoutes {
         t.family("node_time_seconds", "gauge", "System time in seconds since epoch (1970).")
         t.sample("node_time_seconds", Clock.wallSeconds())
         return Response(status: 200, headers: [("Content-Type", PrometheusText.contentType)], body: t.bytes)
+    }
+
+    /// What one worker keeps between the scrapes it answers.
+    final class ScrapeCaches {
+        let files = MetricsStore.Cache()
+        let classifier = MetricsCatalog.Classifier()
     }
 
     static func writePool(_ t: inout PrometheusText, _ ctx: WorkerContext) {

@@ -30,11 +30,26 @@ public enum MetricsCatalog {
                zeros: ["cc_login_throttled_total"]),
     ]
 
+    /// Series already classified, kept by a worker between scrapes: the
+    /// set of series changes only when a new route, method or status class
+    /// is first counted.
+    public final class Classifier {
+        var known: [String: (String, SortKey)?] = [:]
+        public init() {}
+
+        func classify(_ series: String) -> (String, SortKey)? {
+            if let hit = known[series] { return hit }
+            let c = MetricsCatalog.classify(series)
+            known[series] = c
+            return c
+        }
+    }
+
     /// Writes every family with its series from `totals` (MetricsFile form).
-    public static func write(_ t: inout PrometheusText, totals: [String: Double]) {
+    public static func write(_ t: inout PrometheusText, totals: [String: Double], classifier: Classifier = Classifier()) {
         var byFamily: [String: [(SortKey, String, Double)]] = [:]
         for (series, value) in totals {
-            guard let (family, key) = classify(series) else { continue }
+            guard let (family, key) = classifier.classify(series) else { continue }
             byFamily[family, default: []].append((key, series, value))
         }
         for f in families {

@@ -23,13 +23,21 @@ public struct MetricsStore: Sendable {
 
     public func ensureDirectory() { mkdir(directory, 0o700) }
 
+    /// Decoded files of live workers by name, reused while a file's mtime and
+    /// size and inode are unchanged: a worker rewrites its file at most once a second,
+    /// so most of a busy scraper's files are unchanged since its last scrape.
+    public final class Cache {
+        var files: [String: (mtime: Int, size: Int, inode: UInt, file: MetricsFile)] = [:]
+        public init() {}
+    }
+
     /// Folds exited workers' files and returns the pool's totals: the folded
     /// total plus every live worker's last written file.
-    public func totals() -> [String: Double] {
+    public func totals(cache: Cache? = nil) -> [String: Double] {
         let lock = FileLock(path: directory + "/fold.lock")
         guard lock.lock() else { return [:] }
         defer { lock.unlock() }
-        return foldLocked().samples
+        return foldLocked(cache: cache).samples
     }
 
     /// The master's fold after a reap: skipped when a scrape holds the lock
@@ -38,15 +46,16 @@ public struct MetricsStore: Sendable {
         let lock = FileLock(path: directory + "/fold.lock")
         guard lock.tryLock() else { return }
         defer { lock.unlock() }
-        _ = foldLocked()
+        _ = foldLocked(cache: nil)
     }
 
-    private func foldLocked() -> MetricsFile {
+    private func foldLocked(cache: Cache?) -> MetricsFile {
         let foldedPath = directory + "/" + Self.foldedName
         var exited = AtomicFile.read(foldedPath).map { MetricsFile.decode($0) } ?? MetricsFile()
         let already = Set(exited.folded)
         var live = MetricsFile()
         var newlyFolded: [String] = []
+        var seen = Set<String>()
         for name in Self.list(directory) where name != Self.foldedName {
             if let tmp = name.range(of: ".tmp.") {
                 // A writer killed between write and rename leaves its temp file.
@@ -59,15 +68,28 @@ public struct MetricsStore: Sendable {
                 unlink(path) // folded by a fold that died before unlinking it
                 continue
             }
-            guard let bytes = AtomicFile.read(path, limit: 4 << 20) else { continue }
-            let file = MetricsFile.decode(bytes)
             if Self.isAlive(pid) {
+                var st = stat()
+                guard stat(path, &st) == 0 else { continue }
+                let mtime = st.st_mtim.tv_sec * 1_000_000_000 + st.st_mtim.tv_nsec, size = Int(st.st_size)
+                if let hit = cache?.files[name], hit.mtime == mtime, hit.size == size, hit.inode == UInt(st.st_ino) {
+                    live.add(hit.file.samples)
+                    seen.insert(name)
+                    continue
+                }
+                guard let bytes = AtomicFile.read(path, limit: 4 << 20) else { continue }
+                let file = MetricsFile.decode(bytes)
+                // The file may have been replaced between stat and read: keyed by what was read.
+                if bytes.count == size { cache?.files[name] = (mtime, size, UInt(st.st_ino), file) }
+                seen.insert(name)
                 live.add(file.samples)
             } else {
-                exited.add(file.samples)
+                guard let bytes = AtomicFile.read(path, limit: 4 << 20) else { continue }
+                exited.add(MetricsFile.decode(bytes).samples)
                 newlyFolded.append(name)
             }
         }
+        if let cache { cache.files = cache.files.filter { seen.contains($0.key) } }
         if !newlyFolded.isEmpty {
             exited.folded = newlyFolded
             guard AtomicFile.write(exited.encode(), to: foldedPath) else {

@@ -20,7 +20,8 @@ public enum MetricsRoutes {
         guard req.isLoopback || ctx.config.metricsAllow.contains(where: { $0.contains(req.remoteAddress) }) else {
             throw APIError(403, "forbidden", "/metrics is reachable from loopback and CC_METRICS_ALLOW only")
         }
-        // This worker's own counts up to the request before this one.
+        // This worker's own counts up to the request before this one, written
+        // first: a count a scrape has shown must survive this worker's SIGKILL.
         ctx.service(RequestMetrics.self) { RequestMetrics(path: nil) }.write(nowNanos: Clock.monotonicNanos())
         var t = PrometheusText(capacity: 64 << 10)
         t.family("cc_build_info", "gauge", "Always 1; the version serving this page.")

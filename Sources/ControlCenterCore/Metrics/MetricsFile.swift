@@ -18,7 +18,8 @@ public struct MetricsFile: Equatable, Sendable {
         var out: [UInt8] = []
         out.reserveCapacity(samples.count * 80 + folded.count * 32)
         for name in folded { out.append(contentsOf: "# folded \(name)\n".utf8) }
-        for (series, value) in samples.sorted(by: { $0.key < $1.key }) {
+        // Unsorted: every line is added to its series, so order carries nothing.
+        for (series, value) in samples {
             out.append(contentsOf: series.utf8)
             out.append(0x20)
             out.append(contentsOf: PrometheusText.format(value).utf8)

@@ -2,7 +2,8 @@
 /// written (FastCGIWorker), never in handlers, and kept in memory: a request
 /// costs a dictionary update and a bucket search. The totals go to the
 /// worker's file in MetricsStore at most once a second, when the worker is
-/// idle, before a scrape and on exit, as the access log buffer does; a
+/// idle, before a scrape (so nothing a scrape showed can be lost) and on
+/// exit, as the access log buffer does; a
 /// SIGKILLed worker loses at most its last second, and its file stays.
 public final class RequestMetrics {
     /// Upper bounds of `cc_http_request_duration_seconds`, 0.5 ms to 10 s.
@@ -55,23 +56,39 @@ public final class RequestMetrics {
         "too_many_attempts": "cc_login_throttled_total",
     ]
 
+    /// Series names already built, so a write or scrape formats no strings.
+    private var requestNames: [Key: String] = [:]
+    /// Per route: the bucket series (0.5 ms … +Inf), then `_sum`, then `_count`.
+    private var histogramNames: [String: [String]] = [:]
+
     /// Every series this worker has counted, in MetricsFile's form.
     public func samples() -> [String: Double] {
         var out: [String: Double] = [:]
+        out.reserveCapacity(requests.count + durations.count * (Self.buckets.count + 3) + errors.count)
         for (k, n) in requests {
-            out["cc_http_requests_total{route=\"\(PrometheusText.escapeLabel(k.route))\",method=\"\(k.method)\",code=\"\(k.code)\"}"] = Double(n)
+            let name = requestNames[k] ?? {
+                let made = "cc_http_requests_total{route=\"\(PrometheusText.escapeLabel(k.route))\",method=\"\(k.method)\",code=\"\(k.code)\"}"
+                requestNames[k] = made
+                return made
+            }()
+            out[name] = Double(n)
         }
         for (route, h) in durations {
-            let r = PrometheusText.escapeLabel(route)
+            let names = histogramNames[route] ?? {
+                let r = PrometheusText.escapeLabel(route)
+                let made = (Self.buckets.map(PrometheusText.format) + ["+Inf"]).map {
+                    "cc_http_request_duration_seconds_bucket{route=\"\(r)\",le=\"\($0)\"}"
+                } + ["cc_http_request_duration_seconds_sum{route=\"\(r)\"}", "cc_http_request_duration_seconds_count{route=\"\(r)\"}"]
+                histogramNames[route] = made
+                return made
+            }()
             var cumulative = 0
-            for (i, le) in Self.buckets.enumerated() {
+            for i in 0...Self.buckets.count {
                 cumulative += h.counts[i]
-                out["cc_http_request_duration_seconds_bucket{route=\"\(r)\",le=\"\(PrometheusText.format(le))\"}"] = Double(cumulative)
+                out[names[i]] = Double(cumulative)
             }
-            cumulative += h.counts[Self.buckets.count]
-            out["cc_http_request_duration_seconds_bucket{route=\"\(r)\",le=\"+Inf\"}"] = Double(cumulative)
-            out["cc_http_request_duration_seconds_sum{route=\"\(r)\"}"] = h.sum
-            out["cc_http_request_duration_seconds_count{route=\"\(r)\"}"] = Double(cumulative)
+            out[names[Self.buckets.count + 1]] = h.sum
+            out[names[Self.buckets.count + 2]] = Double(cumulative)
         }
         for (series, n) in errors { out[series] = Double(n) }
         return out

@@ -30,8 +30,9 @@ let package = Package(
                 .product(name: "Crypto", package: "swift-crypto"),
             ],
             path: "Sources/ControlCenterCore",
-            // nginx runs it (the views); the nginx-config command installs it.
-            resources: [.copy("NginxConfig/cc_views.lua")]
+            // nginx runs cc_views.lua (the views); the nginx-config command installs it.
+            // openapi.yaml links to docs/openapi.yaml, served at GET /openapi.yaml.
+            resources: [.copy("NginxConfig/cc_views.lua"), .copy("../../docs/openapi.yaml")]
         ),
         // The collector: the only code that publishes, so the only user of libcurl.
         .target(name: "ControlCenterLive", dependencies: ["ControlCenterCore", "CCurl", "CSupport"],

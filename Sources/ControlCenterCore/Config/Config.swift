@@ -44,6 +44,9 @@ public struct Config: Sendable, Equatable {
     public var nginxViews: Bool
     /// Seconds between the collector's samples (CC_COLLECT_INTERVAL).
     public var collectInterval: Double
+    /// Networks besides loopback that may scrape /metrics (CC_METRICS_ALLOW):
+    /// nginx's `allow` list and the worker's own check.
+    public var metricsAllow: [CIDR]
     public var httpPort: Int
     /// What only nginx's configuration reads (NginxSettings.swift).
     public var nginx: NginxSettings
@@ -139,6 +142,7 @@ public struct Config: Sendable, Equatable {
         ("CC_CACHE_TTL_CONNECTIONS", "5", "Seconds a connections/ports snapshot is fresh"),
         ("CC_CACHE_MAX_STALE", "30", "Seconds an old snapshot may still be served while one process refreshes it"),
         ("CC_COLLECT_INTERVAL", "1", "Seconds between two samples of the collector (stats snapshot and one live message)"),
+        ("CC_METRICS_ALLOW", "(none)", "Comma-separated client CIDRs besides loopback that may scrape /metrics (nginx allow list, checked again by the worker)"),
         ("CC_NGINX_VIEWS", "true", "nginx serves the default processes, stats and network views from pre-rendered files while they are fresh (needs nginx's Lua and echo modules; only with CC_PUBLIC_READ=true)"),
     ]
 
@@ -246,6 +250,7 @@ public struct Config: Sendable, Equatable {
         cacheMaxStale = try p.double("CC_CACHE_MAX_STALE", default: 30, range: 0.1...86_400)
         nginxViews = try p.bool("CC_NGINX_VIEWS", default: true)
         collectInterval = try p.double("CC_COLLECT_INTERVAL", default: 1, range: 0.05...3600)
+        metricsAllow = try CIDR.list(p.string("CC_METRICS_ALLOW") ?? "", setting: "CC_METRICS_ALLOW")
         httpPort = try p.int("CC_HTTP_PORT", default: 8080, range: 1...65535)
         nginx = try NginxSettings(p)
         masterStartedAt = p.string("CC_MASTER_STARTED")

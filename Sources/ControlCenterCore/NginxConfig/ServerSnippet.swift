@@ -81,13 +81,24 @@ extension NginxRender {
                 deny all;
                 fastcgi_pass cc_main;
             }
+            # Loopback and CC_METRICS_ALLOW only; the worker checks the same list.
             location = /metrics {
                 allow 127.0.0.1;
                 allow ::1;
-                deny all;
+            \(metricsAllow)    deny all;
                 fastcgi_pass cc_main;
             }
             \(liveEnabled ? "include \(path("control-center-live.conf"));" : "# live channels off")
+            # nginx's own counters, which include the requests it answers itself (the
+            # views, 429s, error pages) that /metrics does not count; for Prometheus's
+            # nginx exporter (Debian prometheus-nginx-exporter). Same networks as /metrics.
+            location = /nginx_status {
+                stub_status;
+                access_log off;
+                allow 127.0.0.1;
+                allow ::1;
+            \(metricsAllow)    deny all;
+            }
             \(viewsEnabled ? "include \(path("control-center-views.conf"));" : "# nginx-sent views off")
             location /api/ {
                 \(apiLimit)
@@ -100,6 +111,11 @@ extension NginxRender {
 
             \(errorPages)
             """
+    }
+
+    /// `allow` lines for CC_METRICS_ALLOW, each ending the line it starts.
+    var metricsAllow: String {
+        config.metricsAllow.map { "    allow \($0);\n" }.joined()
     }
 
     /// The /api/ limit; nginx refuses `burst=0`, which means no burst anyway.

@@ -84,7 +84,8 @@ public final class Master {
 
     private func prepareDirectories() throws {
         var dirs: [(String, Int)] = [(config.stateDir, 0o755), (config.runDir, 0o755), (config.workerStatusDir, 0o755),
-                                     (config.cacheDir, 0o700), (config.publishDir, 0o700)]
+                                     (config.cacheDir, 0o700), (config.publishDir, 0o700),
+                                     (MetricsStore(runDir: config.runDir).directory, 0o700)]
         if config.writesViews { dirs.append((config.viewsDir, 0o755)) }
         for (dir, mode) in dirs {
             if mkdir(dir, mode_t(mode)) != 0 && errno != EEXIST {
@@ -255,10 +256,15 @@ public final class Master {
     /// Reaps every exited child and routes it to its group; a pid no group
     /// knows is logged, never ignored silently.
     private func reap() {
+        var reapedAny = false
+        // An exited worker's metrics file is final: fold it into the pool's
+        // total now rather than at the next scrape (MetricsStore).
+        defer { if reapedAny { MetricsStore(runDir: config.runDir).foldIfFree() } }
         while true {
             var status: Int32 = 0
             let pid = waitpid(-1, &status, WNOHANG)
             if pid <= 0 { return }
+            reapedAny = true
             let exit = ExitStatus(waitStatus: status)
             if let check = schemaCheck, check.pid == pid {
                 finishSchemaCheck(exit)

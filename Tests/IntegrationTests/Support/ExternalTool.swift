@@ -12,7 +12,7 @@ enum ExternalTool {
     /// Runs to completion; returns the exit status and what it printed.
     static func run(_ tool: String, _ args: [String], stdin: [UInt8]? = nil, logDir: String) throws -> (Int32, String) {
         let log = "\(logDir)/\(URL(fileURLWithPath: tool).lastPathComponent)-\(UUID().uuidString.prefix(6)).log"
-        FileManager.default.createFile(atPath: log, contents: nil)
+        guard FileManager.default.createFile(atPath: log, contents: nil) else { throw CocoaError(.fileWriteUnknown) }
         let p = Process()
         p.executableURL = URL(fileURLWithPath: tool)
         p.arguments = args
@@ -21,7 +21,7 @@ enum ExternalTool {
         p.standardError = out
         if let stdin {
             let input = "\(log).in"
-            FileManager.default.createFile(atPath: input, contents: Data(stdin))
+            guard FileManager.default.createFile(atPath: input, contents: Data(stdin)) else { throw CocoaError(.fileWriteUnknown) }
             p.standardInput = FileHandle(forReadingAtPath: input)
         }
         try p.run()
@@ -32,7 +32,7 @@ enum ExternalTool {
     /// Starts a long-running tool; the caller terminates it.
     static func start(_ tool: String, _ args: [String], logDir: String) throws -> Process {
         let log = "\(logDir)/\(URL(fileURLWithPath: tool).lastPathComponent).log"
-        FileManager.default.createFile(atPath: log, contents: nil)
+        guard FileManager.default.createFile(atPath: log, contents: nil) else { throw CocoaError(.fileWriteUnknown) }
         let p = Process()
         p.executableURL = URL(fileURLWithPath: tool)
         p.arguments = args

@@ -36,4 +36,19 @@ final class NchanPublisherTests: XCTestCase {
         _ = publisher.run(until: t0 + 5, wakeFD: nil, stop: { Clock.monotonicSeconds() - t0 > 0.1 })
         XCTAssertLessThan(Clock.monotonicSeconds() - t0, 0.5)
     }
+
+    func testSubscriberCountsComeFromNchansChannelInfoAndGoStale() throws {
+        let info = Array(#"{"messages": 7, "requested": 0, "subscribers": 3, "last_message_id": "1795980505:1" }"#.utf8)
+        XCTAssertEqual(NchanPublisher.subscribers(inChannelInfo: info), 3)
+        XCTAssertNil(NchanPublisher.subscribers(inChannelInfo: Array("queued messages: 1".utf8)))
+        let dir = NSTemporaryDirectory() + "cc-live-subs-\(getpid())"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        XCTAssertNil(LiveSubscribers.read(runDir: dir, maxAge: 5), "no file: no figure")
+        let counts = LiveSubscribers(byChannel: ["system": 3, "events": 0])
+        XCTAssertTrue(counts.write(runDir: dir))
+        XCTAssertEqual(LiveSubscribers.read(runDir: dir, maxAge: 5), counts)
+        XCTAssertNil(LiveSubscribers.read(runDir: dir, maxAge: 5, now: Clock.wallSeconds() + 6),
+                     "a count the collector stopped refreshing is not shown")
+    }
 }

@@ -77,6 +77,21 @@ final class LiveChannelTests: XCTestCase {
 
     // MARK: resume
 
+    func testMetricsCountTheLiveSubscribers() throws {
+        let s = try server
+        let ws = LiveClient.start(.ws, port: s.port, path: "/ws", count: 4)
+        let sse = LiveClient.start(.sse, port: s.port, path: "/api/stream/system", count: 4)
+        var lines: [Substring] = []
+        let counted = waitUntil(4) {
+            lines = ((try? s.get("/metrics").text) ?? "").split(separator: "\n").filter { $0.hasPrefix("cc_live_subscribers") }
+            let system = lines.first { $0.hasPrefix("cc_live_subscribers{channel=\"system\"} ") }
+            return system.flatMap { Double($0.split(separator: " ").last ?? "") } == 2
+        }
+        _ = try ws.finish()
+        _ = try sse.finish()
+        XCTAssertTrue(counted, "both subscribers counted on /metrics: \(lines)")
+    }
+
     func testLastEventIDResumeGetsExactlyTheMissedMessages() throws {
         let s = try server
         let first = try LiveClient.start(.sse, port: s.port, path: "/api/stream/system", count: 1).finish()
@@ -101,7 +116,13 @@ final class LiveChannelTests: XCTestCase {
     }
 
     func testAResumeIdOutOfTheBufferOrFromTheFutureIsDetectedByTheClientRule() throws {
-        let s = try server
+        // A server of its own: after these resumes (an id out of the buffer,
+        // one from the future), nchan 1.3.6 intermittently delivered nothing
+        // to the channel's next new subscribers for over 5 s (3 of 3 class runs
+        // failed with this test on the shared server, 0 of 3 without it): an
+        // open defect of the live channel (docs/runbook.md), not of the rule.
+        let s = try TestServer(env: ["CC_COLLECT_INTERVAL": "1", "CC_STREAM_BUFFER": "5/120"])
+        defer { s.stop() }
         let seen = try XCTUnwrap(try LiveClient.start(.sse, port: s.port, path: "/api/stream/system", count: 1).finish().first)
         let o = try seen.object()
         let last = (epoch: try XCTUnwrap(o["epoch"] as? Int), seq: try XCTUnwrap(o["seq"] as? Int))

@@ -35,6 +35,7 @@ public enum MetricsRoutes {
             guard let snap = try? SystemRoutes.cache(ctx).snapshot(kind) else { continue }
             t.raw(snap.file.section(.metrics))
         }
+        writeLive(&t, ctx)
         t.family("node_time_seconds", "gauge", "System time in seconds since epoch (1970).")
         t.sample("node_time_seconds", Clock.wallSeconds())
         return Response(status: 200, headers: [("Content-Type", PrometheusText.contentType)], body: t.bytes)
@@ -66,6 +67,17 @@ public enum MetricsRoutes {
         t.sample("cc_master_reloads_total", Double(state.reloads))
         t.family("cc_master_start_time_seconds", "gauge", "When the master started, in unixtime.")
         t.sample("cc_master_start_time_seconds", state.startedAt)
+    }
+
+    /// Subscribers of each live channel, as the collector last learnt them
+    /// from nchan; nothing while the collector is down or not publishing.
+    static func writeLive(_ t: inout PrometheusText, _ ctx: WorkerContext) {
+        guard let live = LiveSubscribers.read(runDir: ctx.config.runDir, maxAge: max(5, ctx.config.collectInterval * 5)),
+              !live.byChannel.isEmpty else { return }
+        t.family("cc_live_subscribers", "gauge", "Subscribers of each live channel at its latest publish (nchan's count).")
+        for channel in live.byChannel.keys.sorted() {
+            t.sample("cc_live_subscribers", ["channel": channel], Double(live.byChannel[channel]!))
+        }
     }
 
     static func writeSnapshots(_ t: inout PrometheusText, _ ctx: WorkerContext) {

@@ -175,7 +175,7 @@ final class NginxRenderTests: XCTestCase {
     func testDashboardIsServedFromTheWebDirWithThePageHeaders() throws {
         let files = try render(["CC_WEB_DIR": "/opt/cc/web"])
         let snippet = files["control-center.conf"] ?? ""
-        XCTAssertTrue(snippet.contains("location /ui/ {\n    alias /opt/cc/web/;"), snippet)
+        XCTAssertTrue(snippet.contains("location /ui/ {\n    alias /srv/cc/nginx/web/;"), "a copy beside the config: \(snippet)")
         XCTAssertTrue(snippet.contains("location /ui/lib/chart.js/ {\n        alias /usr/share/javascript/chart.js/;"))
         XCTAssertTrue(snippet.contains("if ($cc_wants_html) {\n        return 302 /ui/;\n    }"))
         XCTAssertTrue(files["control-center-http.conf"]?.contains("map $http_accept $cc_wants_html {") ?? false)

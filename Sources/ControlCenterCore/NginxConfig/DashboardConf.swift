@@ -3,8 +3,14 @@ extension NginxRender {
     /// `/ui/lib/chart.js/`: a maintained copy the system updates, none in the repo.
     public static let chartJSDirectory = "/usr/share/javascript/chart.js"
 
+    /// Where the writer installs a copy of CC_WEB_DIR, beside the config:
+    /// nginx's workers (CC_NGINX_USER) must read the page wherever its source
+    /// lies, and a checkout under a 0700 home, or a new clone, is out of their
+    /// reach (measured: every /ui/ request got 403).
+    var webCopy: String { path("web") }
+
     /// The dashboard's locations in control-center.conf: the static files of
-    /// CC_WEB_DIR under `/ui/`, Debian's Chart.js under `/ui/lib/chart.js/`,
+    /// CC_WEB_DIR (its copy, `webCopy`) under `/ui/`, Debian's Chart.js under `/ui/lib/chart.js/`,
     /// and `/` sending browsers (an Accept with text/html) to `/ui/` while
     /// API clients keep the JSON index. nginx sends the files itself, with an
     /// ETag and `Cache-Control: no-cache` (a changed file is fetched at once)
@@ -17,7 +23,7 @@ extension NginxRender {
                 return 301 /ui/;
             }
             location /ui/ {
-                alias \(config.nginx.webDir)/;
+                alias \(webCopy)/;
                 index index.html;
                 # Module scripts need a JavaScript type; the operator's nginx may have no mime.types.
                 types {

@@ -7,17 +7,7 @@ import XCTest
 /// `restore` into a fresh state directory and a new server there.
 final class BackupRestoreTests: XCTestCase {
     func run(_ args: [String], env: [String: String]) throws -> (status: Int32, output: String) {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: TestServer.binary)
-        p.arguments = args
-        p.environment = env
-        let out = Pipe()
-        p.standardOutput = out
-        p.standardError = out
-        try p.run()
-        let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        p.waitUntilExit()
-        return (p.terminationStatus, text)
+        try ExternalTool.capture(TestServer.binary, args, environment: env)
     }
 
     func json(_ s: TestServer, _ method: String, _ path: String, _ body: [String: Any], token: String? = nil) throws -> HTTPResponse {

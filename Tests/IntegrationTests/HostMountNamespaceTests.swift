@@ -33,24 +33,15 @@ final class HostMountNamespaceTests: XCTestCase {
                 "
             '
             """
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/bin/sh")
-        p.arguments = ["-c", script]
         var env = ProcessInfo.processInfo.environment
         env["D"] = dir
         env["BIN"] = TestServer.binary
         env["CC_STATE_DIR"] = dir + "/state"
         env["CC_LOG_FILE"] = dir + "/log"
-        p.environment = env
-        let out = Pipe()
-        p.standardOutput = out
-        p.standardError = out
-        try p.run()
-        let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        p.waitUntilExit()
+        let (status, text) = try ExternalTool.capture("/bin/sh", ["-c", script], environment: env)
         try XCTSkipIf(text.contains("failed to set up loop device") || text.contains("Operation not permitted"),
                       "no loop devices or namespaces here: \(text)")
-        XCTAssertEqual(p.terminationStatus, 0, text)
+        XCTAssertEqual(status, 0, text)
         XCTAssertTrue(text.hasPrefix("2\n"), "the namespace sees the disk covered: \(text)")
 
         let snap = try XCTUnwrap(LoadedSnapshot.read(path: SnapshotKind.stats.snapPath(dir + "/state/cache"), kind: .stats))

@@ -46,15 +46,7 @@ final class NginxDropInTests: XCTestCase {
                 include \(dir)/control-center.conf;
             }
             """.write(toFile: dir + "/nginx.conf", atomically: true, encoding: .utf8)
-        let t = Process()
-        t.executableURL = URL(fileURLWithPath: "/usr/sbin/nginx")
-        t.arguments = ["-t", "-p", dir, "-c", dir + "/nginx.conf"]
-        let out = Pipe()
-        t.standardOutput = out
-        t.standardError = out
-        try t.run()
-        let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        t.waitUntilExit()
-        XCTAssertEqual(t.terminationStatus, 0, text)
+        let (status, text) = try ExternalTool.capture("/usr/sbin/nginx", ["-t", "-p", dir, "-c", dir + "/nginx.conf"])
+        XCTAssertEqual(status, 0, text)
     }
 }

@@ -85,16 +85,8 @@ final class SystemdUnitTests: XCTestCase {
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let path = dir + "/control-center.service"
         try unit.replacingOccurrences(of: installed, with: TestServer.binary).write(toFile: path, atomically: true, encoding: .utf8)
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: analyze)
-        p.arguments = ["verify", "--man=no", path]
-        let out = Pipe()
-        p.standardOutput = out
-        p.standardError = out
-        try p.run()
-        let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        p.waitUntilExit()
-        XCTAssertEqual(p.terminationStatus, 0, text)
+        let (status, text) = try ExternalTool.capture(analyze, ["verify", "--man=no", path])
+        XCTAssertEqual(status, 0, text)
         XCTAssertEqual(text.trimmingCharacters(in: .whitespacesAndNewlines), "", "no warnings: \(text)")
         for line in ["Type=notify", "ExecReload=/bin/kill -HUP $MAINPID", "KillSignal=SIGQUIT", "KillMode=mixed",
                      "Delegate=yes", "Restart=on-failure", "StateDirectory=control-center", "TimeoutStopSec=60"] {
@@ -119,16 +111,8 @@ final class SystemdUnitTests: XCTestCase {
         try snippet.replacingOccurrences(of: "/var/log/control-center/access.log", with: dir + "/access.log")
             .write(toFile: dir + "/conf", atomically: true, encoding: .utf8)
         try "{\"request_id\":\"x\"}\n".write(toFile: dir + "/access.log", atomically: true, encoding: .utf8)
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: logrotate)
-        p.arguments = ["-f", "-s", dir + "/state", dir + "/conf"]
-        let out = Pipe()
-        p.standardOutput = out
-        p.standardError = out
-        try p.run()
-        let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        p.waitUntilExit()
-        XCTAssertEqual(p.terminationStatus, 0, text)
+        let (status, text) = try ExternalTool.capture(logrotate, ["-f", "-s", dir + "/state", dir + "/conf"])
+        XCTAssertEqual(status, 0, text)
         XCTAssertTrue(FileManager.default.fileExists(atPath: dir + "/access.log.1"), "renamed (compressed a day later)")
     }
 }

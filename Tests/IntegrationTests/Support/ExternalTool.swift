@@ -12,26 +12,39 @@ enum ExternalTool {
     /// Runs to completion; returns the exit status and what it printed.
     static func run(_ tool: String, _ args: [String], stdin: [UInt8]? = nil, logDir: String) throws -> (Int32, String) {
         let log = "\(logDir)/\(URL(fileURLWithPath: tool).lastPathComponent)-\(UUID().uuidString.prefix(6)).log"
-        guard FileManager.default.createFile(atPath: log, contents: nil) else { throw CocoaError(.fileWriteUnknown) }
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: tool)
-        p.arguments = args
-        let out = FileHandle(forWritingAtPath: log)
-        p.standardOutput = out
-        p.standardError = out
+        var input: FileHandle?
         if let stdin {
-            let input = "\(log).in"
-            guard FileManager.default.createFile(atPath: input, contents: Data(stdin)) else { throw CocoaError(.fileWriteUnknown) }
-            p.standardInput = FileHandle(forReadingAtPath: input)
+            guard FileManager.default.createFile(atPath: "\(log).in", contents: Data(stdin)) else { throw CocoaError(.fileWriteUnknown) }
+            input = FileHandle(forReadingAtPath: "\(log).in")
         }
-        try p.run()
+        let p = try launch(tool, args, log: log, stdin: input)
         p.waitUntilExit()
         return (p.terminationStatus, (try? String(contentsOfFile: log, encoding: .utf8)) ?? "")
     }
 
     /// Starts a long-running tool; the caller terminates it.
     static func start(_ tool: String, _ args: [String], logDir: String) throws -> Process {
-        let log = "\(logDir)/\(URL(fileURLWithPath: tool).lastPathComponent).log"
+        try launch(tool, args, log: "\(logDir)/\(URL(fileURLWithPath: tool).lastPathComponent).log", stdin: nil)
+    }
+
+    /// Runs a short command to completion with its output captured (for
+    /// commands whose few lines the test asserts on): exit status and text.
+    static func capture(_ tool: String, _ args: [String], environment: [String: String]? = nil) throws -> (status: Int32, output: String) {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: tool)
+        p.arguments = args
+        if let environment { p.environment = environment }
+        let out = Pipe()
+        p.standardOutput = out
+        p.standardError = out
+        try p.run()
+        let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        p.waitUntilExit()
+        return (p.terminationStatus, text)
+    }
+
+    /// Starts `tool` with stdout and stderr in the file `log`.
+    private static func launch(_ tool: String, _ args: [String], log: String, stdin: FileHandle?) throws -> Process {
         guard FileManager.default.createFile(atPath: log, contents: nil) else { throw CocoaError(.fileWriteUnknown) }
         let p = Process()
         p.executableURL = URL(fileURLWithPath: tool)
@@ -39,6 +52,7 @@ enum ExternalTool {
         let out = FileHandle(forWritingAtPath: log)
         p.standardOutput = out
         p.standardError = out
+        if let stdin { p.standardInput = stdin }
         try p.run()
         return p
     }

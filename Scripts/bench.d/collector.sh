@@ -16,11 +16,7 @@ cd "$CC_ROOT"
 
 DURATION="${BENCH_COLLECTOR_DURATION:-20}" IDLE=300
 cc_apt_install curl procps
-if [ -z "${CC_BIN:-}" ]; then cc_build release; fi
-export CC_BIN
-export CC_STATE_DIR="$(mktemp -d /tmp/cc-bench-coll-XXXXXX)"
-export CC_HTTP_PORT="$(cc_free_port)"
-export CC_LOG_FILE="$CC_STATE_DIR/master.log" CC_ACCESS_LOG="$CC_STATE_DIR/access.log"
+cc_bench_env coll || exit 1
 unset CC_CACHE_TTL_PROCESSES CC_CACHE_TTL_NETWORK CC_COLLECT_INTERVAL
 IDLE_PIDS=()
 cleanup() {

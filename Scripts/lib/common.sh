@@ -40,6 +40,17 @@ cc_free_port() {
     python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
 }
 
+# A benchmark's own stack: the release binary (built unless CC_BIN names
+# one), a fresh state directory /tmp/cc-bench-NAME-*, a free port and the
+# logs inside that directory. The caller starts it with cc_start_stack.
+cc_bench_env() { # NAME
+    if [ -z "${CC_BIN:-}" ]; then cc_build release || return 1; fi
+    export CC_BIN
+    export CC_STATE_DIR; CC_STATE_DIR="$(mktemp -d "/tmp/cc-bench-$1-XXXXXX")"
+    export CC_HTTP_PORT; CC_HTTP_PORT="$(cc_free_port)"
+    export CC_LOG_FILE="$CC_STATE_DIR/master.log" CC_ACCESS_LOG="$CC_STATE_DIR/access.log"
+}
+
 # Renders nginx's configuration into $CC_STATE_DIR/nginx with this
 # deployment's settings (control-center nginx-config; `--bench` adds the
 # /__bench reference locations) and checks it with nginx -t. Sets CC_URL,

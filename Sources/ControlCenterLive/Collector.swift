@@ -29,6 +29,8 @@ public final class Collector {
     private let storage: StorageService
     private var wakeFD: Int32 = -1
     private var eventsError: String?
+    private let alerts = AlertEngine()
+    private var alertsError: String?
 
     /// The kinds the collector keeps fresh beside stats, each every TTL/2.
     static let refreshedKinds: [SnapshotKind] = [.processes, .network]
@@ -112,8 +114,33 @@ public final class Collector {
                                body: LiveMessage.systemStats(stats: stats, epoch: epoch, seq: seq,
                                                              publishedAtMillis: Clock.wallMillis(), network: rates),
                                replacingWaiting: true)
+            evaluateAlerts(config.testMetricsFile.map(AlertMetrics.values(testFile:))
+                           ?? AlertMetrics.values(stats: stats))
         } catch {
             log.error("stats sample failed", ["error": String(describing: error)])
+        }
+    }
+
+    /// Steps every alert series with this sample's figures; the transitions'
+    /// events go out on the events channel with the next `publishEvents`.
+    /// A database that fails leaves the levels file to age (so
+    /// `/health/detailed` says unknown) and is retried at the next sample.
+    private func evaluateAlerts(_ values: [AlertMetrics.Key: Double]) {
+        do {
+            let (transitions, levels) = try storage.run { db in
+                try alerts.evaluate(values, db: db, monotonic: Clock.monotonicSeconds(), wall: Clock.wallMillis())
+            }
+            levels.write(runDir: config.runDir)
+            // The seam for notifications: the notifier takes `transitions` here.
+            for t in transitions {
+                log.info("alert \(t.state.rawValue)", ["rule": t.rule.name, "labels": t.labels.keys.sorted().map { "\($0)=\(t.labels[$0]!)" }.joined(separator: ","),
+                                                      "value": t.value.map { String($0) } ?? "", "silenced": String(t.silenced)])
+            }
+            alertsError = nil
+        } catch {
+            let why = String(describing: error)
+            if why != alertsError { log.warning("alert evaluation failed", ["error": why]) }
+            alertsError = why
         }
     }
 

@@ -51,6 +51,9 @@ public struct Config: Sendable, Equatable {
     /// What only nginx's configuration reads (NginxSettings.swift).
     public var nginx: NginxSettings
     public var configFile: String?
+    /// `CC_TEST_METRICS_FILE`: the synthetic metric source alerts read
+    /// instead of the stats snapshot (AlertMetrics); nil unless CC_TEST_ROUTES=true.
+    public var testMetricsFile: String?
     /// Set by the master for its workers (CC_MASTER_STARTED).
     public var masterStartedAt: String?
 
@@ -144,6 +147,8 @@ public struct Config: Sendable, Equatable {
         ("CC_COLLECT_INTERVAL", "1", "Seconds between two samples of the collector (stats snapshot and one live message)"),
         ("CC_METRICS_ALLOW", "(none)", "Comma-separated client CIDRs besides loopback that may scrape /metrics (nginx allow list, checked again by the worker)"),
         ("CC_NGINX_VIEWS", "true", "nginx serves the default processes, stats and network views from pre-rendered files while they are fresh (needs nginx's Lua and echo modules; only with CC_PUBLIC_READ=true)"),
+        // Alerts (issue 11 §2).
+        ("CC_TEST_METRICS_FILE", "(none)", "Tests only, honoured with CC_TEST_ROUTES=true: a JSON object of series to values ({\"cpu\": 95, \"disk:/\": 97}) that alert rules read instead of the host's figures"),
     ]
 
     public static func load(environment env: [String: String] = ProcessInfo.processInfo.environment) throws -> Config {
@@ -254,6 +259,7 @@ public struct Config: Sendable, Equatable {
         httpPort = try p.int("CC_HTTP_PORT", default: 8080, range: 1...65535)
         nginx = try NginxSettings(p)
         masterStartedAt = p.string("CC_MASTER_STARTED")
+        testMetricsFile = testRoutes ? p.string("CC_TEST_METRICS_FILE").map(Self.absolute) : nil
     }
 
     /// Variables the master passes to its children; not user settings.

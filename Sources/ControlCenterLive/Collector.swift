@@ -31,6 +31,8 @@ public final class Collector {
     private var eventsError: String?
     private let alerts = AlertEngine()
     private var alertsError: String?
+    /// What run/alert-levels holds, so an unchanged file is only touched.
+    private var writtenLevels: AlertLevels?
 
     /// The kinds the collector keeps fresh beside stats, each every TTL/2.
     static let refreshedKinds: [SnapshotKind] = [.processes, .network]
@@ -130,7 +132,9 @@ public final class Collector {
             let (transitions, levels) = try storage.run { db in
                 try alerts.evaluate(values, db: db, monotonic: Clock.monotonicSeconds(), wall: Clock.wallMillis())
             }
-            levels.write(runDir: config.runDir)
+            if levels != writtenLevels || !AlertLevels.touch(runDir: config.runDir) {
+                writtenLevels = levels.write(runDir: config.runDir) ? levels : nil
+            }
             // The seam for notifications: the notifier takes `transitions` here.
             for t in transitions {
                 log.info("alert \(t.state.rawValue)", ["rule": t.rule.name, "labels": t.labels.keys.sorted().map { "\($0)=\(t.labels[$0]!)" }.joined(separator: ","),

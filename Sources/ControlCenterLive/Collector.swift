@@ -117,7 +117,7 @@ public final class Collector {
                                                              publishedAtMillis: Clock.wallMillis(), network: rates),
                                replacingWaiting: true)
             evaluateAlerts(config.testMetricsFile.map(AlertMetrics.values(testFile:))
-                           ?? AlertMetrics.values(stats: stats))
+                           ?? AlertMetrics.values(stats: stats, network: rates))
         } catch {
             log.error("stats sample failed", ["error": String(describing: error)])
         }

@@ -101,6 +101,7 @@ final class AlertEvaluationTests: XCTestCase {
         XCTAssertTrue(r.enabled)
         XCTAssertEqual(r.targets, [])
         XCTAssertEqual(try rule(["metric": "disk", "label": "/data"]).label, "/data")
+        XCTAssertEqual(try rule(["metric": "net_rx", "label": "eth0"]).label, "eth0")
 
         XCTAssertEqual(invalidField(["metric": "bogus"]), "metric")
         XCTAssertEqual(invalidField(["label": "/"]), "label", "cpu has no label")
@@ -150,6 +151,11 @@ final class AlertEvaluationTests: XCTestCase {
         XCTAssertEqual(v[.init("swap")], 3.0)
         XCTAssertEqual(v[.init("disk", "/data")], 93.5)
         XCTAssertEqual(v.count, 8)
+        let net = NetworkRates.Rates(rxBytesPerSecond: 5, txBytesPerSecond: 7, interfaces: ["eth0": .init(rxBytesPerSecond: 5, txBytesPerSecond: 7)])
+        let withNet = AlertMetrics.values(statsPrefix: prefix[...], network: net)
+        XCTAssertEqual(withNet[.init("net_rx", "eth0")], 5)
+        XCTAssertEqual(withNet[.init("net_tx", "eth0")], 7)
+        XCTAssertEqual(withNet.count, 10)
         let path = NSTemporaryDirectory() + "cc-metrics-\(UUID().uuidString.prefix(8)).json"
         defer { unlink(path) }
         try Data(#"{"cpu": 95, "disk:/mnt/x:y": 97, "bad": "x"}"#.utf8).write(to: URL(fileURLWithPath: path))

@@ -6,7 +6,9 @@ import Foundation
 /// - `memory`: percent used, MemTotal − MemAvailable (/proc/meminfo);
 /// - `swap`: percent of swap used (/proc/meminfo);
 /// - `disk`: percent used per mount (statvfs), labelled by mount point;
-/// - `load1`, `load5`, `load15`: load averages (/proc/loadavg).
+/// - `load1`, `load5`, `load15`: load averages (/proc/loadavg);
+/// - `net_rx`, `net_tx`: bytes per second received and sent since the
+///   previous sample, per interface but loopback (NetworkRates).
 ///
 /// Series are named like the history's: `metric`, or `metric:label`.
 public enum AlertMetrics {
@@ -14,6 +16,7 @@ public enum AlertMetrics {
     public static let catalog: [String: (unit: String, label: String?)] = [
         "cpu": ("percent", nil), "memory": ("percent", nil), "swap": ("percent", nil), "disk": ("percent", "mount"),
         "load1": ("load", nil), "load5": ("load", nil), "load15": ("load", nil),
+        "net_rx": ("bytes_per_second", "interface"), "net_tx": ("bytes_per_second", "interface"),
     ]
 
     /// One sampled figure: `label` is "" for a metric without one.
@@ -35,8 +38,19 @@ public enum AlertMetrics {
         }
     }
 
-    /// The figures of a stats snapshot.
-    public static func values(stats: LoadedSnapshot) -> [Key: Double] { values(statsPrefix: stats.file.section(.body)) }
+    /// The figures of a stats snapshot and the network rates of the same sample.
+    public static func values(stats: LoadedSnapshot, network: NetworkRates.Rates?) -> [Key: Double] {
+        values(statsPrefix: stats.file.section(.body), network: network)
+    }
+
+    static func values(statsPrefix: ArraySlice<UInt8>, network: NetworkRates.Rates?) -> [Key: Double] {
+        var out = values(statsPrefix: statsPrefix)
+        for (name, r) in network?.interfaces ?? [:] {
+            out[Key("net_rx", name)] = r.rxBytesPerSecond
+            out[Key("net_tx", name)] = r.txBytesPerSecond
+        }
+        return out
+    }
 
     /// The figures of a stats body as stored: the object left open before
     /// `age_ms`, which is completed here.

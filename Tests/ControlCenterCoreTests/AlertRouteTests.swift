@@ -138,6 +138,7 @@ class AlertRouteTests: StorageTestCase {
         // Between the clear threshold and the threshold: no flapping.
         for t in 12...30 { XCTAssertEqual(try evaluate(engine, [cpu: t % 2 == 0 ? 75 : 85], at: Double(t)), []) }
         XCTAssertEqual(try alertEvents(), events0 + 2)
+        XCTAssertEqual(try h.count("SELECT COUNT(*) FROM alerts"), 1)
 
         let active = try h.object(h.call("GET", "/api/alerts/active"))
         XCTAssertEqual(active["count"] as? Int, 1)
@@ -145,6 +146,7 @@ class AlertRouteTests: StorageTestCase {
         XCTAssertEqual(a["rule_id"] as? Int, id)
         XCTAssertEqual(a["state"] as? String, "firing")
         XCTAssertEqual(a["threshold"] as? Double, 80)
+        XCTAssertEqual(a["value"] as? Double, 85, "the value at t=21: written 10 s after the firing one, not at every sample")
         XCTAssertEqual(a["started_at"] as? String, "2027-01-15T08:00:01.000Z")
         XCTAssertTrue(a["label"] is NSNull)
         let alertID = try XCTUnwrap(a["id"] as? Int)

@@ -39,7 +39,14 @@ public final class AlertEngine {
         var alertID: Int64
         var startsAt: Int64
         var value: Double?
+        /// Wall ms of the row's last value write.
+        var valueWrittenAt: Int64
     }
+
+    /// An open alert's `value` is written at its transitions and at most this
+    /// often in between (ms), not at every sample: an alert that fires for
+    /// weeks must not cost a write per second.
+    static let valueWriteInterval: Int64 = 10_000
 
     private var series: [SeriesKey: Series] = [:]
     private var loaded = false
@@ -55,7 +62,8 @@ public final class AlertEngine {
         if !loaded {
             for a in try repo.open() {
                 let st = AlertSeriesState(state: a.state, breachedSince: now)
-                series[SeriesKey(ruleID: a.ruleID, label: a.label)] = Series(state: st, alertID: a.id, startsAt: a.pendingSince, value: a.value)
+                series[SeriesKey(ruleID: a.ruleID, label: a.label)] = Series(state: st, alertID: a.id, startsAt: a.pendingSince,
+                                                                             value: a.value, valueWrittenAt: wall)
             }
             loaded = true
         }
@@ -73,9 +81,10 @@ public final class AlertEngine {
                 guard let change else {
                     if var s = prev {
                         s.state = next
-                        if let value, s.state.state.isOpen, value != s.value {
+                        if let value, s.state.state.isOpen, value != s.value, wall - s.valueWrittenAt >= Self.valueWriteInterval {
                             try repo.setValue(id: s.alertID, value, now: wall)
                             s.value = value
+                            s.valueWrittenAt = wall
                         }
                         series[key] = s
                     }
@@ -133,7 +142,8 @@ public final class AlertEngine {
                                                       silenced: silenced, at: wall))
             return (id, startsAt)
         }
-        series[SeriesKey(ruleID: rule.id, label: label)] = Series(state: next, alertID: id, startsAt: startsAt, value: value)
+        series[SeriesKey(ruleID: rule.id, label: label)] = Series(state: next, alertID: id, startsAt: startsAt, value: value,
+                                                                  valueWrittenAt: wall)
         var labels = ["alertname": rule.name, "metric": rule.metric, "severity": rule.severity.rawValue]
         if let name = AlertMetrics.catalog[rule.metric]?.label, !label.isEmpty { labels[name] = label }
         return AlertTransition(rule: rule, labels: labels, state: change, value: value, startsAt: startsAt,

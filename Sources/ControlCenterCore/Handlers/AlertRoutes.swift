@@ -42,8 +42,7 @@ enum AlertRoutes {
 
     // MARK: rules
 
-    static func rule(_ req: Request, keptTargets: [AlertTarget] = []) throws -> AlertRule {
-        let body = try JSONInput(req)
+    static func rule(_ body: JSONInput, keptTargets: [AlertTarget] = []) throws -> AlertRule {
         do {
             return try AlertRule.parse(body.object, keptTargets: keptTargets)
         } catch let e as AlertRule.Invalid {
@@ -79,7 +78,7 @@ enum AlertRoutes {
 
     static func createRule(_ req: Request, _ ctx: WorkerContext) throws -> Response {
         let p = try Auth.requireRole(.operator, req, ctx)
-        let r = try rule(req)
+        let r = try rule(try JSONInput(req))
         do {
             let stored = try Store.write(ctx) { db -> AlertRule in
                 let repo = AlertRepository(db)
@@ -97,13 +96,13 @@ enum AlertRoutes {
     static func updateRule(_ req: Request, _ ctx: WorkerContext) throws -> Response {
         let p = try Auth.requireRole(.operator, req, ctx)
         let n = try id(req)
-        _ = try JSONInput(req)
+        let body = try JSONInput(req)
         var name = ""
         do {
             let stored = try Store.write(ctx) { db -> AlertRule in
                 let repo = AlertRepository(db)
                 guard let old = try repo.rule(id: n) else { throw APIError.notFound("No alert rule \(n)") }
-                let r = try rule(req, keptTargets: old.targets)
+                let r = try rule(body, keptTargets: old.targets)
                 name = r.name
                 _ = try repo.update(id: n, r)
                 try audit(db, p, "alert_rule.update", target: r.name, message: "changed alert rule") { $0.field("rule_id", Int(n)) }

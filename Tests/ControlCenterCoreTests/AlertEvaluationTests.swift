@@ -163,6 +163,11 @@ final class AlertEvaluationTests: XCTestCase {
         XCTAssertEqual(AlertMetrics.values(testFile: path + ".missing"), [:])
     }
 
+    func testSyntheticSourceNeedsTestRoutes() throws {
+        XCTAssertNil(try Config(values: ["CC_TEST_METRICS_FILE": "/tmp/m.json"]).testMetricsFile, "ignored in production")
+        XCTAssertEqual(try Config(values: ["CC_TEST_METRICS_FILE": "/tmp/m.json", "CC_TEST_ROUTES": "true"]).testMetricsFile, "/tmp/m.json")
+    }
+
     func testLevelsFileRoundTripsAndAgesOut() throws {
         let dir = NSTemporaryDirectory() + "cc-levels-\(UUID().uuidString.prefix(8))"
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)

@@ -133,7 +133,7 @@ class AlertRouteTests: StorageTestCase {
         let fired = try evaluate(engine, [cpu: 95], at: 11)
         XCTAssertEqual(fired.map(\.state), [.firing])
         XCTAssertEqual(fired.first?.labels, ["alertname": "cpu busy", "metric": "cpu", "severity": "warning"])
-        XCTAssertEqual(fired.first?.startsAt, 1_800_000_001_000)
+        XCTAssertEqual(fired.first?.startsAt, 1_800_000_011_000, "when it fired, as Prometheus tells Alertmanager")
         XCTAssertNil(fired.first?.endsAt)
         // Between the clear threshold and the threshold: no flapping.
         for t in 12...30 { XCTAssertEqual(try evaluate(engine, [cpu: t % 2 == 0 ? 75 : 85], at: Double(t)), []) }
@@ -170,6 +170,7 @@ class AlertRouteTests: StorageTestCase {
         XCTAssertEqual(resolved.map(\.state), [.resolved])
         XCTAssertEqual(resolved.first?.silenced, true)
         XCTAssertEqual(resolved.first?.endsAt, 1_800_000_036_000)
+        XCTAssertEqual(resolved.first?.startsAt, 1_800_000_011_000)
         XCTAssertEqual(try alertEvents(), events0 + 3)
         XCTAssertEqual(try h.count("SELECT COUNT(*) FROM events WHERE source = 'alerts' AND data LIKE '%\"silenced\":true%'"), 1)
         XCTAssertEqual(try h.count("SELECT notify_retries FROM alerts WHERE id = ?", [.int(Int64(alertID))]), 0)
@@ -192,8 +193,13 @@ class AlertRouteTests: StorageTestCase {
         XCTAssertEqual(try evaluate(engine, [cpu: 99], at: 50).map(\.state), [.firing])
         let restarted = AlertEngine()
         XCTAssertEqual(try evaluate(restarted, [cpu: 99], at: 1000), [])
-        XCTAssertEqual(try alertEvents(), events0 + 5)
-        XCTAssertEqual(try h.count("SELECT COUNT(*) FROM alerts"), 2)
+        XCTAssertEqual(try evaluate(restarted, [cpu: 10], at: 1001), [], "keep_firing_for counts from the restart")
+        XCTAssertEqual(try evaluate(restarted, [cpu: 10], at: 1006).first?.startsAt, 1_800_000_050_000, "the fired time survives the restart")
+        XCTAssertEqual(try alertEvents(), events0 + 6)
+        XCTAssertEqual(try evaluate(restarted, [cpu: 99], at: 1007).map(\.state), [.pending])
+        XCTAssertEqual(try evaluate(restarted, [cpu: 99], at: 1017).map(\.state), [.firing])
+        XCTAssertEqual(try alertEvents(), events0 + 8)
+        XCTAssertEqual(try h.count("SELECT COUNT(*) FROM alerts"), 3)
         // Deleting the rule ends its firing alert at the next sample.
         XCTAssertEqual(h.call("DELETE", "/api/alerts/rules/\(id)", token: op).status, 200)
         XCTAssertEqual(try evaluate(restarted, [cpu: 99], at: 1001).map(\.state), [.resolved])

@@ -2,8 +2,10 @@ import Foundation
 
 /// One state change of one alert series, handed to the notifier after the
 /// sample that caused it (its row and event are already committed).
-/// Times are Unix milliseconds; `endsAt` is set once resolved (or back to
-/// inactive).
+/// Times are Unix milliseconds: `startsAt` is when the alert fired (as
+/// Prometheus sends `startsAt` to Alertmanager), or when it turned pending
+/// for a `pending` or `inactive` transition; `endsAt` is set once resolved
+/// (or back to inactive).
 public struct AlertTransition: Sendable, Equatable {
     public var rule: AlertRule
     /// `alertname`, `metric`, `severity`, and the metric's label (`mount`) when it has one.
@@ -37,7 +39,9 @@ public final class AlertEngine {
     struct Series {
         var state: AlertSeriesState
         var alertID: Int64
-        var startsAt: Int64
+        /// Wall ms: the episode's pending start, and its firing.
+        var pendingSince: Int64
+        var firedAt: Int64?
         var value: Double?
         /// Wall ms of the row's last value write.
         var valueWrittenAt: Int64
@@ -62,7 +66,7 @@ public final class AlertEngine {
         if !loaded {
             for a in try repo.open() {
                 let st = AlertSeriesState(state: a.state, breachedSince: now)
-                series[SeriesKey(ruleID: a.ruleID, label: a.label)] = Series(state: st, alertID: a.id, startsAt: a.pendingSince,
+                series[SeriesKey(ruleID: a.ruleID, label: a.label)] = Series(state: st, alertID: a.id, pendingSince: a.pendingSince, firedAt: a.firedAt,
                                                                              value: a.value, valueWrittenAt: wall)
             }
             loaded = true
@@ -127,26 +131,25 @@ public final class AlertEngine {
         let repo = AlertRepository(db)
         let silenced = silences.contains { $0.matches(ruleName: rule.name, metric: rule.metric, label: label, severity: rule.severity) }
         let opens = prev.map { !$0.state.state.isOpen } ?? true
-        let (id, startsAt) = try db.transaction { () -> (Int64, Int64) in
+        let id = try db.transaction { () -> Int64 in
             let id: Int64
-            let startsAt: Int64
             if opens {
                 id = try repo.openAlert(rule: rule, label: label, state: change, value: value, now: wall)
-                startsAt = wall
             } else {
                 id = prev!.alertID
-                startsAt = prev!.startsAt
                 try repo.transition(id: id, to: change, value: value, now: wall)
             }
             try EventRepository(db).insert(Self.event(rule, label: label, state: change, value: value, alertID: id,
                                                       silenced: silenced, at: wall))
-            return (id, startsAt)
+            return id
         }
-        series[SeriesKey(ruleID: rule.id, label: label)] = Series(state: next, alertID: id, startsAt: startsAt, value: value,
-                                                                  valueWrittenAt: wall)
+        let pendingSince = opens ? wall : prev!.pendingSince
+        let firedAt = change == .firing ? wall : (opens ? nil : prev!.firedAt)
+        series[SeriesKey(ruleID: rule.id, label: label)] = Series(state: next, alertID: id, pendingSince: pendingSince, firedAt: firedAt,
+                                                                  value: value, valueWrittenAt: wall)
         var labels = ["alertname": rule.name, "metric": rule.metric, "severity": rule.severity.rawValue]
         if let name = AlertMetrics.catalog[rule.metric]?.label, !label.isEmpty { labels[name] = label }
-        return AlertTransition(rule: rule, labels: labels, state: change, value: value, startsAt: startsAt,
+        return AlertTransition(rule: rule, labels: labels, state: change, value: value, startsAt: firedAt ?? pendingSince,
                                endsAt: change.isOpen ? nil : wall, alertID: id, silenced: silenced)
     }
 

@@ -137,7 +137,8 @@ public final class Collector {
             }
             // The seam for notifications: the notifier takes `transitions` here.
             for t in transitions {
-                log.info("alert \(t.state.rawValue)", ["rule": t.rule.name, "labels": t.labels.keys.sorted().map { "\($0)=\(t.labels[$0]!)" }.joined(separator: ","),
+                let labels = t.labels.keys.sorted().map { "\($0)=\(t.labels[$0]!)" }.joined(separator: ",")
+                log.info("alert \(t.state.rawValue)", ["rule": t.rule.name, "labels": labels,
                                                       "value": t.value.map { String($0) } ?? "", "silenced": String(t.silenced)])
             }
             alertsError = nil

@@ -43,6 +43,22 @@ class AlertRouteTests: StorageTestCase {
         XCTAssertEqual(try h.count("SELECT COUNT(*) FROM alert_rules WHERE name = 'cpu high'"), 0)
     }
 
+    /// A database of the previous release (schema 6, with its users and
+    /// events) gets the alert tables and the defaults, and keeps its rows.
+    func testUpgradeFromThePreviousSchemaAddsTablesAndDefaults() throws {
+        let users = try h.count("SELECT COUNT(*) FROM users")
+        let events = try h.count("SELECT COUNT(*) FROM events")
+        try StorageService.shared(h.ctx).run { db in
+            for t in ["alert_silences", "alerts", "alert_rules"] { try db.execute("DROP TABLE \(t)", []) }
+            try db.execute("DELETE FROM schema_migrations WHERE version = 8", [])
+            XCTAssertEqual(try Migrations.run(db), [8])
+        }
+        XCTAssertEqual(try h.count("SELECT COUNT(*) FROM alert_rules"), AlertSchema.defaults.count)
+        XCTAssertEqual(try h.count("SELECT COUNT(*) FROM users"), users)
+        XCTAssertEqual(try h.count("SELECT COUNT(*) FROM events"), events)
+        XCTAssertEqual(h.call("GET", "/api/alerts/active").status, 200)
+    }
+
     func testRuleCRUDWithAuditAndRoles() throws {
         let (_, op) = try h.makeUser("otto", role: "operator")
         let (_, viewer) = try h.makeUser("vera", role: "viewer")
@@ -238,6 +254,7 @@ class AlertRouteTests: StorageTestCase {
 final class AlertRoutePostgresTests: AlertRouteTests {
     override class var engine: TestEngine { .postgres }
     override func testDefaultRulesAreThereOnceAndEditableForGood() throws { try super.testDefaultRulesAreThereOnceAndEditableForGood() }
+    override func testUpgradeFromThePreviousSchemaAddsTablesAndDefaults() throws { try super.testUpgradeFromThePreviousSchemaAddsTablesAndDefaults() }
     override func testRuleCRUDWithAuditAndRoles() throws { try super.testRuleCRUDWithAuditAndRoles() }
     override func testBadInputIs400AndWritesNothing() throws { try super.testBadInputIs400AndWritesNothing() }
     override func testEvaluationWritesOneEventPerTransitionAndTheRoutesShowIt() throws { try super.testEvaluationWritesOneEventPerTransitionAndTheRoutesShowIt() }

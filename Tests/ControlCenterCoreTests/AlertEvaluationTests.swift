@@ -41,6 +41,14 @@ final class AlertEvaluationTests: XCTestCase {
         XCTAssertNil(r.state.clearSince)
     }
 
+    func testHysteresisKeepsAPendingAlertBetweenTheThresholdsToo() {
+        // 86..89: below the threshold, above the clear threshold: still pending, then firing after `for`.
+        let r = run(cond, [(0, 95), (3, 88), (6, 86), (9, 89), (10, 88)])
+        XCTAssertEqual(r.states, [.pending, .firing])
+        XCTAssertEqual(r.times, [0, 10])
+        XCTAssertEqual(run(cond, [(0, 95), (3, 85)]).states, [.pending, .inactive], "85 is clear of > 85")
+    }
+
     func testValueBackAboveClearThresholdRestartsTheKeepFiringTimer() {
         let r = run(cond, [(0, 95), (10, 95), (11, 80), (14, 80), (15, 87), (16, 80), (20, 80), (21, 80)])
         XCTAssertEqual(r.states, [.pending, .firing, .resolved])

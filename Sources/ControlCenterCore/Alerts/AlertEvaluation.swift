@@ -3,7 +3,7 @@
 ///
 /// `inactive` → `pending` (the condition holds) → `firing` (it held for the
 /// rule's `for`) → `resolved` (it was clear for `keep_firing_for`); a
-/// `pending` series whose condition stops holding goes back to `inactive`.
+/// `pending` series whose value becomes clear goes back to `inactive`.
 public enum AlertState: String, Sendable, CaseIterable {
     case inactive, pending, firing, resolved
 
@@ -32,9 +32,9 @@ public enum AlertComparator: String, Sendable, CaseIterable {
 public struct AlertCondition: Sendable, Equatable {
     public var comparator: AlertComparator
     public var threshold: Double
-    /// A firing alert counts as clear only once the comparison with this
-    /// fails (hysteresis): with `> 90` and a clear threshold of 85, a value
-    /// of 88 keeps it firing.
+    /// A pending or firing alert counts as clear only once the comparison
+    /// with this fails (hysteresis): with `> 90` and a clear threshold of
+    /// 85, a value of 88 keeps it pending or firing.
     public var clearThreshold: Double
     /// Seconds the condition must hold before a pending alert fires.
     public var forSeconds: Double
@@ -83,7 +83,10 @@ public enum AlertEvaluation {
             if c.forSeconds <= 0 { return (AlertSeriesState(state: .firing, breachedSince: now), .firing) }
             return (AlertSeriesState(state: .pending, breachedSince: now), .pending)
         case .pending:
-            guard breached else { return (AlertSeriesState(state: .inactive), .inactive) }
+            // The same hysteresis as a firing alert's: a value between the two
+            // thresholds keeps it pending, so it does not flap pending/inactive.
+            let stillBad = value.map { c.comparator.holds($0, c.clearThreshold) } ?? false
+            guard stillBad else { return (AlertSeriesState(state: .inactive), .inactive) }
             let since = s.breachedSince ?? now
             if now - since >= c.forSeconds { return (AlertSeriesState(state: .firing, breachedSince: since), .firing) }
             return (AlertSeriesState(state: .pending, breachedSince: since), nil)

@@ -45,8 +45,11 @@ enum DeliveryVerdict: Equatable {
     ///   - status: the HTTP status (0 when none).
     ///   - refusedAddress: the address the Notifier refused to connect to, if it did.
     static func of(transportError: String?, status: Int, refusedAddress: String?) -> DeliveryVerdict {
-        if let refusedAddress { return .permanent("destination \(refusedAddress) is outside CC_ALERT_TARGET_ALLOW") }
-        if let transportError { return .retry(transportError) }
+        if let transportError {
+            // Refused one address but reached the next: not a refusal.
+            if let refusedAddress { return .permanent("destination \(refusedAddress) is outside CC_ALERT_TARGET_ALLOW") }
+            return .retry(transportError)
+        }
         switch status {
         case 200..<300: return .delivered
         case 408, 429, 500..<600: return .retry("HTTP \(status)")

@@ -5,7 +5,7 @@ import ControlCenterCore
 /// kept failing (or that the receiver refused); `delivered` follows each
 /// success, so a target that recovers can be told apart.
 public struct NotificationOutcome: Sendable, Equatable {
-    public enum Result: Sendable, Equatable {
+    public enum Result: Sendable, Hashable {
         case delivered
         /// Why the last attempt failed (libcurl's message or `HTTP <status>`).
         case failed(reason: String)

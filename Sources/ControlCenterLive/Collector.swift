@@ -29,6 +29,8 @@ public final class Collector {
     private let storage: StorageService
     private var wakeFD: Int32 = -1
     private var eventsError: String?
+    /// Sends alert notifications (nil if libcurl cannot start); ticked at every sample.
+    private let notifier: Notifier?
 
     /// The kinds the collector keeps fresh beside stats, each every TTL/2.
     static let refreshedKinds: [SnapshotKind] = [.processes, .network]
@@ -43,6 +45,7 @@ public final class Collector {
         publisher = config.nginx.nchan && NginxRender.nchanInstalled
             ? NchanPublisher(socketPath: config.publishSocket, timeoutMillis: Self.publishTimeoutMillis(config), log: log)
             : nil
+        notifier = Notifier(allow: config.alertTargetAllow, log: log)
     }
 
     /// A publish may take up to 5 intervals (at least 1 s) before it is
@@ -72,6 +75,7 @@ public final class Collector {
         var nextRefresh = Dictionary(uniqueKeysWithValues: Self.refreshedKinds.map { ($0, nextSample) })
         while !stop() {
             sample()
+            tickNotifications()
             let now = Clock.monotonicSeconds()
             for kind in Self.refreshedKinds where now >= nextRefresh[kind]! {
                 refresh(kind)
@@ -158,6 +162,21 @@ public final class Collector {
             try cache.forceRefresh(kind)
         } catch {
             log.error("snapshot refresh failed", ["kind": kind.rawValue, "error": String(describing: error)])
+        }
+    }
+
+    /// Advances alert notifications (never waits on a receiver) and records
+    /// each one that failed for good as a `notification_failed` event.
+    private func tickNotifications() {
+        guard let notifier else { return }
+        let events = notifier.tick(now: Clock.monotonicSeconds()).compactMap { $0.event(at: Clock.wallMillis()) }
+        guard !events.isEmpty else { return }
+        do {
+            try storage.run { db in
+                for e in events { _ = try EventRepository(db).insert(e) }
+            }
+        } catch {
+            log.warning("cannot record failed notifications", ["error": String(describing: error), "count": String(events.count)])
         }
     }
 }

@@ -91,4 +91,24 @@ final class NotificationSendingTests: XCTestCase {
         // The separator keeps {a="bc"} and {ab="c"} apart.
         XCTAssertNotEqual(AlertNotice.fingerprint(labels: ["a": "bc"]), AlertNotice.fingerprint(labels: ["ab": "c"]))
     }
+
+    func testAFailedOutcomeIsOneNotificationFailedEventWithTheMaskedTarget() throws {
+        let target = NotificationTarget(type: .webhook, url: "https://hooks.example.com/T0/secret", headers: ["Authorization": "Bearer x"])
+        var o = NotificationOutcome(result: .failed(reason: "HTTP 503"), target: target.masked, fingerprint: "00000000000000ab",
+                                    alertname: "HighCPU", state: .firing, attempts: 8)
+        let e = try XCTUnwrap(o.event(at: 1_800_000_000_000))
+        XCTAssertEqual(e.source, "alerts")
+        XCTAssertEqual(e.action, "notification_failed")
+        XCTAssertEqual(e.level, .warning)
+        XCTAssertEqual(e.target, "HighCPU")
+        XCTAssertEqual(e.ts, 1_800_000_000_000)
+        XCTAssertEqual(e.message, "webhook notification of HighCPU (firing) to https://hooks.example.com/*** failed after 8 attempts: HTTP 503")
+        XCTAssertFalse((e.data ?? "").contains("secret") || e.message.contains("secret") || (e.data ?? "").contains("Bearer"))
+        let data = try XCTUnwrap(JSONSerialization.jsonObject(with: Data((e.data ?? "").utf8)) as? [String: Any])
+        XCTAssertEqual(data["fingerprint"] as? String, "00000000000000ab")
+        XCTAssertEqual(data["attempts"] as? Int, 8)
+        XCTAssertEqual(data["target"] as? [String: String], ["type": "webhook", "url": "https://hooks.example.com/***"])
+        o.result = .delivered
+        XCTAssertNil(o.event(at: 0), "a delivery is no event")
+    }
 }

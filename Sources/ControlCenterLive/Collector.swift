@@ -64,6 +64,7 @@ public final class Collector {
                                                                           reason: "collector_started"),
                                replacingWaiting: false)
         }
+        if notifier == nil { log.error("cannot initialise libcurl; alert notifications are off") }
         if publisher != nil {
             wakeFD = CollectorWake.bind(path: config.collectorWakeSocket)
             if wakeFD < 0 {

@@ -74,7 +74,7 @@ final class NotificationTargetTests: XCTestCase {
     func testResolveReadsTheSystemResolver() {
         XCTAssertEqual(NotificationTarget.resolve("127.0.0.1"), ["127.0.0.1"])
         XCTAssertNotNil(NotificationTarget.resolve("localhost"))
-        XCTAssertNil(NotificationTarget.resolve("no-such-host.invalid"))
+        XCTAssertNil(NotificationTarget.resolve(""), "a failure is nil (an empty name fails without asking DNS)")
     }
 
     func testMaskedHidesPathQueryAndHeaderValues() {

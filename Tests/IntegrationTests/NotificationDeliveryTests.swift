@@ -163,4 +163,25 @@ final class NotificationDeliveryTests: XCTestCase {
         XCTAssertTrue(waitUntil(5) { ((try? listed()) ?? [[:]]).isEmpty }, "resolved alert still listed")
         XCTAssertEqual(drive(n, seconds: 2.5, interval: 0.25) { _, _ in false }, [], "no re-send after the resolution")
     }
+
+    func testResendsFollowTheAlertsCurrentTargets() throws {
+        // The receiver stands in for two Alertmanagers, told apart by path.
+        let receiver = try startReceiver()
+        defer { ExternalTool.stop(receiver.process) }
+        let a = NotificationTarget(type: .alertmanager, url: "http://127.0.0.1:\(receiver.port)/a")
+        let b = NotificationTarget(type: .alertmanager, url: "http://127.0.0.1:\(receiver.port)/b")
+        let n = try XCTUnwrap(Notifier(allow: loopback, policy: .init(resendInterval: 0.3), log: nil))
+        n.enqueue(Self.notice(.firing), targets: [a, b], now: Clock.monotonicSeconds())
+        _ = drive(n, seconds: 1.2) { _, _ in false }
+        func sent(_ path: String) -> Int { receiver.records().filter { $0["path"] as? String == path }.count }
+        XCTAssertGreaterThanOrEqual(sent("/a/api/v2/alerts"), 3, "sent and re-sent")
+        XCTAssertGreaterThanOrEqual(sent("/b/api/v2/alerts"), 3)
+        // The rule now notifies `a` only: `b` hears nothing more.
+        n.enqueue(Self.notice(.firing), targets: [a], now: Clock.monotonicSeconds())
+        _ = drive(n, seconds: 0.3) { n, _ in n.pending == 0 }
+        let before = (sent("/a/api/v2/alerts"), sent("/b/api/v2/alerts"))
+        _ = drive(n, seconds: 1.2) { _, _ in false }
+        XCTAssertGreaterThanOrEqual(sent("/a/api/v2/alerts"), before.0 + 3)
+        XCTAssertEqual(sent("/b/api/v2/alerts"), before.1)
+    }
 }

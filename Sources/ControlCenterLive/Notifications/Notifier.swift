@@ -112,7 +112,12 @@ public final class Notifier {
 
     /// Queues `notice` for each of `targets`; `now` is monotonic seconds
     /// (Clock.monotonicSeconds). Sent from the next `tick`.
+    /// A target no longer in `targets` gets no more re-sends of the alert
+    /// (the rule's targets changed while it fired).
     public func enqueue(_ notice: AlertNotice, targets: [NotificationTarget], now: Double) {
+        for key in resends.keys where key.fingerprint == notice.fingerprint && !targets.contains(key.target) {
+            resends[key] = nil
+        }
         for target in targets {
             let key = Key(target: target, fingerprint: notice.fingerprint)
             if target.type == .alertmanager {

@@ -184,4 +184,33 @@ final class NotificationDeliveryTests: XCTestCase {
         XCTAssertGreaterThanOrEqual(sent("/a/api/v2/alerts"), before.0 + 3)
         XCTAssertEqual(sent("/b/api/v2/alerts"), before.1)
     }
+
+    func testAReceiverThatNeverAnswersNeverHoldsUpATick() throws {
+        // A socket that listens and never accepts: connects succeed, answers never come.
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(fd) }
+        var addr = sockaddr_in()
+        addr.sin_family = sa_family_t(AF_INET)
+        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var len = socklen_t(MemoryLayout<sockaddr_in>.size)
+        XCTAssertEqual(withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, len) } }, 0)
+        XCTAssertEqual(listen(fd, 16), 0)
+        _ = withUnsafeMutablePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &len) } }
+        let target = NotificationTarget(type: .webhook, url: "http://127.0.0.1:\(UInt16(bigEndian: addr.sin_port))/hook")
+        let n = try XCTUnwrap(Notifier(allow: loopback, policy: .init(retry: RetrySchedule(initial: 0.1, attempts: 2), timeoutMillis: 500), log: nil))
+        n.enqueue(Self.notice(.firing), targets: [target], now: Clock.monotonicSeconds())
+        var longest = 0.0
+        var outcomes: [NotificationOutcome] = []
+        let end = Clock.monotonicSeconds() + 5
+        while n.pending > 0 && Clock.monotonicSeconds() < end {
+            let t0 = Clock.monotonicSeconds()
+            outcomes += n.tick(now: t0)
+            longest = max(longest, Clock.monotonicSeconds() - t0)
+            Clock.sleep(seconds: 0.02)
+        }
+        XCTAssertEqual(outcomes.map(\.result), [.failed(reason: "Timeout was reached")])
+        XCTAssertEqual(outcomes.first?.attempts, 2)
+        // Well under the 0.5 s timeout, with room for a loaded machine.
+        XCTAssertLessThan(longest, 0.25, "a tick waited on the receiver")
+    }
 }

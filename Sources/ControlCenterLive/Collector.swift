@@ -33,6 +33,8 @@ public final class Collector {
     private var alertsError: String?
     /// What run/alert-levels holds, so an unchanged file is only touched.
     private var writtenLevels: AlertLevels?
+    /// Sends alert notifications (nil if libcurl cannot start); ticked at every sample.
+    private let notifier: Notifier?
 
     /// The kinds the collector keeps fresh beside stats, each every TTL/2.
     static let refreshedKinds: [SnapshotKind] = [.processes, .network]
@@ -47,6 +49,7 @@ public final class Collector {
         publisher = config.nginx.nchan && NginxRender.nchanInstalled
             ? NchanPublisher(socketPath: config.publishSocket, timeoutMillis: Self.publishTimeoutMillis(config), log: log)
             : nil
+        notifier = Notifier(allow: config.alertTargetAllow, log: log)
     }
 
     /// A publish may take up to 5 intervals (at least 1 s) before it is
@@ -65,6 +68,7 @@ public final class Collector {
                                                                           reason: "collector_started"),
                                replacingWaiting: false)
         }
+        if notifier == nil { log.error("cannot initialise libcurl; alert notifications are off") }
         if publisher != nil {
             wakeFD = CollectorWake.bind(path: config.collectorWakeSocket)
             if wakeFD < 0 {
@@ -76,6 +80,7 @@ public final class Collector {
         var nextRefresh = Dictionary(uniqueKeysWithValues: Self.refreshedKinds.map { ($0, nextSample) })
         while !stop() {
             sample()
+            tickNotifications()
             let now = Clock.monotonicSeconds()
             for kind in Self.refreshedKinds where now >= nextRefresh[kind]! {
                 refresh(kind)
@@ -135,11 +140,16 @@ public final class Collector {
             if levels != writtenLevels || !AlertLevels.touch(runDir: config.runDir) {
                 writtenLevels = levels.write(runDir: config.runDir) ? levels : nil
             }
-            // The seam for notifications: the notifier takes `transitions` here.
             for t in transitions {
                 let labels = t.labels.keys.sorted().map { "\($0)=\(t.labels[$0]!)" }.joined(separator: ",")
-                log.info("alert \(t.state.rawValue)", ["rule": t.rule.name, "labels": labels,
-                                                      "value": t.value.map { String($0) } ?? "", "silenced": String(t.silenced)])
+                log.info(t.resumed ? "alert still firing" : "alert \(t.state.rawValue)",
+                         ["rule": t.rule.name, "labels": labels, "value": t.value.map { String($0) } ?? "",
+                          "silenced": String(t.silenced)])
+                guard let notice = AlertNotice(t) else { continue }
+                // A resumed alert goes again only where forgetting is the receiver's
+                // rule (Alertmanager's resolve_timeout); a webhook had its firing.
+                let targets = t.resumed ? t.rule.targets.filter { $0.type == .alertmanager } : t.rule.targets
+                if !targets.isEmpty { notifier?.enqueue(notice, targets: targets, now: Clock.monotonicSeconds()) }
             }
             alertsError = nil
         } catch {
@@ -190,6 +200,21 @@ public final class Collector {
             try cache.forceRefresh(kind)
         } catch {
             log.error("snapshot refresh failed", ["kind": kind.rawValue, "error": String(describing: error)])
+        }
+    }
+
+    /// Advances alert notifications (never waits on a receiver) and records
+    /// each one that failed for good as a `notification_failed` event.
+    private func tickNotifications() {
+        guard let notifier else { return }
+        let events = notifier.tick(now: Clock.monotonicSeconds()).compactMap { $0.event(at: Clock.wallMillis()) }
+        guard !events.isEmpty else { return }
+        do {
+            try storage.run { db in
+                for e in events { _ = try EventRepository(db).insert(e) }
+            }
+        } catch {
+            log.warning("cannot record failed notifications", ["error": String(describing: error), "count": String(events.count)])
         }
     }
 }

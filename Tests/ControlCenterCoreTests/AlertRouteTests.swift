@@ -64,7 +64,7 @@ class AlertRouteTests: StorageTestCase {
         let (_, viewer) = try h.makeUser("vera", role: "viewer")
         XCTAssertEqual(h.call("POST", "/api/alerts/rules", json: rule(), token: viewer).status, 403)
         XCTAssertEqual(h.call("GET", "/api/alerts/rules").status, 401, "rules are for signed-in users")
-        let id = try createRule(rule(["targets": [["type": "webhook", "url": "https://hooks.example/T0KEN", "headers": ["Authorization": "Bearer s3cret"]]]]), token: op)
+        let id = try createRule(rule(["targets": [["type": "webhook", "url": "https://127.0.0.1/T0KEN", "headers": ["Authorization": "Bearer s3cret"]]]]), token: op)
         XCTAssertEqual(h.call("POST", "/api/alerts/rules", json: rule(), token: op).status, 409)
 
         let seen = h.call("GET", "/api/alerts/rules/\(id)", token: viewer)
@@ -79,7 +79,7 @@ class AlertRouteTests: StorageTestCase {
         let after = try h.object(h.call("GET", "/api/alerts/rules/\(id)", token: h.adminToken))
         XCTAssertEqual(after["threshold"] as? Double, 85)
         XCTAssertEqual(after["name"] as? String, "cpu busier")
-        XCTAssertEqual((after["targets"] as? [[String: Any]])?.first?["url"] as? String, "https://hooks.example/T0KEN")
+        XCTAssertEqual((after["targets"] as? [[String: Any]])?.first?["url"] as? String, "https://127.0.0.1/T0KEN")
         XCTAssertEqual(h.call("PUT", "/api/alerts/rules/\(id)", json: rule(["name": "memory high"]), token: op).status, 409)
         XCTAssertEqual(h.call("PUT", "/api/alerts/rules/99999", json: rule(), token: op).status, 404)
 
@@ -104,7 +104,8 @@ class AlertRouteTests: StorageTestCase {
         for b in bad {
             let r = h.call("POST", "/api/alerts/rules", json: b, token: h.adminToken)
             XCTAssertEqual(r.status, 400, "\(b): \(body(r))")
-            XCTAssertEqual(h.errorCode(r), "validation_error", body(r))
+            // A target's URL is NotificationTarget's to judge (invalid_target); the rest the rule's.
+            XCTAssertTrue(["validation_error", "invalid_target"].contains(h.errorCode(r) ?? ""), body(r))
         }
         XCTAssertEqual(h.call("POST", "/api/alerts/rules", body: "{", token: h.adminToken, headers: ["content-type": "application/json"]).status, 400)
         XCTAssertEqual(h.call("POST", "/api/alerts/rules", json: [1, 2], token: h.adminToken).status, 400)
@@ -208,7 +209,12 @@ class AlertRouteTests: StorageTestCase {
         XCTAssertEqual(try evaluate(engine, [cpu: 99], at: 40).map(\.state), [.pending])
         XCTAssertEqual(try evaluate(engine, [cpu: 99], at: 50).map(\.state), [.firing])
         let restarted = AlertEngine()
-        XCTAssertEqual(try evaluate(restarted, [cpu: 99], at: 1000), [])
+        // Still firing: handed to the notifier again (resumed), with no event of its own.
+        let resumed = try evaluate(restarted, [cpu: 99], at: 1000)
+        XCTAssertEqual(resumed.map(\.state), [.firing])
+        XCTAssertEqual(resumed.map(\.resumed), [true])
+        XCTAssertEqual(resumed.first?.startsAt, 1_800_000_050_000)
+        XCTAssertEqual(try evaluate(restarted, [cpu: 99], at: 1000.5), [], "and only once")
         XCTAssertEqual(try evaluate(restarted, [cpu: 10], at: 1001), [], "keep_firing_for counts from the restart")
         XCTAssertEqual(try evaluate(restarted, [cpu: 10], at: 1006).first?.startsAt, 1_800_000_050_000, "the fired time survives the restart")
         XCTAssertEqual(try alertEvents(), events0 + 6)

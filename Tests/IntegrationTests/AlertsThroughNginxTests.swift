@@ -52,9 +52,14 @@ class AlertsThroughNginxTests: XCTestCase {
         let rules = try XCTUnwrap(try call(s, "GET", "/api/alerts/rules", token: admin).json?["rules"] as? [[String: Any]])
         let cpuHigh = try XCTUnwrap(rules.first { $0["name"] as? String == "cpu high" }?["id"] as? Int)
         XCTAssertEqual(try call(s, "DELETE", "/api/alerts/rules/\(cpuHigh)", token: admin).status, 200)
+        // The rule's notifications go to a real webhook receiver, through the collector's Notifier.
+        let receiver = try NotificationDeliveryTests.startReceiver(in: dir)
+        defer { ExternalTool.stop(receiver.process) }
         let created = try call(s, "POST", "/api/alerts/rules", ["name": "cpu test", "metric": "cpu", "comparator": ">", "threshold": 80,
                                                               "clear_threshold": 60, "for_seconds": 1, "keep_firing_for_seconds": 1,
-                                                              "severity": "critical"], token: admin)
+                                                              "severity": "critical",
+                                                              "targets": [["type": "webhook", "url": "http://127.0.0.1:\(receiver.port)/hook"]]],
+                                token: admin)
         XCTAssertEqual(created.status, 201, created.text)
         let bad = try call(s, "POST", "/api/alerts/rules", ["name": "x", "metric": "cpu", "comparator": "!", "threshold": 1], token: admin)
         XCTAssertEqual(bad.status, 400, bad.text)
@@ -110,6 +115,11 @@ class AlertsThroughNginxTests: XCTestCase {
             }
             XCTAssertEqual(got, ["alert.pending", "alert.firing", "alert.resolved"], "each transition once on the events channel")
         }
+        // The firing went to the receiver once; the resolution did not, as a silence matched it.
+        XCTAssertTrue(waitUntil(5) { !receiver.records().isEmpty }, "the webhook got the firing alert")
+        usleep(500_000)
+        let hooks = receiver.records().compactMap { ($0["body"] as? [String: Any])?["status"] as? String }
+        XCTAssertEqual(hooks, ["firing"], "\(receiver.records())")
         let audit = try call(s, "GET", "/api/events?source=audit&limit=100", token: admin).json?["events"] as? [[String: Any]] ?? []
         let byOtto = audit.filter { $0["actor"] as? String == "otto" && ($0["action"] as? String)?.hasPrefix("alert") == true }
             .compactMap { $0["action"] as? String }

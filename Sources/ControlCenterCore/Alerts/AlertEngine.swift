@@ -17,6 +17,10 @@ public struct AlertTransition: Sendable, Equatable {
     public var alertID: Int64
     /// A silence matched: recorded as usual, not to be notified.
     public var silenced: Bool
+    /// Not a change: an alert that was firing when this collector started,
+    /// handed to the notifier again (Alertmanager forgets an alert that is
+    /// not re-sent) with no event of its own.
+    public var resumed = false
 }
 
 /// The collector's alert evaluation: at every sample it reads the rules,
@@ -63,17 +67,27 @@ public final class AlertEngine {
     public func evaluate(_ values: [AlertMetrics.Key: Double], db: Database, monotonic now: Double,
                          wall: Int64) throws -> (transitions: [AlertTransition], levels: AlertLevels) {
         let repo = AlertRepository(db)
+        var resumed: [AlertRecord] = []
         if !loaded {
             for a in try repo.open() {
                 let st = AlertSeriesState(state: a.state, breachedSince: now)
                 series[SeriesKey(ruleID: a.ruleID, label: a.label)] = Series(state: st, alertID: a.id, pendingSince: a.pendingSince, firedAt: a.firedAt,
                                                                              value: a.value, valueWrittenAt: wall)
+                if a.state == .firing { resumed.append(a) }
             }
             loaded = true
         }
         let rules = try repo.rules()
         var out: [AlertTransition] = []
         var silences: [AlertSilence]?
+        for a in resumed {
+            guard let rule = rules.first(where: { $0.id == a.ruleID && $0.enabled }) else { continue }
+            if silences == nil { silences = try repo.silences(now: wall).filter { $0.startsAt <= wall } }
+            let silenced = silences!.contains { $0.matches(ruleName: rule.name, metric: rule.metric, label: a.label, severity: rule.severity) }
+            out.append(AlertTransition(rule: rule, labels: Self.labels(rule, label: a.label), state: .firing, value: a.value,
+                                       startsAt: a.firedAt ?? a.pendingSince, endsAt: nil, alertID: a.id, silenced: silenced,
+                                       resumed: true))
+        }
         var seen = Set<SeriesKey>()
         for rule in rules where rule.enabled {
             for label in labels(of: rule, values) {
@@ -147,10 +161,16 @@ public final class AlertEngine {
         let firedAt = change == .firing ? wall : (opens ? nil : prev!.firedAt)
         series[SeriesKey(ruleID: rule.id, label: label)] = Series(state: next, alertID: id, pendingSince: pendingSince, firedAt: firedAt,
                                                                   value: value, valueWrittenAt: wall)
+        return AlertTransition(rule: rule, labels: Self.labels(rule, label: label), state: change, value: value, startsAt: firedAt ?? pendingSince,
+                               endsAt: change.isOpen ? nil : wall, alertID: id, silenced: silenced)
+    }
+
+    /// An alert's Prometheus labels: `alertname`, `metric`, `severity`, and
+    /// the metric's label (`mount`, `interface`) when it has one.
+    static func labels(_ rule: AlertRule, label: String) -> [String: String] {
         var labels = ["alertname": rule.name, "metric": rule.metric, "severity": rule.severity.rawValue]
         if let name = AlertMetrics.catalog[rule.metric]?.label, !label.isEmpty { labels[name] = label }
-        return AlertTransition(rule: rule, labels: labels, state: change, value: value, startsAt: firedAt ?? pendingSince,
-                               endsAt: change.isOpen ? nil : wall, alertID: id, silenced: silenced)
+        return labels
     }
 
     /// The transition's event: warning or critical (the rule's severity)

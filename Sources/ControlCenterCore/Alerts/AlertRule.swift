@@ -1,23 +1,5 @@
 import Foundation
 
-/// Where a rule's notifications go: a generic JSON webhook or an
-/// Alertmanager (`POST /api/v2/alerts`). Sending is the collector's
-/// notifier's; this type only holds and validates the destination.
-public struct AlertTarget: Sendable, Equatable {
-    public enum Kind: String, Sendable, CaseIterable { case webhook, alertmanager }
-    public var kind: Kind
-    /// http or https only.
-    public var url: String
-    /// Sent with each notification (an `Authorization` header, say): secrets, shown to admins only.
-    public var headers: [String: String]
-
-    public init(kind: Kind, url: String, headers: [String: String] = [:]) {
-        self.kind = kind
-        self.url = url
-        self.headers = headers
-    }
-}
-
 /// A row of `alert_rules`. `label` narrows a labelled metric to one value
 /// (`disk` on mount "/"); nil means every value, one alert series each.
 public struct AlertRule: Sendable, Equatable {
@@ -28,7 +10,8 @@ public struct AlertRule: Sendable, Equatable {
     public var condition: AlertCondition
     public var severity: Severity
     public var enabled: Bool
-    public var targets: [AlertTarget]
+    /// Where its notifications go (NotificationTarget: one type for the API, the column and the sender).
+    public var targets: [NotificationTarget]
     /// Unix milliseconds.
     public var createdAt: Int64 = 0
     public var updatedAt: Int64 = 0
@@ -36,7 +19,7 @@ public struct AlertRule: Sendable, Equatable {
     public enum Severity: String, Sendable, CaseIterable { case warning, critical }
 
     public init(name: String, metric: String, label: String? = nil, condition: AlertCondition, severity: Severity,
-                enabled: Bool = true, targets: [AlertTarget] = []) {
+                enabled: Bool = true, targets: [NotificationTarget] = []) {
         self.name = name
         self.metric = metric
         self.label = label
@@ -60,8 +43,10 @@ public struct AlertRule: Sendable, Equatable {
 
     /// A rule from a request body. `targets` absent keeps `keptTargets`
     /// (a PUT by an operator, who cannot read the stored secrets, need not
-    /// resend them); every other omitted field takes its default.
-    public static func parse(_ o: [String: Any], keptTargets: [AlertTarget] = []) throws -> AlertRule {
+    /// resend them); every other omitted field takes its default. New
+    /// targets are checked by `NotificationTarget.validate(allow:)`
+    /// against `allow` (CC_ALERT_TARGET_ALLOW); its 400 is thrown as is.
+    public static func parse(_ o: [String: Any], keptTargets: [NotificationTarget] = [], allow: [CIDR]) throws -> AlertRule {
         for k in o.keys.sorted() where !fields.contains(k) { throw Invalid(field: k, reason: "is not a rule field") }
         func string(_ k: String, max: Int) throws -> String? {
             guard let v = o[k], !(v is NSNull) else { return nil }
@@ -104,6 +89,7 @@ public struct AlertRule: Sendable, Equatable {
             enabled = n.boolValue
         }
         let targets = try o["targets"].map(parseTargets) ?? keptTargets
+        if o["targets"] != nil { for t in targets { try t.validate(allow: allow) } }
         return AlertRule(name: name, metric: metric, label: label,
                          condition: AlertCondition(comparator: cmp, threshold: threshold, clearThreshold: clear,
                                                    forSeconds: try seconds("for_seconds"),
@@ -111,9 +97,10 @@ public struct AlertRule: Sendable, Equatable {
                          severity: severity, enabled: enabled, targets: targets)
     }
 
-    /// `[{type, url, headers}]`: http or https URLs with a host and no
-    /// credentials in them (those belong in a header, which only admins see).
-    static func parseTargets(_ v: Any) throws -> [AlertTarget] {
+    /// `[{type, url, headers}]`, checked for shape here (field names, the
+    /// type, string values); the URL and headers are
+    /// `NotificationTarget.validate`'s to judge.
+    static func parseTargets(_ v: Any) throws -> [NotificationTarget] {
         if v is NSNull { return [] }
         guard let list = v as? [Any], list.count <= maxTargets else {
             throw Invalid(field: "targets", reason: "must be an array of at most \(maxTargets) targets")
@@ -124,48 +111,32 @@ public struct AlertRule: Sendable, Equatable {
             for k in t.keys.sorted() where !["type", "url", "headers"].contains(k) {
                 throw Invalid(field: "\(f).\(k)", reason: "is not a target field")
             }
-            guard let type = t["type"] as? String, let kind = AlertTarget.Kind(rawValue: type) else {
+            guard let type = t["type"] as? String, let kind = NotificationTarget.Kind(rawValue: type) else {
                 throw Invalid(field: "\(f).type", reason: "must be webhook or alertmanager")
             }
-            guard let url = t["url"] as? String, url.utf8.count <= 2048, let c = URLComponents(string: url),
-                  let scheme = c.scheme?.lowercased(), scheme == "http" || scheme == "https",
-                  let host = c.host, !host.isEmpty, c.user == nil, c.password == nil else {
-                throw Invalid(field: "\(f).url", reason: "must be an http or https URL with a host and no user or password")
-            }
+            guard let url = t["url"] as? String else { throw Invalid(field: "\(f).url", reason: "must be a string") }
             var headers: [String: String] = [:]
             if let h = t["headers"], !(h is NSNull) {
-                guard let obj = h as? [String: Any], obj.count <= 20 else {
-                    throw Invalid(field: "\(f).headers", reason: "must be an object of at most 20 string values")
+                guard let obj = h as? [String: Any], let strings = obj as? [String: String] else {
+                    throw Invalid(field: "\(f).headers", reason: "must be an object of string values")
                 }
-                for (k, v) in obj {
-                    // RFC 9110 §5.1 token for the name; no CR, LF or NUL in the value.
-                    guard !k.isEmpty, k.utf8.count <= 256, k.utf8.allSatisfy(Self.isTokenByte),
-                          let s = v as? String, s.utf8.count <= 4096,
-                          !s.utf8.contains(where: { $0 == 0 || $0 == 10 || $0 == 13 }) else {
-                        throw Invalid(field: "\(f).headers", reason: "names must be HTTP tokens and values strings without CR, LF or NUL")
-                    }
-                    headers[k] = s
-                }
+                headers = strings
             }
-            return AlertTarget(kind: kind, url: url, headers: headers)
+            return NotificationTarget(type: kind, url: url, headers: headers)
         }
-    }
-
-    static func isTokenByte(_ b: UInt8) -> Bool {
-        (b >= 0x30 && b <= 0x39) || (b >= 0x41 && b <= 0x5A) || (b >= 0x61 && b <= 0x7A) || "!#$%&'*+-.^_`|~".utf8.contains(b)
     }
 
     /// The targets as stored in `alert_rules.targets` (sorted keys, so an
     /// unchanged rule stores the same bytes).
     public var targetsJSON: String {
-        let list: [[String: Any]] = targets.map { ["type": $0.kind.rawValue, "url": $0.url, "headers": $0.headers] }
-        let data = (try? JSONSerialization.data(withJSONObject: list, options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data("[]".utf8)
-        return String(decoding: data, as: UTF8.self)
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return String(decoding: (try? encoder.encode(targets)) ?? Data("[]".utf8), as: UTF8.self)
     }
 
     /// The stored column back; malformed text is a storage error.
-    static func targets(fromJSON text: String) throws -> [AlertTarget] {
-        guard let v = try? JSONSerialization.jsonObject(with: Data(text.utf8)), let t = try? parseTargets(v) else {
+    static func targets(fromJSON text: String) throws -> [NotificationTarget] {
+        guard let t = try? JSONDecoder().decode([NotificationTarget].self, from: Data(text.utf8)) else {
             throw DatabaseError.failed("malformed alert_rules.targets")
         }
         return t
@@ -187,17 +158,13 @@ public struct AlertRule: Sendable, Equatable {
         w.field("severity", severity.rawValue)
         w.field("enabled", enabled)
         w.beginArray("targets")
-        for t in targets {
+        for stored in targets {
+            let t = secrets ? stored : stored.masked
             w.beginObject()
-            w.field("type", t.kind.rawValue)
-            if secrets {
-                w.field("url", t.url)
-            } else {
-                let c = URLComponents(string: t.url)
-                w.field("url", "\(c?.scheme ?? "http")://\(c?.host ?? "")/…")
-            }
+            w.field("type", t.type.rawValue)
+            w.field("url", t.url)
             w.beginObject("headers")
-            for k in t.headers.keys.sorted() { w.field(k, secrets ? t.headers[k]! : "***") }
+            for k in t.headers.keys.sorted() { w.field(k, t.headers[k]!) }
             w.endObject()
             w.endObject()
         }

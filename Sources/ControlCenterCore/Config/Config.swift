@@ -47,6 +47,9 @@ public struct Config: Sendable, Equatable {
     /// Networks besides loopback that may scrape /metrics (CC_METRICS_ALLOW):
     /// nginx's `allow` list and the worker's own check.
     public var metricsAllow: [CIDR]
+    /// Networks alert notification targets may be in (CC_ALERT_TARGET_ALLOW):
+    /// checked when a target is stored and again at each connection.
+    public var alertTargetAllow: [CIDR]
     public var httpPort: Int
     /// What only nginx's configuration reads (NginxSettings.swift).
     public var nginx: NginxSettings
@@ -146,6 +149,8 @@ public struct Config: Sendable, Equatable {
         ("CC_CACHE_MAX_STALE", "30", "Seconds an old snapshot may still be served while one process refreshes it"),
         ("CC_COLLECT_INTERVAL", "1", "Seconds between two samples of the collector (stats snapshot and one live message)"),
         ("CC_METRICS_ALLOW", "(none)", "Comma-separated client CIDRs besides loopback that may scrape /metrics (nginx allow list, checked again by the worker)"),
+        // Alert notifications (issue 11).
+        ("CC_ALERT_TARGET_ALLOW", "127.0.0.0/8,::1", "Comma-separated CIDRs alert notification targets (webhooks, Alertmanager) may resolve to and connect to; a target elsewhere is refused. Add your receivers' networks"),
         ("CC_NGINX_VIEWS", "true", "nginx serves the default processes, stats and network views from pre-rendered files while they are fresh (needs nginx's Lua and echo modules; only with CC_PUBLIC_READ=true)"),
         // Alerts (issue 11 §2).
         ("CC_TEST_METRICS_FILE", "(none)", "Tests only, honoured with CC_TEST_ROUTES=true: a JSON object of series to values ({\"cpu\": 95, \"disk:/\": 97}) that alert rules read instead of the host's figures"),
@@ -256,6 +261,7 @@ public struct Config: Sendable, Equatable {
         nginxViews = try p.bool("CC_NGINX_VIEWS", default: true)
         collectInterval = try p.double("CC_COLLECT_INTERVAL", default: 1, range: 0.05...3600)
         metricsAllow = try CIDR.list(p.string("CC_METRICS_ALLOW") ?? "", setting: "CC_METRICS_ALLOW")
+        alertTargetAllow = try CIDR.list(p.string("CC_ALERT_TARGET_ALLOW") ?? "127.0.0.0/8,::1", setting: "CC_ALERT_TARGET_ALLOW")
         httpPort = try p.int("CC_HTTP_PORT", default: 8080, range: 1...65535)
         nginx = try NginxSettings(p)
         masterStartedAt = p.string("CC_MASTER_STARTED")

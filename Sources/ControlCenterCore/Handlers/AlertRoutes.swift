@@ -42,9 +42,11 @@ enum AlertRoutes {
 
     // MARK: rules
 
-    static func rule(_ body: JSONInput, keptTargets: [AlertTarget] = []) throws -> AlertRule {
+    /// The body's rule, its new targets checked against CC_ALERT_TARGET_ALLOW
+    /// (a DNS lookup: done before any transaction opens).
+    static func rule(_ body: JSONInput, _ ctx: WorkerContext) throws -> AlertRule {
         do {
-            return try AlertRule.parse(body.object, keptTargets: keptTargets)
+            return try AlertRule.parse(body.object, allow: ctx.config.alertTargetAllow)
         } catch let e as AlertRule.Invalid {
             throw invalid(e)
         }
@@ -78,7 +80,7 @@ enum AlertRoutes {
 
     static func createRule(_ req: Request, _ ctx: WorkerContext) throws -> Response {
         let p = try Auth.requireRole(.operator, req, ctx)
-        let r = try rule(try JSONInput(req))
+        let r = try rule(try JSONInput(req), ctx)
         do {
             let stored = try Store.write(ctx) { db -> AlertRule in
                 let repo = AlertRepository(db)
@@ -97,20 +99,20 @@ enum AlertRoutes {
         let p = try Auth.requireRole(.operator, req, ctx)
         let n = try id(req)
         let body = try JSONInput(req)
-        var name = ""
+        var r = try rule(body, ctx)
+        let keepsTargets = body.object["targets"] == nil
         do {
             let stored = try Store.write(ctx) { db -> AlertRule in
                 let repo = AlertRepository(db)
                 guard let old = try repo.rule(id: n) else { throw APIError.notFound("No alert rule \(n)") }
-                let r = try rule(body, keptTargets: old.targets)
-                name = r.name
+                if keepsTargets { r.targets = old.targets }
                 _ = try repo.update(id: n, r)
                 try audit(db, p, "alert_rule.update", target: r.name, message: "changed alert rule") { $0.field("rule_id", Int(n)) }
                 return try repo.rule(id: n)!
             }
             return ruleResponse(stored, secrets: p.user.role == .admin)
         } catch DatabaseError.uniqueViolation {
-            throw nameTaken(name)
+            throw nameTaken(r.name)
         }
     }
 

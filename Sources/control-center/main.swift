@@ -76,7 +76,17 @@ struct Worker: ParsableCommand {
         let log = Log(path: config.logFile, level: config.logLevel, fields: ["role": "worker", "pool": pool])
         let access = Log(path: config.accessLog, level: .info, defaultFD: 1,
                          bufferSize: config.accessLogBuffer, flushInterval: config.accessLogFlush)
-        let context = WorkerContext(config: config, log: log, pool: pool)
+        // Root only long enough to open the logs (as nginx's workers inherit
+        // theirs); nothing is read or served before the drop.
+        let user: WorkerUser?
+        do {
+            user = try WorkerUser.resolve(config)
+            if let user { try PrivilegeDrop.drop(to: user) }
+        } catch {
+            log.error("worker cannot drop root; not serving", ["error": String(describing: error)])
+            Glibc.exit(1)
+        }
+        let context = WorkerContext(config: config, log: log, pool: pool, runsAs: user)
         let master = ProcessInfo.processInfo.environment["CC_MASTER_PID"].flatMap { Int32($0) }
         let worker = FastCGIWorker(context: context, router: Application.makeRouter(config: config),
                                    accessLog: access, slot: slot, masterPid: master)

@@ -51,6 +51,9 @@ public struct Config: Sendable, Equatable {
     /// What only nginx's configuration reads (NginxSettings.swift).
     public var nginx: NginxSettings
     public var configFile: String?
+    /// `CC_USER`: the unprivileged user request workers run as when the
+    /// master is root (`WorkerUser`).
+    public var user: String
     /// Set by the master for its workers (CC_MASTER_STARTED).
     public var masterStartedAt: String?
 
@@ -143,6 +146,7 @@ public struct Config: Sendable, Equatable {
         ("CC_CACHE_MAX_STALE", "30", "Seconds an old snapshot may still be served while one process refreshes it"),
         ("CC_COLLECT_INTERVAL", "1", "Seconds between two samples of the collector (stats snapshot and one live message)"),
         ("CC_METRICS_ALLOW", "(none)", "Comma-separated client CIDRs besides loopback that may scrape /metrics (nginx allow list, checked again by the worker)"),
+        ("CC_USER", "control-center", "User the request workers run as when the master is root (the collector and the supervisor keep root); must exist (Scripts/run creates it)"),
         ("CC_NGINX_VIEWS", "true", "nginx serves the default processes, stats and network views from pre-rendered files while they are fresh (needs nginx's Lua and echo modules; only with CC_PUBLIC_READ=true)"),
     ]
 
@@ -253,6 +257,7 @@ public struct Config: Sendable, Equatable {
         metricsAllow = try CIDR.list(p.string("CC_METRICS_ALLOW") ?? "", setting: "CC_METRICS_ALLOW")
         httpPort = try p.int("CC_HTTP_PORT", default: 8080, range: 1...65535)
         nginx = try NginxSettings(p)
+        user = p.string("CC_USER") ?? "control-center"
         masterStartedAt = p.string("CC_MASTER_STARTED")
     }
 

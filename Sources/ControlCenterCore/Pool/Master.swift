@@ -23,6 +23,9 @@ public final class Master {
     private var reportedReady = false
     /// The new binary's `migrate --check`, run on HUP before the reload.
     private var schemaCheck: (pid: pid_t, startedAt: Double)?
+    /// CC_USER when the master is root: request workers drop to it, and the
+    /// files they share with root's children get its group.
+    private var workerUser: WorkerUser?
 
     public init(config: Config, log: Log) {
         self.config = config
@@ -35,6 +38,7 @@ public final class Master {
 
     public func run() throws -> Int32 {
         Self.appendToRegularFileOutputs()
+        workerUser = try WorkerUser.resolve(config)
         try prepareDirectories()
         pidFile = try PidFile(path: config.pidFile)
         var signals = Self.handledSignals()
@@ -94,6 +98,7 @@ public final class Master {
         }
         chmod(config.cacheDir, 0o700)
         chmod(config.publishDir, 0o700)
+        if let user = workerUser { try share(with: user) }
         // nginx's workers run as another user (CC_NGINX_USER) and reach the
         // sockets and the views through these: search permission, no listing.
         if let user = config.nginx.user {
@@ -113,6 +118,35 @@ public final class Master {
         Self.removeFiles(in: config.viewsDir, endingWith: ".json")
         // Status files of workers from a previous master are meaningless now.
         Self.removeFiles(in: config.workerStatusDir, endingWith: ".status")
+    }
+
+    /// Root's children and the request workers (`user`) share the state
+    /// directory through its group (StatePermissions). Refuses to start when
+    /// `user` could still not reach it (a 0700 directory above it).
+    private func share(with user: WorkerUser) throws {
+        createLogFiles()
+        let failed = StatePermissions.apply(StatePermissions.plan(config), group: user.gid)
+        guard failed.isEmpty else {
+            throw ConfigError("cannot give the files request workers share (CC_USER \(user.name)) their group and mode: "
+                + failed.joined(separator: "; "))
+        }
+        if let blocked = DirectoryReach.firstUnsearchable(path: config.stateDir, user: user.name) {
+            throw ConfigError("request workers run as \(user.name) (CC_USER) and cannot reach \(config.stateDir): "
+                + "\(blocked) is not searchable by \(user.name). Put CC_STATE_DIR under a path \(user.name) can "
+                + "traverse, or grant it search only: setfacl -m u:\(user.name):x \(blocked)")
+        }
+        log.info("request workers run as an unprivileged user", ["user": user.name, "uid": String(user.uid),
+                                                                  "gid": String(user.gid)])
+    }
+
+    /// Workers open the log files before they drop root but reopen them on
+    /// USR1 as CC_USER, so the master makes each one (as nginx's master
+    /// does) and gives it the workers' group, at start and at every USR1.
+    private func createLogFiles() {
+        for path in StatePermissions.logFiles(config) {
+            let fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0o660)
+            if fd >= 0 { close(fd) }
+        }
     }
 
     /// Adds group and other search (x) to `dir`; true if it lacked them.
@@ -181,6 +215,11 @@ public final class Master {
             log.info("resizing pool", ["pool": state.groups[0].spec.name, "from": String(from), "to": String(to)])
         case SIGUSR1:
             log.reopen()
+            if let user = workerUser {
+                createLogFiles()
+                StatePermissions.apply(StatePermissions.logFiles(config).map { StatePermissions.Grant($0, 0o660) },
+                                       group: user.gid)
+            }
             log.info("reopened logs")
             for pid in state.children.keys { kill(pid, SIGUSR1) }
         default: break

@@ -31,9 +31,17 @@ struct Serve: ParsableCommand {
     func run() throws {
         let config = loadConfig()
         let log = Log(path: config.logFile, level: config.logLevel, fields: ["role": "master"])
+        let workerUser: WorkerUser?
+        do {
+            workerUser = try WorkerUser.resolve(config)
+        } catch {
+            log.error("master cannot start", ["error": String(describing: error)])
+            FileHandle.standardError.write(Data("control-center: \(error)\n".utf8))
+            Glibc.exit(1)
+        }
         prepareStorage(config, log: log)
         do {
-            let code = try Master(config: config, log: log).run()
+            let code = try Master(config: config, log: log, workerUser: workerUser).run()
             Glibc.exit(code)
         } catch {
             log.error("master cannot start", ["error": String(describing: error)])

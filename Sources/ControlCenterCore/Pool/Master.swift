@@ -25,9 +25,12 @@ public final class Master {
     private var schemaCheck: (pid: pid_t, startedAt: Double)?
     /// CC_USER when the master is root: request workers drop to it, and the
     /// files they share with root's children get its group.
-    private var workerUser: WorkerUser?
+    private let workerUser: WorkerUser?
 
-    public init(config: Config, log: Log) {
+    /// - Parameter workerUser: `WorkerUser.resolve(config)`, done by the
+    ///   caller before it touches the state directory.
+    public init(config: Config, log: Log, workerUser: WorkerUser?) {
+        self.workerUser = workerUser
         self.config = config
         self.log = log
         self.executable = Spawner.currentExecutable()
@@ -38,7 +41,6 @@ public final class Master {
 
     public func run() throws -> Int32 {
         Self.appendToRegularFileOutputs()
-        workerUser = try WorkerUser.resolve(config)
         try prepareDirectories()
         pidFile = try PidFile(path: config.pidFile)
         var signals = Self.handledSignals()

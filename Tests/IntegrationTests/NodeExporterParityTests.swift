@@ -45,8 +45,11 @@ final class NodeExporterParityTests: XCTestCase {
 
     func testHostMetricsMatchNodeExporter() throws {
         let binary = try XCTUnwrap(ExternalTool.path("prometheus-node-exporter"), "Debian package prometheus-node-exporter")
-        // Snapshots always refreshed by the scrape, so ours is read between the two node_exporter reads.
-        let s = try TestServer(env: ["CC_CACHE_TTL_STATS": "0.05", "CC_CACHE_TTL_NETWORK": "0.05"])
+        // Snapshots refreshed every 50 ms (by the collector; without root by
+        // the scrape too), so ours, read 200 ms after the first node_exporter
+        // read, is taken between the two.
+        let s = try TestServer(env: ["CC_CACHE_TTL_STATS": "0.05", "CC_CACHE_TTL_NETWORK": "0.05",
+                                     "CC_COLLECT_INTERVAL": "0.05"])
         let port = TestServer.freePort()
         let exporter = try ExternalTool.start(binary, ["--web.listen-address=127.0.0.1:\(port)"], logDir: s.stateDir)
         defer { ExternalTool.stop(exporter) }
@@ -54,6 +57,7 @@ final class NodeExporterParityTests: XCTestCase {
         XCTAssertTrue(waitUntil(10) { (try? HTTPClient.request(port: port, path: "/metrics", timeout: 2).status) == 200 })
 
         let before = try theirs()
+        usleep(200_000)
         let ours = Scrape(try s.get("/metrics").text)
         let after = try theirs()
 

@@ -80,6 +80,13 @@ final class PrivilegeSeparationTests: XCTestCase {
         for path in ["/api/system/stats", "/api/system/network", "/api/system/ports"] {
             XCTAssertEqual(try server.get(path).status, 200, path)
         }
+        // Root's process, read live by a worker as CC_USER: the privileged
+        // fields are null and say why.
+        let master = try SupervisorTests.call(server, "GET", "/api/system/processes/\(server.masterPid)", token: token)
+        XCTAssertEqual(master.status, 200, master.text)
+        XCTAssertTrue(master.json?["exe"] is NSNull, master.text)
+        XCTAssertEqual(master.json?["unreadable"] as? [String: String],
+                       ["exe": "permission", "cwd": "permission", "fd_count": "permission", "io": "permission"], master.text)
         let services = try SupervisorTests.call(server, "GET", "/api/services", token: token)
         XCTAssertEqual(services.status, 200, services.text)
         let ready = try server.get("/health/ready")
@@ -90,7 +97,7 @@ final class PrivilegeSeparationTests: XCTestCase {
         let state = server.stateDir
         let expected: [(String, mode_t)] = [
             (state, 0o3771), (state + "/run", 0o2751), (state + "/run/workers", 0o2770),
-            (state + "/run/metrics", 0o2770), (state + "/cache", 0o2750),
+            (state + "/run/metrics", 0o2770), (state + "/run/action-wait", 0o2770), (state + "/cache", 0o2750),
             (state + "/jwt.secret", 0o640), (state + "/control-center.db", 0o660),
             (state + "/master.log", 0o660), (state + "/access.log", 0o660),
             (state + "/run/collector.wake", 0o660), (state + "/run/supervisor.wake", 0o660),

@@ -72,6 +72,9 @@ public struct Config: Sendable, Equatable {
     /// Views are written only when nginx may serve them without a token.
     public var writesViews: Bool { nginxViews && publicRead }
     public var workerStatusDir: String { runDir + "/workers" }
+    /// flock(2)ed slot files of storage workers waiting on a service action
+    /// (`ServiceActionRoutes.waitSlot`).
+    public var actionWaitDir: String { runDir + "/action-wait" }
     /// Holds nginx's nchan publisher socket; mode 0700, because nginx makes
     /// every unix socket it listens on 0666 and only the collector may publish.
     public var publishDir: String { runDir + "/publish" }

@@ -91,7 +91,7 @@ public final class Master {
     private func prepareDirectories() throws {
         var dirs: [(String, Int)] = [(config.stateDir, 0o755), (config.runDir, 0o755), (config.workerStatusDir, 0o755),
                                      (config.cacheDir, 0o700), (config.publishDir, 0o700),
-                                     (MetricsStore(runDir: config.runDir).directory, 0o700)]
+                                     (MetricsStore(runDir: config.runDir).directory, 0o700), (config.actionWaitDir, 0o700)]
         if config.writesViews { dirs.append((config.viewsDir, 0o755)) }
         for (dir, mode) in dirs {
             if mkdir(dir, mode_t(mode)) != 0 && errno != EEXIST {
@@ -113,6 +113,7 @@ public final class Master {
                     + "\(user) can traverse, or grant it search only: setfacl -m u:\(user):x \(blocked)")
             }
         }
+        if let user = workerUser { try checkReach(user) }
         // Views of a previous master may be of another form (before snapshot
         // format 3 the processes view held command lines) or no longer wanted
         // (CC_NGINX_VIEWS or CC_PUBLIC_READ turned off): leave no public copy
@@ -123,8 +124,7 @@ public final class Master {
     }
 
     /// Root's children and the request workers (`user`) share the state
-    /// directory through its group (StatePermissions). Refuses to start when
-    /// `user` could still not reach it (a 0700 directory above it).
+    /// directory through its group (StatePermissions).
     private func share(with user: WorkerUser) throws {
         createLogFiles()
         let failed = StatePermissions.apply(StatePermissions.plan(config), group: user.gid)
@@ -132,13 +132,19 @@ public final class Master {
             throw ConfigError("cannot give the files request workers share (CC_USER \(user.name)) their group and mode: "
                 + failed.joined(separator: "; "))
         }
+        log.info("request workers run as an unprivileged user", ["user": user.name, "uid": String(user.uid),
+                                                                  "gid": String(user.gid)])
+    }
+
+    /// Refuses to start when `user` cannot reach the state directory (a
+    /// 0700 directory above it); checked after nginx's reach, so that a
+    /// directory closed to both is named for nginx first.
+    private func checkReach(_ user: WorkerUser) throws {
         if let blocked = DirectoryReach.firstUnsearchable(path: config.stateDir, user: user.name) {
             throw ConfigError("request workers run as \(user.name) (CC_USER) and cannot reach \(config.stateDir): "
                 + "\(blocked) is not searchable by \(user.name). Put CC_STATE_DIR under a path \(user.name) can "
                 + "traverse, or grant it search only: setfacl -m u:\(user.name):x \(blocked)")
         }
-        log.info("request workers run as an unprivileged user", ["user": user.name, "uid": String(user.uid),
-                                                                  "gid": String(user.gid)])
     }
 
     /// Workers open the log files before they drop root but reopen them on

@@ -9,17 +9,17 @@ import Glibc
 ///
 /// | path | mode | why |
 /// |---|---|---|
-/// | state dir | 2750, plus 1020 (sticky, group-writable) when the SQLite file is in it | SQLite creates `-wal` and `-shm` beside the database; sticky, so a worker deletes only its own files |
-/// | run/ | 2750 | workers reach their sockets, pool.state, the wake socket and FIFO |
-/// | run/workers/, run/metrics/ | 2770 | each worker writes its status and metrics files there |
+/// | state dir | 2750 (2751 with CC_NGINX_USER), plus 1020 (sticky, group-writable) when the SQLite file is in it | SQLite creates `-wal` and `-shm` beside the database; sticky, so a worker deletes only its own files |
+/// | run/ | 2750 (2751 with CC_NGINX_USER) | workers reach their sockets, pool.state, the wake socket and FIFO |
+/// | run/workers/, run/metrics/, run/action-wait/ | 2770 | each worker writes its status, metrics and wait-slot lock files there |
 /// | cache/ | 2750 | the collector writes snapshots (0640), workers read them |
 /// | services/ | 2750 | the supervisor writes service output (0640), workers read it |
 /// | jwt.secret | 0640 | workers verify tokens; never world-readable |
 /// | SQLite file, -wal, -shm | 0660 | workers read and write the database |
 /// | CC_LOG_FILE, CC_ACCESS_LOG | 0660 | workers append and reopen them on USR1, as nginx chowns its logs |
 ///
-/// nginx's own needs (search on the state and run directories, the views)
-/// are added by the master afterwards (`Master.addSearchPermission`).
+/// With `CC_NGINX_USER`, others also get search (x) on the state and run
+/// directories, for nginx's workers.
 public enum StatePermissions {
     public struct Grant: Equatable, Sendable, CustomStringConvertible {
         public var path: String
@@ -37,11 +37,15 @@ public enum StatePermissions {
     public static func plan(_ config: Config) -> [Grant] {
         let sqlite = StorageService.sqlitePath(config)
         let sqliteInState = sqlite.map { directory(of: $0) == config.stateDir } ?? false
+        // nginx's workers (CC_NGINX_USER) reach the sockets and the views:
+        // search only, as `Master.addSearchPermission` gives it.
+        let nginx: mode_t = config.nginx.user == nil ? 0 : 0o001
         var grants = [
-            Grant(config.stateDir, sqliteInState ? 0o3770 : 0o2750),
-            Grant(config.runDir, 0o2750),
+            Grant(config.stateDir, (sqliteInState ? 0o3770 : 0o2750) | nginx),
+            Grant(config.runDir, 0o2750 | nginx),
             Grant(config.workerStatusDir, 0o2770),
             Grant(MetricsStore(runDir: config.runDir).directory, 0o2770),
+            Grant(config.actionWaitDir, 0o2770),
             Grant(config.cacheDir, 0o2750),
             Grant(config.serviceLogDir, 0o2750),
         ]

@@ -21,7 +21,7 @@ export CC_BIN
 export CC_STATE_DIR="$(mktemp -d /tmp/cc-bench-coll-XXXXXX)"
 export CC_HTTP_PORT="$(cc_free_port)"
 export CC_LOG_FILE="$CC_STATE_DIR/master.log" CC_ACCESS_LOG="$CC_STATE_DIR/access.log"
-unset CC_CACHE_TTL_PROCESSES CC_CACHE_TTL_NETWORK CC_COLLECT_INTERVAL
+unset CC_CACHE_TTL_PROCESSES CC_CACHE_TTL_NETWORK CC_CACHE_TTL_CONNECTIONS CC_COLLECT_INTERVAL
 IDLE_PIDS=()
 cleanup() {
     cc_stop_stack

@@ -53,6 +53,10 @@ final class PrivilegeSeparationTests: XCTestCase {
                 XCTAssertEqual(ids.groups, [user.pw_gid], "worker \(pid): no supplementary group but its own")
                 let status = try String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8)
                 XCTAssertTrue(status.contains("NoNewPrivs:\t1"), "worker \(pid): no exec may regain privileges")
+                // Root's capabilities went with the uid: nothing to setuid(0) with.
+                for cap in ["CapPrm", "CapEff", "CapAmb"] {
+                    XCTAssertTrue(status.contains("\(cap):\t0000000000000000"), "worker \(pid): \(cap) is empty")
+                }
             case "collector", "supervisor":
                 XCTAssertEqual(ids.uid, [0, 0, 0, 0], "\(role) keeps root")
             default:

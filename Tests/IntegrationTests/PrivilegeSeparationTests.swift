@@ -124,6 +124,25 @@ final class PrivilegeSeparationTests: XCTestCase {
         }
     }
 
+    func testAHUPThatChangesTheUserKeepsWorkersOnTheUserTheFilesWereGiven() throws {
+        let file = NSTemporaryDirectory() + "cc-privsep-conf-\(getpid())"
+        let user = try Config.load().user
+        try "CC_USER=\(user)\n".write(toFile: file, atomically: true, encoding: .utf8)
+        defer { unlink(file) }
+        let server = try TestServer(env: ["CC_CONFIG_FILE": file])
+        defer { server.stop() }
+        let uid = try XCTUnwrap(getpwnam(user)).pointee.pw_uid
+        let before = server.workerPids()
+        try "CC_USER=nobody\n".write(toFile: file, atomically: true, encoding: .utf8)
+        server.signalMaster(SIGHUP)
+        XCTAssertTrue(waitUntil(15) { server.workerPids().isDisjoint(with: before) && server.poolIsFull() }, "reloaded")
+        for pid in server.workerPids() where Self.role(pid) == "worker" {
+            XCTAssertEqual(try Self.ids(pid).uid.first, uid, "worker \(pid) still runs as \(user)")
+        }
+        XCTAssertTrue(server.log().contains("CC_USER changes only on restart"), "and the master says so")
+        XCTAssertEqual(try server.get("/api/system/stats").status, 200)
+    }
+
     func testAMissingUserStopsTheMasterWithAClearMessage() throws {
         let name = "cc-no-such-user-\(getpid())"
         let state = NSTemporaryDirectory() + "cc-privsep-\(getpid())"

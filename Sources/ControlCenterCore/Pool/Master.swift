@@ -277,6 +277,9 @@ public final class Master {
             env["LIBFCGI_OS_CLOSE_POLL_TIMEOUT"] = "0"
         }
         if let file = config.configFile { env["CC_CONFIG_FILE"] = file }
+        // The user the shared files were given at start: a HUP that changes
+        // CC_USER in the file must not move workers to another (restart).
+        if let user = workerUser { env["CC_USER"] = user.name }
         return env
     }
 
@@ -405,6 +408,10 @@ public final class Master {
             if !ignored.isEmpty {
                 log.warning("pools and their listen addresses change only on restart; keeping the old ones",
                             ["pools": ignored.joined(separator: ",")])
+            }
+            if let user = workerUser, fresh.user != user.name {
+                log.warning("CC_USER changes only on restart; workers keep running as the old user",
+                            ["user": user.name, "configured": fresh.user])
             }
             config = fresh
             for fd in listeners where fd >= 0 { ListenSocket.setAcceptTimeout(fd, seconds: fresh.acceptWakeup) }

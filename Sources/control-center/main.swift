@@ -84,8 +84,9 @@ struct Worker: ParsableCommand {
         let log = Log(path: config.logFile, level: config.logLevel, fields: ["role": "worker", "pool": pool])
         let access = Log(path: config.accessLog, level: .info, defaultFD: 1,
                          bufferSize: config.accessLogBuffer, flushInterval: config.accessLogFlush)
-        // Root only long enough to open the logs (as nginx's workers inherit
-        // theirs); nothing is read or served before the drop.
+        // Root only long enough to read the settings and open the logs (as
+        // nginx's workers inherit theirs); no request, database or secret
+        // is touched before the drop.
         let user: WorkerUser?
         do {
             user = try WorkerUser.resolve(config)

@@ -5,10 +5,13 @@ import Glibc
 /// `control-center collector`: the master's one child that serves no
 /// requests. Every `CC_COLLECT_INTERVAL` it refreshes the stats snapshot
 /// (with the same SnapshotCache and /proc readers as the workers) and
-/// publishes one live message; it also refreshes the processes and network
-/// snapshots every half of their TTL, so that under steady traffic no
-/// request pays for a refresh. The file lock stays the rule: a worker that
-/// finds a snapshot stale still refreshes it (the collector is down, say).
+/// publishes one live message; it also refreshes the processes, network and
+/// connections snapshots every half of their TTL, so that under steady
+/// traffic no request pays for a refresh. It keeps root when the master is
+/// root (it reads every process's /proc entries); request workers then run
+/// as CC_USER and only serve its copies (stale ones up to
+/// CC_CACHE_MAX_STALE). Under a master that is not root the file lock stays
+/// the rule: a worker that finds a snapshot stale refreshes it.
 ///
 /// Timing: samples are scheduled on a fixed monotonic grid, and the wait
 /// for the next one is where libcurl sends the publish (NchanPublisher), so
@@ -37,7 +40,9 @@ public final class Collector {
     private let notifier: Notifier?
 
     /// The kinds the collector keeps fresh beside stats, each every TTL/2.
-    static let refreshedKinds: [SnapshotKind] = [.processes, .network]
+    /// Workers that dropped root never refresh (SnapshotCache), so every kind
+    /// a route serves is here.
+    static let refreshedKinds: [SnapshotKind] = [.processes, .network, .connections]
 
     public init(config: Config, log: Log) {
         self.config = config

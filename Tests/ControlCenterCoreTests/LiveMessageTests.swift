@@ -73,7 +73,7 @@ final class LiveMessageTests: XCTestCase {
         defer { close(fd) }
         var st = stat()
         XCTAssertEqual(stat(path, &st), 0)
-        XCTAssertEqual(st.st_mode & 0o777, 0o600, "only the master's user may wake the collector")
+        XCTAssertEqual(st.st_mode & 0o777, 0o660, "only the master's user and the workers' group may wake the collector")
         XCTAssertFalse(CollectorWake.drain(fd))
         for _ in 0..<3 { CollectorWake.notify(path: path) }
         XCTAssertTrue(CollectorWake.drain(fd))

@@ -64,6 +64,19 @@ public enum HealthRoutes {
         }
     }
 
+    /// A worker that refreshes snapshots must write the cache directory; one
+    /// that dropped root (CC_USER) only reads the collector's copies there.
+    static func cacheDirProblem(_ ctx: WorkerContext) -> String? {
+        let dir = ctx.config.cacheDir
+        if ctx.runsAs != nil {
+            return access(dir, R_OK | X_OK) == 0 ? nil : "cannot read \(dir) as \(ctx.config.user)"
+        }
+        let probe = dir + "/.ready-probe.\(ctx.pid)"
+        guard AtomicFile.write(Array("ok".utf8), to: probe) else { return "cannot write \(dir)" }
+        unlink(probe)
+        return nil
+    }
+
     struct Check {
         let name: String
         let problem: String?
@@ -74,13 +87,7 @@ public enum HealthRoutes {
     /// service refuse traffic.
     static func readinessChecks(_ ctx: WorkerContext, state: PoolState?, extra: [ReadinessCheck]) -> [Check] {
         var checks: [Check] = []
-        let probe = ctx.config.cacheDir + "/.ready-probe.\(ctx.pid)"
-        if AtomicFile.write(Array("ok".utf8), to: probe) {
-            unlink(probe)
-            checks.append(Check(name: "cache_dir", problem: nil))
-        } else {
-            checks.append(Check(name: "cache_dir", problem: "cannot write \(ctx.config.cacheDir)"))
-        }
+        checks.append(Check(name: "cache_dir", problem: cacheDirProblem(ctx)))
         if let state {
             let short = state.pools.filter { $0.live < $0.target }
             let problem = state.phase != "running" ? "master is stopping"

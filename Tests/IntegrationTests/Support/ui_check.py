@@ -1,9 +1,12 @@
 """Drives the dashboard in headless Chromium (Selenium + chromedriver) for
 DashboardBrowserTests: signs in through the cookie (changing the generated
 first-admin password on the way), waits for the overview's chart to receive
-live samples, opens every page and saves a screenshot of each at desktop and phone widths. Fails on any
-console error, failed request or CSP violation except the expected ones
-(the signed-out session probe's 401, and 404 from routes this server lacks).
+live samples, opens every page and saves a screenshot of each at desktop and phone widths, creates a
+real service through the Services page, starts and stops it and sees its log
+tail move, and signals a process from the process detail (when the server has
+that route). Fails on any console error, failed request or CSP violation
+except the expected ones (the signed-out session probe's 401, and 404 from
+routes this server lacks).
 
 Usage: ui_check.py BASE_URL USER PASSWORD NEW_PASSWORD SCREENSHOT_DIR NGINX_PID_FILE
 (nginx is reloaded once, which closes every live subscriber: the page must
@@ -14,8 +17,11 @@ Prints one JSON object per line; the last is {"result": "ok", ...} or
 import json
 import os
 import signal
+import socket
+import subprocess
 import sys
 import time
+import urllib.request
 
 from selenium import webdriver
 from selenium.webdriver.chrome.options import Options
@@ -28,10 +34,11 @@ base, user, password, new_password, shots, nginx_pid_file = sys.argv[1:7]
 os.makedirs(shots, exist_ok=True)
 
 # Console lines that are expected: the probe of /api/auth/me while signed
-# out, and the optional pages' routes that later releases add.
-EXPECTED = ["/api/auth/me - Failed to load resource: the server responded with a status of 401",
-            "/api/services - Failed to load resource: the server responded with a status of 404",
-            "/api/alerts - Failed to load resource: the server responded with a status of 404"]
+# out, and the routes of parts that arrive separately (alerts, the process
+# signal) while this server lacks them.
+NOT_FOUND = " - Failed to load resource: the server responded with a status of 404"
+EXPECTED = ["/api/auth/me - Failed to load resource: the server responded with a status of 401"] + [
+    f"/api/alerts/{r}{NOT_FOUND}" for r in ["active", "history", "rules", "silences"]] + ["/signal" + NOT_FOUND]
 
 
 def say(**kw):
@@ -79,6 +86,22 @@ def shot(name, phone=False):
         driver.set_window_size(390, 844)
         driver.save_screenshot(os.path.join(shots, f"{name}-phone.png"))
         driver.set_window_size(1280, 900)
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def click(sel):
+    driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", css(sel)[0])
+    css(sel)[0].click()
+
+
+def service_state(name):
+    rows = css(f"#services-list tr[data-service='{name}']")
+    return rows[0].get_attribute("data-status") if rows else None
 
 
 def page(name, ready, what):
@@ -190,8 +213,75 @@ try:
     wait(10, lambda d: any(td.text == "ui-viewer" for td in css("#user-list tbody td")), "the created user in the list")
     check_console("create-user")
     say(step="create-user", ok=True)
-    page("services", lambda: css("#services-list table, #services-list .empty"), "services or its empty state")
-    page("alerts", lambda: css("#alerts-list table, #alerts-list .empty"), "alerts or its empty state")
+    page("services", lambda: css("#services-list .empty"), "the services' empty state")
+    # A real service through the page: python's HTTP server on a free port,
+    # its argv typed one field per argument; started, answering, its request
+    # in the log tail, then stopped.
+    port = free_port()
+    click("#service-new")
+    css("#service-name")[0].send_keys("ui-web")
+    argv = ["/usr/bin/python3", "-m", "http.server", str(port), "--bind", "127.0.0.1"]
+    for i, arg in enumerate(argv):
+        if i:
+            click("#service-add-arg")
+        css("#service-argv input")[i].send_keys(arg)
+    css("#service-directory")[0].send_keys("/tmp")
+    css("#service-port")[0].send_keys(str(port))
+    shot("services-new")
+    click("#service-save")
+    wait(10, lambda d: service_state("ui-web") == "stopped" and css("#service-log-meta"), "the created service, stopped")
+    click("#services-list tr[data-service='ui-web'] button[data-action='start']")
+    wait(15, lambda d: css("#service-detail .action")[0].get_attribute("data-result") == "done"
+         and service_state("ui-web") == "running", "the start action done and the service running")
+    urllib.request.urlopen(f"http://127.0.0.1:{port}/ui-check-was-here", timeout=5).read()
+    wait(10, lambda d: "ui-check-was-here" in css("#service-log")[0].text, "the request in the log tail (2 s refresh)")
+    shot("services", phone=True)
+    check_console("service-start")
+    say(step="service-start", action=css("#service-detail .action")[0].text)
+    click("#services-list tr[data-service='ui-web'] button[data-action='stop']")
+    wait(20, lambda d: css("#service-detail .action")[0].get_attribute("data-result") == "done"
+         and service_state("ui-web") == "stopped", "the stop action done and the service stopped")
+    try:
+        urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=2)
+        raise AssertionError("the stopped service still answers")
+    except OSError:
+        pass
+    check_console("service-stop")
+    say(step="service-stop", action=css("#service-detail .action")[0].text)
+
+    # A signal from the process detail, to a process of this script's own.
+    victim = subprocess.Popen(["sleep", "300"])
+    try:
+        driver.execute_script("location.hash = '#/processes'")
+        wait(10, lambda d: css("#filter-name"), "the processes page")
+        css("#filter-name")[0].send_keys("sleep")
+        click("form[role=search] button[type=submit]")
+        row = f"#process-list tr[data-pid='{victim.pid}']"
+        wait(10, lambda d: css(row), f"the row of sleep {victim.pid}")
+        click(row)
+        wait(10, lambda d: css("#signal-form"), "the signal form (admin)")
+        click("#signal-form button[type=submit]")  # TERM, the first choice
+        wait(5, lambda d: css("#confirm-ok"), "the confirmation dialog")
+        shot("processes-signal")
+        css("#confirm-ok")[0].click()
+        wait(10, lambda d: css("#signal-result")[0].get_attribute("data-status"), "the signal's answer")
+        answer = css("#signal-result")[0].get_attribute("data-status")
+        if answer == "404":
+            say(step="process-signal", skipped="this server has no POST /api/system/processes/{pid}/signal yet")
+        elif answer != "sent":
+            raise AssertionError(f"the signal was refused ({answer}): {css('#signal-result')[0].text}")
+        else:
+            victim.wait(timeout=10)
+            if victim.returncode != -signal.SIGTERM:
+                raise AssertionError(f"sleep ended with {victim.returncode}, not by SIGTERM")
+            say(step="process-signal", ok=True)
+        css("#process-detail-close")[0].click()
+        check_console("process-signal")
+    finally:
+        victim.kill()
+        victim.wait()
+
+    page("alerts", lambda: css("#alerts-active table, #alerts-active .empty"), "active alerts or their empty state")
 
     # Dark mode (prefers-color-scheme): the overview, re-rendered with the dark palette.
     driver.execute_cdp_cmd("Emulation.setEmulatedMedia",

@@ -12,7 +12,7 @@ final class DashboardBrowserTests: XCTestCase {
     nonisolated(unsafe) static var server: TestServer?
 
     override class func setUp() {
-        server = try? TestServer(env: ["CC_COLLECT_INTERVAL": "0.5", "CC_LOGIN_RATE_LIMIT": "600", "CC_SUPERVISOR": "true"])
+        server = try? TestServer(env: ["CC_COLLECT_INTERVAL": "0.25", "CC_LOGIN_RATE_LIMIT": "600", "CC_SUPERVISOR": "true"])
     }
 
     override class func tearDown() {
@@ -68,7 +68,7 @@ final class DashboardPrivateBrowserTests: XCTestCase {
     nonisolated(unsafe) static var server: TestServer?
 
     override class func setUp() {
-        server = try? TestServer(env: ["CC_COLLECT_INTERVAL": "0.5", "CC_LOGIN_RATE_LIMIT": "600", "CC_PUBLIC_READ": "false",
+        server = try? TestServer(env: ["CC_COLLECT_INTERVAL": "0.25", "CC_LOGIN_RATE_LIMIT": "600", "CC_PUBLIC_READ": "false",
                                        "CC_SUPERVISOR": "true"])
     }
 

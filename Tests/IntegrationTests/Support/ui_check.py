@@ -21,6 +21,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 
 from selenium import webdriver
@@ -29,6 +30,8 @@ from selenium.webdriver.chrome.service import Service
 from selenium.common.exceptions import StaleElementReferenceException, TimeoutException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import Select, WebDriverWait
+
+import ui_redraw
 
 base, user, password, new_password, shots, nginx_pid_file = sys.argv[1:7]
 os.makedirs(shots, exist_ok=True)
@@ -50,7 +53,7 @@ opts.binary_location = "/usr/bin/chromium"
 for a in ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
           "--window-size=1280,900", "--disable-extensions", "--no-first-run"]:
     opts.add_argument(a)
-opts.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+ui_redraw.trace_options(opts)
 driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=opts)
 problems = []
 
@@ -95,8 +98,16 @@ def free_port():
 
 
 def click(sel):
-    driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", css(sel)[0])
-    css(sel)[0].click()
+    """Clicks the first match, finding it again if a refresh replaced it meanwhile."""
+    for attempt in range(5):
+        try:
+            el = css(sel)[0]
+            driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", el)
+            el.click()
+            return
+        except StaleElementReferenceException:
+            if attempt == 4:
+                raise
 
 
 def service_state(name):
@@ -157,16 +168,15 @@ try:
     live_state = css("#live")[0].get_attribute("data-state")
     if live_state != "live":
         raise AssertionError(f"live indicator says {live_state}")
-    redraws_in_order = driver.execute_script(
-        "return performance.getEntriesByName('cc-redraw').map(m => Math.round(m.duration * 10) / 10)")
-    redraws = sorted(redraws_in_order)
-    p95 = redraws[min(len(redraws) - 1, int(len(redraws) * 0.95))]
-    if p95 > 50:
-        raise AssertionError(f"a live update took {p95:.1f} ms of main-thread time at p95 (limit 50 ms): {redraws}")
+    # Redraw time: the main thread's CPU time for each of 20 live updates,
+    # from the browser's trace (ui_redraw.py); the p95 of 20 tolerates one
+    # slow update.
+    redraw = ui_redraw.summary(ui_redraw.collect(driver, 20, timeout=30))
+    if redraw["cpu_p95_ms"] > 50:
+        raise AssertionError(f"a live update took {redraw['cpu_p95_ms']} ms of main-thread time at p95 (limit 50 ms): {redraw}")
     shot("overview", phone=True)
     check_console("overview")
-    say(step="overview", points_before=first, points_after=points(), redraws=len(redraws), redraw_ms=redraws_in_order,
-        redraw_p95_ms=round(p95, 2))
+    say(step="overview", points_before=first, points_after=points(), redraw=redraw)
 
     # An nginx reload closes every WebSocket (1001): the page reconnects on its own.
     connected = css("#live")[0].get_attribute("title")
@@ -233,7 +243,10 @@ try:
     click("#services-list tr[data-service='ui-web'] button[data-action='start']")
     wait(15, lambda d: css("#service-detail .action")[0].get_attribute("data-result") == "done"
          and service_state("ui-web") == "running", "the start action done and the service running")
-    urllib.request.urlopen(f"http://127.0.0.1:{port}/ui-check-was-here", timeout=5).read()
+    try:
+        urllib.request.urlopen(f"http://127.0.0.1:{port}/ui-check-was-here", timeout=5)
+    except urllib.error.HTTPError as e:
+        assert e.code == 404, e  # it answered: no such file
     wait(10, lambda d: "ui-check-was-here" in css("#service-log")[0].text, "the request in the log tail (2 s refresh)")
     shot("services", phone=True)
     check_console("service-start")

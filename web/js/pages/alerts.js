@@ -71,7 +71,7 @@ export async function render(view, ctx) {
 
   async function loadHistory() {
     try {
-      const { data } = await api('/api/alerts/history', { query: { limit: 50 } });
+      const { data } = await api('/api/alerts/history');
       fill(history, table(['alert', 'metric', 'severity', 'fired', 'resolved', 'lasted'].map(label => ({ label })),
         (data.alerts ?? []).map(a => row([a.rule_name ?? `rule ${a.rule_id}`, metricName(a), pill(a.severity, severityClass[a.severity]),
           localTime(a.fired_at ?? a.started_at), localTime(a.resolved_at),

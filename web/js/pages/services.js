@@ -195,7 +195,8 @@ export async function render(view, ctx) {
       try { base = (await api(`/api/services/${encodeURIComponent(name)}`)).data; } catch (e) { fill(editor, errorLine(e)); editor.hidden = false; return; }
     }
     const status = h('div', { 'aria-live': 'polite' });
-    const nameIn = h('input', { id: 'service-name', required: true, pattern: '[A-Za-z0-9][A-Za-z0-9._-]*', value: base.name ?? '', readonly: !!name });
+    const nameIn = h('input', { id: 'service-name', required: true, pattern: '[a-z0-9][a-z0-9_\\-]{0,62}', maxlength: 63,
+    title: 'lower-case letters, digits, _ and -', value: base.name ?? '', readonly: !!name });
     const descIn = h('input', { id: 'service-description', value: base.description ?? '' });
     const argv = h('ol', { class: 'argv', id: 'service-argv' });
     const addArg = value => {

@@ -83,7 +83,7 @@ def collect(driver, count, timeout):
             raise AssertionError(f"only {len(rows)} of {count} live updates in {timeout} s")
         time.sleep(1)
         rows += redraws(driver)
-    return rows
+    return rows[:count]
 
 
 def main():

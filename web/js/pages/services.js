@@ -70,7 +70,8 @@ export async function render(view, ctx) {
       ], { 'data-service': s.name, 'data-status': status, 'aria-selected': String(s.name === selected) });
       return tr;
     }), 'No services are defined yet.' + (isAdmin ? ' Use "New service" to add one.' : '')));
-    fill(meta, `${data.meta?.total ?? services.length} services; status as the supervisor last recorded it, refreshed every 5 s`);
+    const total = data.meta?.total ?? services.length;
+    fill(meta, `${total} service${total === 1 ? '' : 's'}; status as the supervisor last recorded it, refreshed every 5 s`);
     if (selected && statuses[selected] === undefined) closeDetail();
   }
 
@@ -220,7 +221,7 @@ export async function render(view, ctx) {
       h('label', {}, 'Name', nameIn), h('label', {}, 'Description', descIn),
       h('fieldset', {}, h('legend', {}, 'Command: the program, then one argument per field (no shell)'), argv, more),
       h('label', {}, 'Working directory', dirIn), h('label', {}, 'Run as user', userIn),
-      h('label', {}, 'Port (informational)', portIn), h('label', {}, 'Restart policy', policy),
+      h('label', {}, 'Port it listens on (optional)', portIn), h('label', {}, 'Restart policy', policy),
       h('label', { class: 'check' }, autostart, 'Start with the server'),
       h('div', { class: 'controls' }, save, cancel), status);
     form.addEventListener('submit', async ev => {

@@ -34,4 +34,29 @@ final class DashboardSoakTests: XCTestCase {
         XCTAssertFalse(String(decoding: try Data(contentsOf: URL(fileURLWithPath: out + "/report.json")), as: UTF8.self).contains(password))
         print("ui-soak: \(soak)")
     }
+
+    /// The fit itself, on made-up samples: a leak of 2 KB per update fails, a
+    /// flat heap with a few seconds' plateau 2 MB high passes, DOM growth of a
+    /// quarter fails.
+    func testFitCatchesALeakAndIgnoresABriefPlateau() throws {
+        let script = """
+        import json, sys
+        sys.path.insert(0, sys.argv[1])
+        from cc_loadtest.ui_soak import fits
+        def run(heap, dom=lambda u: 200):
+            s = [{"updates": u, "heap_bytes": heap(u), "dom_nodes": dom(u), "listeners": 37} for u in range(0, 1500, 30)]
+            return fits(s, 1.0, 1.2)
+        leak = run(lambda u: 4e6 + 2000 * u)
+        flat = run(lambda u: 4e6 + (2e6 if 600 <= u < 690 else 0))
+        dom = run(lambda u: 4e6, lambda u: 200 if u < 900 else 250)
+        print(json.dumps([leak["heap_slope_mb_per_1000"], flat["heap_slope_mb_per_1000"], dom["dom_ratio"]]))
+        """
+        let r = try ExternalTool.capture("/usr/bin/python3", ["-c", script, TestServer.repoRoot + "/Scripts/loadtest.d"])
+        XCTAssertEqual(r.status, 0, r.output)
+        let v = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(r.output.utf8)) as? [Double], r.output)
+        // The trailing minimum flattens the first few points: a little under 2.
+        XCTAssertEqual(v[0], 2.0, accuracy: 0.1, "the leak's slope, MB per 1,000 updates")
+        XCTAssertLessThan(v[1], 0.1, "the plateau is not a slope")
+        XCTAssertEqual(v[2], 1.25, accuracy: 0.001)
+    }
 }

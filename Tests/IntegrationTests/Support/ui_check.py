@@ -58,11 +58,11 @@ driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=opts
 problems = []
 
 
-def check_console(step):
+def check_console(step, allowed=()):
     for entry in driver.get_log("browser"):
         if entry["level"] != "SEVERE" and "Content Security Policy" not in entry["message"]:
             continue
-        if any(e in entry["message"] for e in EXPECTED):
+        if any(e in entry["message"] for e in EXPECTED + list(allowed)):
             continue
         problems.append({"step": step, "console": entry["message"]})
 
@@ -123,6 +123,7 @@ def page(name, ready, what):
     say(step=name, ok=True)
 
 
+victim = None  # the process the signal step ends
 try:
     started = time.time()
     driver.get(base + "/")
@@ -223,6 +224,7 @@ try:
     wait(10, lambda d: any(td.text == "ui-viewer" for td in css("#user-list tbody td")), "the created user in the list")
     check_console("create-user")
     say(step="create-user", ok=True)
+    victim = subprocess.Popen(["sleep", "300"])
     page("services", lambda: css("#services-list .empty"), "the services' empty state")
     # A real service through the page: python's HTTP server on a free port,
     # its argv typed one field per argument; started, answering, its request
@@ -235,8 +237,17 @@ try:
         if i:
             click("#service-add-arg")
         css("#service-argv input")[i].send_keys(arg)
-    css("#service-directory")[0].send_keys("/tmp")
     css("#service-port")[0].send_keys(str(port))
+    # A directory that does not exist: the server's 400 shows in the form, nothing is created.
+    css("#service-directory")[0].send_keys("/no/such/directory")
+    click("#service-save")
+    wait(10, lambda d: css("#service-form .error"), "the server's refusal of a missing working directory")
+    refusal = css("#service-form .error")[0].text
+    if "working_directory" not in refusal:
+        raise AssertionError(f"the refusal does not name the field: {refusal}")
+    check_console("service-refused", ["/api/services - Failed to load resource: the server responded with a status of 400"])
+    css("#service-directory")[0].clear()
+    css("#service-directory")[0].send_keys("/tmp")
     shot("services-new")
     click("#service-save")
     wait(10, lambda d: service_state("ui-web") == "stopped" and css("#service-log-meta"), "the created service, stopped")
@@ -262,37 +273,51 @@ try:
     check_console("service-stop")
     say(step="service-stop", action=css("#service-detail .action")[0].text)
 
-    # A signal from the process detail, to a process of this script's own.
-    victim = subprocess.Popen(["sleep", "300"])
-    try:
-        driver.execute_script("location.hash = '#/processes'")
-        wait(10, lambda d: css("#filter-name"), "the processes page")
-        css("#filter-name")[0].send_keys("sleep")
-        click("form[role=search] button[type=submit]")
-        row = f"#process-list tr[data-pid='{victim.pid}']"
-        wait(10, lambda d: css(row), f"the row of sleep {victim.pid}")
-        click(row)
-        wait(10, lambda d: css("#signal-form"), "the signal form (admin)")
-        click("#signal-form button[type=submit]")  # TERM, the first choice
-        wait(5, lambda d: css("#confirm-ok"), "the confirmation dialog")
-        shot("processes-signal")
-        css("#confirm-ok")[0].click()
-        wait(10, lambda d: css("#signal-result")[0].get_attribute("data-status"), "the signal's answer")
-        answer = css("#signal-result")[0].get_attribute("data-status")
-        if answer == "404":
-            say(step="process-signal", skipped="this server has no POST /api/system/processes/{pid}/signal yet")
-        elif answer != "sent":
-            raise AssertionError(f"the signal was refused ({answer}): {css('#signal-result')[0].text}")
-        else:
-            victim.wait(timeout=10)
-            if victim.returncode != -signal.SIGTERM:
-                raise AssertionError(f"sleep ended with {victim.returncode}, not by SIGTERM")
-            say(step="process-signal", ok=True)
-        css("#process-detail-close")[0].click()
-        check_console("process-signal")
-    finally:
-        victim.kill()
-        victim.wait()
+    # Edit keeps what the form does not show (PUT replaces the definition):
+    # the port set at creation is still there after the description changes.
+    click("#service-edit")
+    wait(10, lambda d: len(css("#service-argv input")) == len(argv), "the editor with the stored argv")
+    css("#service-description")[0].send_keys("edited through the page")
+    click("#service-save")
+    wait(10, lambda d: any(td.text == "edited through the page" for td in css("#services-list tr[data-service='ui-web'] td")),
+         "the new description in the list")
+    cells = [td.text for td in css("#services-list tr[data-service='ui-web'] td")]
+    if str(port) not in cells:
+        raise AssertionError(f"the edit lost the port: {cells}")
+    click("#service-delete")
+    wait(5, lambda d: css("#confirm-ok"), "the delete confirmation")
+    css("#confirm-ok")[0].click()
+    wait(10, lambda d: css("#services-list .empty"), "the empty state after the delete")
+    check_console("service-edit-delete")
+    say(step="service-edit-delete", refusal=refusal)
+
+    # A signal from the process detail, to a process of this script's own
+    # (started before the services steps, so the process snapshot has it).
+    driver.execute_script("location.hash = '#/processes'")
+    wait(10, lambda d: css("#filter-name"), "the processes page")
+    css("#filter-name")[0].send_keys("sleep")
+    click("form[role=search] button[type=submit]")
+    row = f"#process-list tr[data-pid='{victim.pid}']"
+    wait(20, lambda d: css(row), f"the row of sleep {victim.pid}")
+    click(row)
+    wait(10, lambda d: css("#signal-form"), "the signal form (admin)")
+    click("#signal-form button[type=submit]")  # TERM, the first choice
+    wait(5, lambda d: css("#confirm-ok"), "the confirmation dialog")
+    shot("processes-signal")
+    css("#confirm-ok")[0].click()
+    wait(10, lambda d: css("#signal-result")[0].get_attribute("data-status"), "the signal's answer")
+    answer = css("#signal-result")[0].get_attribute("data-status")
+    if answer == "404":
+        say(step="process-signal", skipped="this server has no POST /api/system/processes/{pid}/signal yet")
+    elif answer != "sent":
+        raise AssertionError(f"the signal was refused ({answer}): {css('#signal-result')[0].text}")
+    else:
+        victim.wait(timeout=10)
+        if victim.returncode != -signal.SIGTERM:
+            raise AssertionError(f"sleep ended with {victim.returncode}, not by SIGTERM")
+        say(step="process-signal", ok=True)
+    css("#process-detail-close")[0].click()
+    check_console("process-signal")
 
     page("alerts", lambda: css("#alerts-active table, #alerts-active .empty"), "active alerts or their empty state")
 
@@ -324,3 +349,6 @@ except Exception as e:  # noqa: BLE001 - every failure is reported the same way
     sys.exit(1)
 finally:
     driver.quit()
+    if victim:
+        victim.kill()
+        victim.wait()

@@ -238,7 +238,10 @@ try:
             click("#service-add-arg")
         css("#service-argv input")[i].send_keys(arg)
     css("#service-port")[0].send_keys(str(port))
+    css("#service-directory")[0].send_keys("/tmp")
+    shot("services-new")
     # A directory that does not exist: the server's 400 shows in the form, nothing is created.
+    css("#service-directory")[0].clear()
     css("#service-directory")[0].send_keys("/no/such/directory")
     click("#service-save")
     wait(10, lambda d: css("#service-form .error"), "the server's refusal of a missing working directory")
@@ -248,7 +251,6 @@ try:
     check_console("service-refused", ["/api/services - Failed to load resource: the server responded with a status of 400"])
     css("#service-directory")[0].clear()
     css("#service-directory")[0].send_keys("/tmp")
-    shot("services-new")
     click("#service-save")
     wait(10, lambda d: service_state("ui-web") == "stopped" and css("#service-log-meta"), "the created service, stopped")
     click("#services-list tr[data-service='ui-web'] button[data-action='start']")

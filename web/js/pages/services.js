@@ -8,6 +8,8 @@ import { api, APIError } from '../api.js';
 import { h, fill, table, row, unavailable, errorLine, confirmDialog } from '../dom.js';
 import { bytes, duration, localTime } from '../format.js';
 
+/** Services per page of the list. */
+const PAGE = 50;
 /** Lines kept in the log tail: the page must not grow with a chatty service. */
 const TAIL = 500;
 const statusClass = { running: 'ok', starting: 'warn', stopping: 'warn', backoff: 'bad', failed: 'bad' };
@@ -26,22 +28,34 @@ export async function render(view, ctx) {
   const isAdmin = role === 'admin';
   const list = h('div', { id: 'services-list' }, 'loading…');
   const meta = h('p', { class: 'meta' });
+  const pager = h('div', { class: 'pager' });
   const detail = h('section', { class: 'panel', id: 'service-detail', hidden: true });
   const editor = h('section', { class: 'panel', id: 'service-editor', hidden: true });
   const newButton = isAdmin ? h('button', { type: 'button', id: 'service-new' }, 'New service') : null;
   newButton?.addEventListener('click', () => openEditor(null));
   fill(view, h('div', { class: 'controls' }, h('h1', {}, 'Services'), newButton), meta,
-    h('section', { class: 'panel' }, list), editor, detail);
+    h('section', { class: 'panel' }, list, pager), editor, detail);
 
   let selected = null;       // the name whose detail is open
   let statuses = {};         // name -> GET …/status answer
   let stopTail = null;
   let stopped = false;
 
+  let page = 1;
+
+  /** `f` over `items`, at most `n` at a time (the API's rate limit counts each request). */
+  async function eachLimited(items, n, f) {
+    const out = new Array(items.length);
+    let next = 0;
+    const worker = async () => { while (next < items.length) { const i = next++; out[i] = await f(items[i]); } };
+    await Promise.all(Array.from({ length: Math.min(n, items.length) }, worker));
+    return out;
+  }
+
   async function load() {
     let data;
     try {
-      data = (await api('/api/services', { query: { page_size: 200 } })).data;
+      data = (await api('/api/services', { query: { page, page_size: PAGE } })).data;
     } catch (e) {
       if (e instanceof APIError && e.status === 404) {
         fill(list, unavailable('Services', '/api/services'));
@@ -50,17 +64,20 @@ export async function render(view, ctx) {
       return;
     }
     const services = data.services ?? [];
-    // Health is on each service's status (the list has none); one small read each.
-    const answers = await Promise.all(services.map(s =>
-      api(`/api/services/${encodeURIComponent(s.name)}/status`).then(r => r.data, () => null)));
-    statuses = Object.fromEntries(services.map((s, i) => [s.name, answers[i]]));
+    // Health and the process tree are on each service's status (the list has
+    // neither): read for the services with a process, and the one whose
+    // detail is open; a stopped one's health is unknown anyway.
+    const wanted = services.filter(s => s.status !== 'stopped' || s.name === selected);
+    const answers = await eachLimited(wanted, 4, s =>
+      api(`/api/services/${encodeURIComponent(s.name)}/status`).then(r => r.data, () => null));
+    statuses = Object.fromEntries(wanted.map((s, i) => [s.name, answers[i]]));
     fill(list, table(['name', 'status', 'health', 'PID', 'port', 'uptime', 'last run', 'description', '']
       .map((label, i) => ({ label, num: i === 3 || i === 4 || i === 5 })),
     services.map(s => {
       const st = statuses[s.name];
       const status = st?.status ?? s.status;
-      const tr = row([
-        h('a', { href: `#/services`, 'data-name': s.name, onclick: ev => { ev.preventDefault(); select(s.name); } }, s.name),
+      return row([
+        h('a', { href: '#/services', onclick: ev => { ev.preventDefault(); select(s.name); } }, s.name),
         pill(status, statusClass[status]),
         pill(st?.health ?? 'unknown', healthClass[st?.health]),
         { text: s.pid ?? '—', num: true }, { text: s.port ?? '—', num: true },
@@ -68,11 +85,17 @@ export async function render(view, ctx) {
         localTime(s.last_run_time), s.description || '—',
         canOperate ? actionButtons(s.name, status) : null,
       ], { 'data-service': s.name, 'data-status': status, 'aria-selected': String(s.name === selected) });
-      return tr;
     }), 'No services are defined yet.' + (isAdmin ? ' Use "New service" to add one.' : '')));
-    const total = data.meta?.total ?? services.length;
+    const m = data.meta ?? {};
+    const total = m.total ?? services.length;
     fill(meta, `${total} service${total === 1 ? '' : 's'}; status as the supervisor last recorded it, refreshed every 5 s`);
-    if (selected && statuses[selected] === undefined) closeDetail();
+    if (m.has_prev || m.has_next) {
+      fill(pager, h('button', { type: 'button', disabled: !m.has_prev, onclick: () => { page--; load(); } }, 'Previous'),
+        `page ${m.page} of ${m.total_pages}`,
+        h('button', { type: 'button', disabled: !m.has_next, onclick: () => { page++; load(); } }, 'Next'));
+    } else fill(pager);
+    if (selected && !services.some(s => s.name === selected)) closeDetail();
+    else if (selected) showStatus(selected);
   }
 
   function actionButtons(name, status) {
@@ -128,7 +151,7 @@ export async function render(view, ctx) {
         ? `code ${st.last_exit.code}` : `signal ${st.last_exit.signal}`} at ${localTime(st.last_exit.at)}` : '—'],
       ['next retry', st.next_retry_at ? localTime(st.next_retry_at) : '—'],
       ['processes', st.tree ? st.tree.processes : '—'], ['resident memory', st.tree ? bytes(st.tree.rss_bytes) : '—'],
-      ['CPU time', st.tree ? `${st.tree.cpu_seconds.toFixed(2)} s` : '—'], ['message', st.message ?? '—'],
+      ['CPU time', st.tree ? `${Number(st.tree.cpu_seconds ?? 0).toFixed(2)} s` : '—'], ['message', st.message ?? '—'],
     ];
     fill(box, h('dl', { class: 'detail' }, items.map(([k, v]) => [h('dt', {}, k), h('dd', {}, String(v))])));
   }
@@ -148,7 +171,13 @@ export async function render(view, ctx) {
       h('div', { class: 'status' }),
       h('h2', {}, 'Log (stdout and stderr, newest last)'), logMeta, log);
     detail.hidden = false;
-    showStatus(name);
+    if (statuses[name]) showStatus(name);
+    else {
+      api(`/api/services/${encodeURIComponent(name)}/status`).then(r => {
+        statuses[name] = r.data;
+        if (selected === name) showStatus(name);
+      }, e => { if (selected === name) fill(detail.querySelector('.status'), errorLine(e)); });
+    }
     stopTail = tail(name, log, logMeta);
   }
 

@@ -157,11 +157,14 @@ export async function render(view) {
         h('dt', {}, 'checked'), h('dd', {}, localTime(d.timestamp))));
     } catch (e) { fill(pool, errorLine(e)); }
   };
+  let alertsRoute = true; // false once the route answered 404: no asking again every 5 s
   const activeAlerts = async () => {
+    if (!alertsRoute) return;
     try {
       fill(alerts, activeTable((await api('/api/alerts/active')).data.alerts ?? []));
     } catch (e) {
-      fill(alerts, e instanceof APIError && e.status === 404 ? unavailable('Alerts', '/api/alerts/active') : errorLine(e));
+      alertsRoute = !(e instanceof APIError && e.status === 404);
+      fill(alerts, alertsRoute ? errorLine(e) : unavailable('Alerts', '/api/alerts/active'));
     }
   };
   health();

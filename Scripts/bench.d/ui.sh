@@ -14,11 +14,8 @@ cd "$CC_ROOT"
 UPDATES="${UI_BENCH_UPDATES:-200}"
 cc_install_dashboard
 cc_apt_install curl python3 chromium chromium-driver python3-selenium
-if [ -z "${CC_BIN:-}" ]; then cc_build release; fi
-
-export CC_STATE_DIR; CC_STATE_DIR="$(mktemp -d /tmp/cc-ui-bench.XXXXXX)"
-export CC_HTTP_PORT; CC_HTTP_PORT="$(cc_free_port)"
-export CC_LOG_FILE="$CC_STATE_DIR/master.log" CC_ACCESS_LOG=off CC_SUPERVISOR=false CC_COLLECT_INTERVAL=0.1
+cc_bench_env ui || exit 1
+export CC_ACCESS_LOG=off CC_SUPERVISOR=false CC_COLLECT_INTERVAL=0.1
 printf 'bench-password-1\n' >"$CC_STATE_DIR/pw"
 "$CC_BIN" user add bench --role viewer --password-file "$CC_STATE_DIR/pw" >/dev/null || exit 1
 cc_start_stack || exit 1

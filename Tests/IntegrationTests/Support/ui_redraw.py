@@ -67,7 +67,7 @@ def summary(rows):
     cpu = [r["cpu_ms"] for r in rows if r["cpu_ms"] is not None]
     wall = [r["wall_ms"] for r in rows]
     if not cpu:
-        raise AssertionError("no live update found in the browser's trace")
+        raise AssertionError(f"none of {len(rows)} live updates has its task in the browser's trace")
     return {"updates": len(rows), "with_task": len(cpu),
             "cpu_p50_ms": round(percentile(cpu, 50), 2), "cpu_p95_ms": round(percentile(cpu, 95), 2),
             "cpu_max_ms": round(max(cpu), 2),
@@ -117,7 +117,9 @@ def main():
         until(15, lambda: css("#cpu-chart"))
         # The cost that matters is the steady one, with every chart's window
         # full (300 samples, overview.js's KEEP): wait for it.
-        until(int(updates) * 2 + 60, lambda: int(css("#cpu-chart")[0].get_attribute("data-points") or 0) >= 300)
+        # The trace is drained meanwhile: chromedriver's buffer is not endless.
+        until(int(updates) * 2 + 60, lambda: redraws(driver) is not None
+              and int(css("#cpu-chart")[0].get_attribute("data-points") or 0) >= 300)
         rows = collect(driver, int(updates), timeout=int(updates) * 2 + 30)
         print(json.dumps(summary(rows)), flush=True)
     finally:

@@ -17,9 +17,11 @@ Prints one JSON object per line; the last is {"result": "ok", ...} or
 import json
 import os
 import signal
+import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -124,6 +126,7 @@ def page(name, ready, what):
 
 
 victim = None  # the process the signal step ends
+scratch = tempfile.mkdtemp(prefix="cc-ui-check-")
 try:
     started = time.time()
     driver.get(base + "/")
@@ -224,7 +227,11 @@ try:
     wait(10, lambda d: any(td.text == "ui-viewer" for td in css("#user-list tbody td")), "the created user in the list")
     check_console("create-user")
     say(step="create-user", ok=True)
-    victim = subprocess.Popen(["sleep", "300"])
+    # sleep under a name of its own (a symlink: the kernel names a process
+    # after the path it ran), so other sleeps on the machine do not hide it.
+    victim_path = os.path.join(scratch, "ui-check-victim")
+    os.symlink("/bin/sleep", victim_path)
+    victim = subprocess.Popen([victim_path, "300"])
     page("services", lambda: css("#services-list .empty"), "the services' empty state")
     # A real service through the page: python's HTTP server on a free port,
     # its argv typed one field per argument; started, answering, its request
@@ -297,10 +304,10 @@ try:
     # (started before the services steps, so the process snapshot has it).
     driver.execute_script("location.hash = '#/processes'")
     wait(10, lambda d: css("#filter-name"), "the processes page")
-    css("#filter-name")[0].send_keys("sleep")
+    css("#filter-name")[0].send_keys("ui-check-victim")
     click("form[role=search] button[type=submit]")
     row = f"#process-list tr[data-pid='{victim.pid}']"
-    wait(20, lambda d: css(row), f"the row of sleep {victim.pid}")
+    wait(20, lambda d: css(row), f"the row of ui-check-victim {victim.pid}")
     click(row)
     wait(10, lambda d: css("#signal-form"), "the signal form (admin)")
     click("#signal-form button[type=submit]")  # TERM, the first choice
@@ -354,3 +361,4 @@ finally:
     if victim:
         victim.kill()
         victim.wait()
+    shutil.rmtree(scratch, ignore_errors=True)

@@ -105,7 +105,8 @@ export async function render(view, ctx) {
       fill(rules, table(['rule', 'metric', 'fires when', 'clears when', 'for', 'keep firing for', 'severity', 'enabled', '']
         .map(label => ({ label })),
       ruleList.map(r => row([r.name, metricName(r), `${r.comparator ?? '>'} ${r.threshold}`,
-        r.clear_threshold === undefined || r.clear_threshold === null ? '—' : `past ${r.clear_threshold}`,
+        r.clear_threshold === undefined || r.clear_threshold === null ? '—'
+          : `${String(r.comparator ?? '>').startsWith('<') ? 'above' : 'below'} ${r.clear_threshold}`,
         duration(r.for_seconds), duration(r.keep_firing_for_seconds), pill(r.severity, severityClass[r.severity]),
         r.enabled === false ? 'no' : 'yes',
         canChange ? h('span', { class: 'controls' },

@@ -3,10 +3,13 @@ DashboardBrowserTests: signs in through the cookie (changing the generated
 first-admin password on the way), waits for the overview's chart to receive
 live samples, opens every page and saves a screenshot of each at desktop and phone widths, creates a
 real service through the Services page, starts and stops it and sees its log
-tail move, and signals a process from the process detail (when the server has
-that route). Fails on any console error, failed request or CSP violation
-except the expected ones (the signed-out session probe's 401, and 404 from
-routes this server lacks).
+tail move, then edits and deletes it, and signals a process from the process
+detail. Routes of other parts this server may lack (the process signal, the
+alerts) are answered in the page itself, in their contract's shape, only
+after they answered 404, so the pages' rendering and requests are checked
+before those routes exist. Fails on any console error, failed request or CSP
+violation except the expected ones (the signed-out session probe's 401, and
+404 from routes this server lacks).
 
 Usage: ui_check.py BASE_URL USER PASSWORD NEW_PASSWORD SCREENSHOT_DIR NGINX_PID_FILE
 (nginx is reloaded once, which closes every live subscriber: the page must

@@ -5,13 +5,14 @@ import XCTest
 /// The dashboard (web/, served by nginx under /ui/) through the real stack:
 /// nginx's headers and the `/` redirect over HTTP, then a real browser
 /// (headless Chromium driven by Selenium, Support/ui_check.py) that signs in
-/// with the cookie, watches a live chart move and opens every page.
-/// Screenshots go to $CC_TEST_OUT/ui (default .build/test-output/ui).
+/// with the cookie, watches a live chart move, opens every page, runs a real
+/// service through the Services page (so the supervisor is on) and signals a
+/// process from the process detail. Screenshots go to $CC_TEST_OUT/ui (default .build/test-output/ui).
 final class DashboardBrowserTests: XCTestCase {
     nonisolated(unsafe) static var server: TestServer?
 
     override class func setUp() {
-        server = try? TestServer(env: ["CC_COLLECT_INTERVAL": "0.5", "CC_LOGIN_RATE_LIMIT": "600"])
+        server = try? TestServer(env: ["CC_COLLECT_INTERVAL": "0.25", "CC_LOGIN_RATE_LIMIT": "600", "CC_SUPERVISOR": "true"])
     }
 
     override class func tearDown() {
@@ -67,7 +68,8 @@ final class DashboardPrivateBrowserTests: XCTestCase {
     nonisolated(unsafe) static var server: TestServer?
 
     override class func setUp() {
-        server = try? TestServer(env: ["CC_COLLECT_INTERVAL": "0.5", "CC_LOGIN_RATE_LIMIT": "600", "CC_PUBLIC_READ": "false"])
+        server = try? TestServer(env: ["CC_COLLECT_INTERVAL": "0.25", "CC_LOGIN_RATE_LIMIT": "600", "CC_PUBLIC_READ": "false",
+                                       "CC_SUPERVISOR": "true"])
     }
 
     override class func tearDown() {
@@ -110,7 +112,7 @@ private func runBrowserCheck(_ server: TestServer, screenshots: String, file: St
     XCTAssertEqual(result["result"] as? String, "ok", "\(text)\n\(errText.suffix(2000))", file: file, line: line)
     XCTAssertEqual(p.terminationStatus, 0, file: file, line: line)
     XCTAssertGreaterThan(result["process_rows"] as? Int ?? 0, 0, file: file, line: line)
-    for name in ["login", "overview-dark", "processes-detail"] {
+    for name in ["login", "overview-dark", "processes-detail", "processes-signal", "services-new"] {
         XCTAssertTrue(FileManager.default.fileExists(atPath: "\(out)/\(name).png"), "screenshot \(name)", file: file, line: line)
     }
     for name in ["overview", "processes", "network", "events", "users", "services", "alerts"] {

@@ -12,13 +12,13 @@ import * as processes from './pages/processes.js';
 import * as network from './pages/network.js';
 import * as events from './pages/events.js';
 import * as users from './pages/users.js';
-import * as optional from './pages/optional.js';
+import * as services from './pages/services.js';
+import * as alerts from './pages/alerts.js';
 import * as login from './pages/login.js';
 import * as password from './pages/password.js';
 
 const pages = {
-  overview, processes, network, events, users, login, password,
-  services: optional.services, alerts: optional.alerts,
+  overview, processes, network, services, alerts, events, users, login, password,
 };
 
 const view = document.getElementById('view');

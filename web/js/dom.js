@@ -60,3 +60,23 @@ export function errorLine(e) {
   return h('p', { class: 'error', role: 'alert' },
     e.message + (e.requestId ? ` (request ${e.requestId})` : ''));
 }
+
+/**
+ * Asks `question` in a modal dialog (Esc or Cancel refuse); resolves to true
+ * only when `confirmLabel` is pressed. The dialog removes itself when closed.
+ */
+export function confirmDialog(question, confirmLabel = 'OK') {
+  return new Promise(resolve => {
+    const ok = h('button', { type: 'button', class: 'danger', id: 'confirm-ok' }, confirmLabel);
+    const cancel = h('button', { type: 'button', id: 'confirm-cancel' }, 'Cancel');
+    const dialog = h('dialog', { id: 'confirm', role: 'alertdialog', 'aria-labelledby': 'confirm-question' },
+      h('p', { id: 'confirm-question' }, question), h('div', { class: 'controls' }, ok, cancel));
+    let answer = false;
+    ok.addEventListener('click', () => { answer = true; dialog.close(); });
+    cancel.addEventListener('click', () => dialog.close());
+    dialog.addEventListener('close', () => { dialog.remove(); resolve(answer); });
+    document.body.append(dialog);
+    dialog.showModal();
+    cancel.focus();
+  });
+}

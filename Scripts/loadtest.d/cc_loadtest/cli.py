@@ -28,6 +28,7 @@ SCENARIOS = {
     "chaos": "SIGKILL of workers, HUP of the master, database restarts, under load; no acknowledged write lost",
     "ratelimit": "exactly at the nginx limit, then one over: 429 with Retry-After, as JSON",
     "payload": "a response over 1 MiB under load; request bodies just under and just over the 1 MiB limit",
+    "ui-soak": "the dashboard open in headless Chromium with live updates: JS heap slope and DOM growth",
     "selftest": "the generator's own ceiling against nginx's `return 200` (>= 20,000 req/s) and parser checks",
 }
 
@@ -100,11 +101,16 @@ def build_parser():
     a.add_argument("--server-timeout", type=float, default=10.0,
                    help="the server's request timeout (CC_REQUEST_TIMEOUT); nothing may hang past it (+1 s)")
     a.add_argument("--workers", type=int, help="pool size (default: /api/pool/status, else the master's children)")
-    a.add_argument("--sample-interval", type=float, help="soak: seconds between /proc samples")
+    a.add_argument("--sample-interval", type=float,
+                   help="soak: seconds between /proc samples; ui-soak: between browser samples (default 10)")
     a.add_argument("--warmup", type=float, help="soak: seconds left out of the growth fit (default 20%%)")
     a.add_argument("--max-rss-growth", type=float, default=16.0, help="soak: MiB per hour (default 16)")
     a.add_argument("--max-fd-growth", type=float, default=10.0, help="soak: fds per hour (default 10)")
     a.add_argument("--max-thread-growth", type=float, default=4.0, help="soak: threads per hour (default 4)")
+    a.add_argument("--max-heap-slope", type=float, default=1.0,
+                   help="ui-soak: JS heap MB per 1,000 updates (default 1)")
+    a.add_argument("--max-dom-ratio", type=float, default=1.2,
+                   help="ui-soak: DOM nodes over their count after 100 updates (default 1.2)")
     a.add_argument("--chaos-interval", type=float, default=4.0, help="chaos: mean seconds between actions")
     a.add_argument("--chaos-actions", default=None, help="chaos: comma list of kill,hup,db (default kill,hup[,db])")
     a.add_argument("--db-restart-cmd", default=env_default("CC_LOADTEST_DB_RESTART"),

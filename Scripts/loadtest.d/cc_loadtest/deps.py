@@ -128,3 +128,17 @@ def matplotlib_pyplot(mode):
     except Exception as e:  # no network, no pip: the report is still complete without charts
         log("matplotlib unavailable, no charts: %s" % e)
         return None
+
+
+def ensure_browser():
+    """Headless Chromium, chromedriver and Selenium (Debian's, for /usr/bin/python3): ui-soak's browser."""
+    def present():
+        return (os.path.exists("/usr/bin/chromium") and os.path.exists("/usr/bin/chromedriver")
+                and subprocess.run(["/usr/bin/python3", "-c", "import selenium"], stdout=subprocess.DEVNULL,
+                                   stderr=subprocess.DEVNULL).returncode == 0)
+    if present():
+        return
+    log("installing chromium, chromium-driver and python3-selenium (Debian)")
+    apt_install("python3", "chromium", "chromium-driver", "python3-selenium")
+    if not present():
+        raise SetupError("chromium, chromedriver or python3-selenium still missing after apt-get install")

@@ -17,6 +17,7 @@ import urllib.parse
 from . import procmon
 from .gen import Group, Route
 from .httpc import Target, raw_request
+from .ui_soak import ui_soak
 from .util import SetupError, Skip, linreg, log, r3
 
 
@@ -1370,5 +1371,6 @@ REGISTRY = {
     "chaos": chaos,
     "ratelimit": ratelimit,
     "payload": payload,
+    "ui-soak": ui_soak,
     "selftest": selftest,
 }

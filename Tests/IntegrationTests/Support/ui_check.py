@@ -1,9 +1,15 @@
 """Drives the dashboard in headless Chromium (Selenium + chromedriver) for
 DashboardBrowserTests: signs in through the cookie (changing the generated
 first-admin password on the way), waits for the overview's chart to receive
-live samples, opens every page and saves a screenshot of each at desktop and phone widths. Fails on any
-console error, failed request or CSP violation except the expected ones
-(the signed-out session probe's 401, and 404 from routes this server lacks).
+live samples, opens every page and saves a screenshot of each at desktop and phone widths, creates a
+real service through the Services page, starts and stops it and sees its log
+tail move, then edits and deletes it, and signals a process from the process
+detail. Routes of other parts this server may lack (the process signal, the
+alerts) are answered in the page itself, in their contract's shape, only
+after they answered 404, so the pages' rendering and requests are checked
+before those routes exist. Fails on any console error, failed request or CSP
+violation except the expected ones (the signed-out session probe's 401, and
+404 from routes this server lacks).
 
 Usage: ui_check.py BASE_URL USER PASSWORD NEW_PASSWORD SCREENSHOT_DIR NGINX_PID_FILE
 (nginx is reloaded once, which closes every live subscriber: the page must
@@ -14,8 +20,14 @@ Prints one JSON object per line; the last is {"result": "ok", ...} or
 import json
 import os
 import signal
+import shutil
+import socket
+import subprocess
 import sys
+import tempfile
 import time
+import urllib.error
+import urllib.request
 
 from selenium import webdriver
 from selenium.webdriver.chrome.options import Options
@@ -24,14 +36,17 @@ from selenium.common.exceptions import StaleElementReferenceException, TimeoutEx
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
+import ui_redraw
+
 base, user, password, new_password, shots, nginx_pid_file = sys.argv[1:7]
 os.makedirs(shots, exist_ok=True)
 
 # Console lines that are expected: the probe of /api/auth/me while signed
-# out, and the optional pages' routes that later releases add.
-EXPECTED = ["/api/auth/me - Failed to load resource: the server responded with a status of 401",
-            "/api/services - Failed to load resource: the server responded with a status of 404",
-            "/api/alerts - Failed to load resource: the server responded with a status of 404"]
+# out, and the routes of parts that arrive separately (alerts, the process
+# signal) while this server lacks them.
+NOT_FOUND = " - Failed to load resource: the server responded with a status of 404"
+EXPECTED = ["/api/auth/me - Failed to load resource: the server responded with a status of 401"] + [
+    f"/api/alerts/{r}{NOT_FOUND}" for r in ["active", "history", "rules", "silences"]] + ["/signal" + NOT_FOUND]
 
 
 def say(**kw):
@@ -43,16 +58,16 @@ opts.binary_location = "/usr/bin/chromium"
 for a in ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
           "--window-size=1280,900", "--disable-extensions", "--no-first-run"]:
     opts.add_argument(a)
-opts.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+ui_redraw.trace_options(opts)
 driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=opts)
 problems = []
 
 
-def check_console(step):
+def check_console(step, allowed=()):
     for entry in driver.get_log("browser"):
         if entry["level"] != "SEVERE" and "Content Security Policy" not in entry["message"]:
             continue
-        if any(e in entry["message"] for e in EXPECTED):
+        if any(e in entry["message"] for e in EXPECTED + list(allowed)):
             continue
         problems.append({"step": step, "console": entry["message"]})
 
@@ -81,6 +96,94 @@ def shot(name, phone=False):
         driver.set_window_size(1280, 900)
 
 
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def click(sel):
+    """Clicks the first match, finding it again if a refresh replaced it meanwhile."""
+    for attempt in range(5):
+        try:
+            el = css(sel)[0]
+            driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", el)
+            el.click()
+            return
+        except StaleElementReferenceException:
+            if attempt == 4:
+                raise
+
+
+def service_state(name):
+    rows = css(f"#services-list tr[data-service='{name}']")
+    return rows[0].get_attribute("data-status") if rows else None
+
+
+# The alerts routes' contract (issue 11), answered in the page itself while
+# this server has no such routes: the Alerts page and the overview's panel
+# render real-shaped answers, and their writes carry the CSRF header.
+ALERTS_MOCK = """
+const now = Date.now(), iso = ms => new Date(ms).toISOString();
+const alert = (id, state, extra) => Object.assign({id, rule_id: 1, rule_name: 'cpu busy', metric: 'cpu_percent',
+  label: null, state, severity: 'warning', value: 97.5, threshold: 90, started_at: iso(now - 600e3),
+  fired_at: iso(now - 300e3), resolved_at: null, acked_by: null, acked_at: null, something_new: 1}, extra);
+const answers = {
+  '/api/alerts/active': {alerts: [alert(7, 'firing')]},
+  '/api/alerts/history': {alerts: [alert(6, 'resolved', {label: '/', metric: 'disk_percent', severity: 'critical',
+    resolved_at: iso(now - 3600e3), fired_at: iso(now - 7200e3)})]},
+  '/api/alerts/rules': {rules: [
+    {id: 1, name: 'cpu busy', metric: 'cpu_percent', label: null, comparator: '>', threshold: 90, clear_threshold: 85,
+     for_seconds: 300, keep_firing_for_seconds: 60, severity: 'warning', enabled: true, created_at: iso(now)},
+    {id: 2, name: 'disk full', metric: 'disk_percent', label: '/', comparator: '>', threshold: 95, clear_threshold: null,
+     for_seconds: 0, keep_firing_for_seconds: 0, severity: 'critical', enabled: false}]},
+  '/api/alerts/silences': {silences: [{id: 3, matcher: {rule_id: 2}, ends_at: iso(now + 3600e3), created_by: 'admin',
+    comment: 'disk swap planned'}]},
+};
+window.ccAlertCalls = [];
+const realFetch = window.fetch;
+window.ccRealFetch = realFetch;
+window.fetch = async (url, opts = {}) => {
+  const path = new URL(url, location.href).pathname;
+  if (!path.startsWith('/api/alerts')) return realFetch(url, opts);
+  const method = opts.method ?? 'GET';
+  window.ccAlertCalls.push({method, path, body: opts.body ? JSON.parse(opts.body) : null,
+    csrf: (opts.headers ?? {})['X-Requested-With'] ?? null});
+  const body = method === 'GET' ? answers[path] : {success: true};
+  return new Response(JSON.stringify(body), {status: method === 'POST' && !path.endsWith('/ack') ? 201 : 200,
+    headers: {'Content-Type': 'application/json'}});
+};"""
+
+
+def alerts_contract():
+    driver.execute_script(ALERTS_MOCK)
+    driver.execute_script("location.hash = '#/overview'")
+    wait(15, lambda d: css("#overview-alerts tr[data-alert='7']"), "the firing alert on the overview")
+    driver.execute_script("location.hash = '#/alerts'")
+    wait(15, lambda d: css("#alerts-active tr[data-alert='7']") and len(css("#alerts-rules tr[data-rule]")) == 2
+         and len(css("#alerts-silences tbody tr")) == 1 and len(css("#alerts-history tbody tr")) == 1,
+         "active alert, two rules, a silence and the history")
+    shot("alerts-contract")
+    click("#alerts-active button[data-ack='7']")
+    wait(10, lambda d: "Acknowledged" in css("#alerts-status")[0].text, "the ack's confirmation")
+    css("#rule-name")[0].send_keys("load high")
+    css("#rule-metric")[0].send_keys("load_1m")
+    css("#rule-threshold")[0].send_keys("4")
+    click("#rule-form button[type=submit]")
+    wait(10, lambda d: "added" in css("#alerts-status")[0].text, "the new rule's confirmation")
+    calls = driver.execute_script("const c = window.ccAlertCalls; window.fetch = window.ccRealFetch; return c")
+    writes = [c for c in calls if c["method"] != "GET"]
+    ack = [c for c in writes if c["path"] == "/api/alerts/7/ack"]
+    rule = [c for c in writes if c["method"] == "POST" and c["path"] == "/api/alerts/rules"]
+    if not ack or not rule or any(c["csrf"] != "XMLHttpRequest" for c in writes):
+        raise AssertionError(f"the alerts page's writes: {writes}")
+    if rule[0]["body"].get("threshold") != 4 or rule[0]["body"].get("metric") != "load_1m":
+        raise AssertionError(f"the new rule's body: {rule[0]['body']}")
+    check_console("alerts-contract")
+    say(step="alerts-contract", note="alerts routes answered in the page (this server has none yet)",
+        writes=[f"{c['method']} {c['path']}" for c in writes])
+
+
 def page(name, ready, what):
     driver.execute_script(f"location.hash = '#/{name}'")
     wait(15, lambda d: ready(), what)
@@ -89,6 +192,8 @@ def page(name, ready, what):
     say(step=name, ok=True)
 
 
+victim = None  # the process the signal step ends
+scratch = tempfile.mkdtemp(prefix="cc-ui-check-")
 try:
     started = time.time()
     driver.get(base + "/")
@@ -134,16 +239,15 @@ try:
     live_state = css("#live")[0].get_attribute("data-state")
     if live_state != "live":
         raise AssertionError(f"live indicator says {live_state}")
-    redraws_in_order = driver.execute_script(
-        "return performance.getEntriesByName('cc-redraw').map(m => Math.round(m.duration * 10) / 10)")
-    redraws = sorted(redraws_in_order)
-    p95 = redraws[min(len(redraws) - 1, int(len(redraws) * 0.95))]
-    if p95 > 50:
-        raise AssertionError(f"a live update took {p95:.1f} ms of main-thread time at p95 (limit 50 ms): {redraws}")
+    # Redraw time: the main thread's CPU time for each of 20 live updates,
+    # from the browser's trace (ui_redraw.py); the p95 of 20 tolerates one
+    # slow update.
+    redraw = ui_redraw.summary(ui_redraw.collect(driver, 20, timeout=30))
+    if redraw["cpu_p95_ms"] > 50:
+        raise AssertionError(f"a live update took {redraw['cpu_p95_ms']} ms of main-thread time at p95 (limit 50 ms): {redraw}")
     shot("overview", phone=True)
     check_console("overview")
-    say(step="overview", points_before=first, points_after=points(), redraws=len(redraws), redraw_ms=redraws_in_order,
-        redraw_p95_ms=round(p95, 2))
+    say(step="overview", points_before=first, points_after=points(), redraw=redraw)
 
     # An nginx reload closes every WebSocket (1001): the page reconnects on its own.
     connected = css("#live")[0].get_attribute("title")
@@ -190,8 +294,132 @@ try:
     wait(10, lambda d: any(td.text == "ui-viewer" for td in css("#user-list tbody td")), "the created user in the list")
     check_console("create-user")
     say(step="create-user", ok=True)
-    page("services", lambda: css("#services-list table, #services-list .empty"), "services or its empty state")
-    page("alerts", lambda: css("#alerts-list table, #alerts-list .empty"), "alerts or its empty state")
+    # sleep under a name of its own (a symlink: the kernel names a process
+    # after the path it ran), so other sleeps on the machine do not hide it.
+    victim_path = os.path.join(scratch, "ui-check-victim")
+    os.symlink("/bin/sleep", victim_path)
+    victim = subprocess.Popen([victim_path, "300"])
+    page("services", lambda: css("#services-list .empty"), "the services' empty state")
+    # A real service through the page: python's HTTP server on a free port,
+    # its argv typed one field per argument; started, answering, its request
+    # in the log tail, then stopped.
+    port = free_port()
+    click("#service-new")
+    css("#service-name")[0].send_keys("ui-web")
+    argv = ["/usr/bin/python3", "-m", "http.server", str(port), "--bind", "127.0.0.1"]
+    for i, arg in enumerate(argv):
+        if i:
+            click("#service-add-arg")
+        css("#service-argv input")[i].send_keys(arg)
+    css("#service-port")[0].send_keys(str(port))
+    css("#service-directory")[0].send_keys("/tmp")
+    shot("services-new")
+    # A directory that does not exist: the server's 400 shows in the form, nothing is created.
+    css("#service-directory")[0].clear()
+    css("#service-directory")[0].send_keys("/no/such/directory")
+    click("#service-save")
+    wait(10, lambda d: css("#service-form .error"), "the server's refusal of a missing working directory")
+    refusal = css("#service-form .error")[0].text
+    if "working_directory" not in refusal:
+        raise AssertionError(f"the refusal does not name the field: {refusal}")
+    check_console("service-refused", ["/api/services - Failed to load resource: the server responded with a status of 400"])
+    css("#service-directory")[0].clear()
+    css("#service-directory")[0].send_keys("/tmp")
+    click("#service-save")
+    wait(10, lambda d: service_state("ui-web") == "stopped" and css("#service-log-meta"), "the created service, stopped")
+    click("#services-list tr[data-service='ui-web'] button[data-action='start']")
+    wait(15, lambda d: css("#service-detail .action")[0].get_attribute("data-result") == "done"
+         and service_state("ui-web") == "running", "the start action done and the service running")
+    try:
+        urllib.request.urlopen(f"http://127.0.0.1:{port}/ui-check-was-here", timeout=5)
+    except urllib.error.HTTPError as e:
+        assert e.code == 404, e  # it answered: no such file
+    wait(10, lambda d: "ui-check-was-here" in css("#service-log")[0].text, "the request in the log tail (2 s refresh)")
+    shot("services", phone=True)
+    check_console("service-start")
+    say(step="service-start", action=css("#service-detail .action")[0].text)
+    click("#services-list tr[data-service='ui-web'] button[data-action='stop']")
+    wait(20, lambda d: css("#service-detail .action")[0].get_attribute("data-result") == "done"
+         and service_state("ui-web") == "stopped", "the stop action done and the service stopped")
+    try:
+        urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=2)
+        raise AssertionError("the stopped service still answers")
+    except OSError:
+        pass
+    check_console("service-stop")
+    say(step="service-stop", action=css("#service-detail .action")[0].text)
+
+    # Edit keeps what the form does not show (PUT replaces the definition):
+    # the port set at creation is still there after the description changes.
+    click("#service-edit")
+    wait(10, lambda d: len(css("#service-argv input")) == len(argv), "the editor with the stored argv")
+    css("#service-description")[0].send_keys("edited through the page")
+    click("#service-save")
+    wait(10, lambda d: any(td.text == "edited through the page" for td in css("#services-list tr[data-service='ui-web'] td")),
+         "the new description in the list")
+    cells = [td.text for td in css("#services-list tr[data-service='ui-web'] td")]
+    if str(port) not in cells:
+        raise AssertionError(f"the edit lost the port: {cells}")
+    click("#service-delete")
+    wait(5, lambda d: css("#confirm-ok"), "the delete confirmation")
+    css("#confirm-ok")[0].click()
+    wait(10, lambda d: css("#services-list .empty"), "the empty state after the delete")
+    check_console("service-edit-delete")
+    say(step="service-edit-delete", refusal=refusal)
+
+    # A signal from the process detail, to a process of this script's own
+    # (started before the services steps, so the process snapshot has it).
+    driver.execute_script("location.hash = '#/processes'")
+    wait(10, lambda d: css("#filter-name"), "the processes page")
+    css("#filter-name")[0].send_keys("ui-check-victim")
+    click("form[role=search] button[type=submit]")
+    row = f"#process-list tr[data-pid='{victim.pid}']"
+    wait(20, lambda d: css(row), f"the row of ui-check-victim {victim.pid}")
+    click(row)
+    wait(10, lambda d: css("#signal-form"), "the signal form (admin)")
+    click("#signal-form button[type=submit]")  # TERM, the first choice
+    wait(5, lambda d: css("#confirm-ok"), "the confirmation dialog")
+    shot("processes-signal")
+    css("#confirm-ok")[0].click()
+    wait(10, lambda d: css("#signal-result")[0].get_attribute("data-status"), "the signal's answer")
+    answer = css("#signal-result")[0].get_attribute("data-status")
+    if answer == "404":
+        # The route's contract answered in the page: the body the page sends.
+        refused = css("#signal-result")[0].text
+        driver.execute_script("""
+            window.ccSignalCalls = [];
+            window.ccRealFetch = window.fetch;
+            window.fetch = async (url, opts = {}) => {
+              if (!String(url).endsWith('/signal')) return window.ccRealFetch(url, opts);
+              window.ccSignalCalls.push({url: String(url), body: JSON.parse(opts.body),
+                csrf: (opts.headers ?? {})['X-Requested-With'] ?? null});
+              return new Response('{"success":true}', {status: 200, headers: {'Content-Type': 'application/json'}});
+            };""")
+        click("#signal-form button[type=submit]")
+        wait(5, lambda d: css("#confirm-ok"), "the confirmation dialog")
+        css("#confirm-ok")[0].click()
+        wait(10, lambda d: css("#signal-result")[0].get_attribute("data-status") == "sent", "the signal's answer")
+        calls = driver.execute_script("const c = window.ccSignalCalls; window.fetch = window.ccRealFetch; return c")
+        body = calls[0]["body"] if len(calls) == 1 else {}
+        if (not calls or calls[0]["url"] != f"/api/system/processes/{victim.pid}/signal" or body.get("signal") != "TERM"
+                or not isinstance(body.get("start_time"), (int, float)) or calls[0]["csrf"] != "XMLHttpRequest"):
+            raise AssertionError(f"the signal request: {calls}")
+        say(step="process-signal", note="this server has no POST /api/system/processes/{pid}/signal yet: its "
+            "404 was shown, then the request checked against an answer given in the page",
+            refused=refused, body=body)
+    elif answer != "sent":
+        raise AssertionError(f"the signal was refused ({answer}): {css('#signal-result')[0].text}")
+    else:
+        victim.wait(timeout=10)
+        if victim.returncode != -signal.SIGTERM:
+            raise AssertionError(f"sleep ended with {victim.returncode}, not by SIGTERM")
+        say(step="process-signal", ok=True)
+    css("#process-detail-close")[0].click()
+    check_console("process-signal")
+
+    page("alerts", lambda: css("#alerts-active table, #alerts-active .empty"), "active alerts or their empty state")
+    if css("#alerts-active [data-unavailable]"):
+        alerts_contract()
 
     # Dark mode (prefers-color-scheme): the overview, re-rendered with the dark palette.
     driver.execute_cdp_cmd("Emulation.setEmulatedMedia",
@@ -221,3 +449,7 @@ except Exception as e:  # noqa: BLE001 - every failure is reported the same way
     sys.exit(1)
 finally:
     driver.quit()
+    if victim:
+        victim.kill()
+        victim.wait()
+    shutil.rmtree(scratch, ignore_errors=True)

@@ -1,15 +1,43 @@
 // Processes: GET /api/system/processes with sort, filters (name, user,
 // state) and paging, refreshed every 5 s; a row (click or Enter) opens the
-// detail (GET /api/system/processes/{pid}) in a dialog.
+// detail (GET /api/system/processes/{pid}) in a dialog, where an admin may
+// send a signal (POST /api/system/processes/{pid}/signal, after a
+// confirmation, with the start time shown so a reused PID is refused: 409).
 import { api, APIError } from '../api.js';
-import { h, fill, table, row, field, errorLine } from '../dom.js';
+import { h, fill, table, row, field, errorLine, confirmDialog } from '../dom.js';
 import { bytes, percent, localTime, snapshotAge } from '../format.js';
 
 const PAGE = 50;
 const sorts = [['cpu', 'CPU'], ['memory', 'memory'], ['rss', 'RSS'], ['pid', 'PID'], ['name', 'name'], ['start_time', 'start time']];
 const states = ['', 'running', 'sleeping', 'disk-sleep', 'stopped', 'zombie', 'idle'];
+/** The signals the route takes, most used first (signal(7)). */
+const signals = [['TERM', 'ask to exit'], ['KILL', 'end at once'], ['HUP', 'hang up / reload'], ['INT', 'interrupt'],
+  ['STOP', 'pause'], ['CONT', 'resume'], ['USR1', 'user-defined 1'], ['USR2', 'user-defined 2']];
 
-export async function render(view) {
+/** The admin's signal form for process `p` (its detail's answer). */
+function signalForm(p) {
+  const choice = h('select', { id: 'signal-name' }, signals.map(([s, what]) => h('option', { value: s }, `${s} (${what})`)));
+  const result = h('p', { id: 'signal-result', 'aria-live': 'polite' });
+  const form = h('form', { class: 'controls', id: 'signal-form' }, field('Signal', choice),
+    h('button', { type: 'submit', class: 'danger' }, 'Send'));
+  form.addEventListener('submit', async ev => {
+    ev.preventDefault();
+    const sig = choice.value;
+    if (!await confirmDialog(`Send SIG${sig} to ${p.name} (PID ${p.pid}, user ${p.user})?`, `Send SIG${sig}`)) return;
+    delete result.dataset.status;
+    try {
+      await api(`/api/system/processes/${p.pid}/signal`, { method: 'POST', body: { signal: sig, start_time: p.start_time } });
+      result.dataset.status = 'sent';
+      fill(result, h('span', { class: 'note' }, `SIG${sig} sent to PID ${p.pid}.`));
+    } catch (e) {
+      result.dataset.status = String(e.status);
+      fill(result, errorLine(e));
+    }
+  });
+  return [h('h2', {}, 'Send a signal'), form, result];
+}
+
+export async function render(view, ctx) {
   const q = { sort: 'cpu', order: '', name: '', user: '', state: '', offset: 0 };
   let selected = null;
   const list = h('div', { id: 'process-list' }, 'loading…');
@@ -57,7 +85,8 @@ export async function render(view) {
         ['children', p.children?.length ? p.children.join(', ') : 'none'],
       ].filter(([, v]) => v !== undefined && v !== null);
       fill(detailBody, h('h2', { id: 'process-detail-title' }, `${p.name} (${p.pid})`),
-        h('dl', { class: 'detail' }, items.map(([k, v]) => [h('dt', {}, k), h('dd', {}, String(v))])));
+        h('dl', { class: 'detail' }, items.map(([k, v]) => [h('dt', {}, k), h('dd', {}, String(v))])),
+        ctx.me?.role === 'admin' ? signalForm(p) : null);
     } catch (e) {
       fill(detailBody, h('h2', { id: 'process-detail-title' }, `Process ${pid}`),
         e instanceof APIError && e.status === 404 ? h('p', { class: 'empty' }, 'This process has exited.') : errorLine(e));

@@ -12,7 +12,8 @@ final class DashboardBrowserTests: XCTestCase {
     nonisolated(unsafe) static var server: TestServer?
 
     override class func setUp() {
-        server = try? TestServer(env: ["CC_COLLECT_INTERVAL": "0.25", "CC_LOGIN_RATE_LIMIT": "600", "CC_SUPERVISOR": "true"])
+        server = try? TestServer(env: syntheticCPU().merging(["CC_COLLECT_INTERVAL": "0.25", "CC_LOGIN_RATE_LIMIT": "600",
+                                                              "CC_SUPERVISOR": "true"]) { $1 })
     }
 
     override class func tearDown() {
@@ -68,8 +69,8 @@ final class DashboardPrivateBrowserTests: XCTestCase {
     nonisolated(unsafe) static var server: TestServer?
 
     override class func setUp() {
-        server = try? TestServer(env: ["CC_COLLECT_INTERVAL": "0.25", "CC_LOGIN_RATE_LIMIT": "600", "CC_PUBLIC_READ": "false",
-                                       "CC_SUPERVISOR": "true"])
+        server = try? TestServer(env: syntheticCPU().merging(["CC_COLLECT_INTERVAL": "0.25", "CC_LOGIN_RATE_LIMIT": "600",
+                                                              "CC_PUBLIC_READ": "false", "CC_SUPERVISOR": "true"]) { $1 })
     }
 
     override class func tearDown() {
@@ -82,6 +83,14 @@ final class DashboardPrivateBrowserTests: XCTestCase {
         XCTAssertEqual(try server.get("/api/system/stats").status, 401, "nothing public")
         try runBrowserCheck(server, screenshots: "ui-private")
     }
+}
+
+/// Settings for a server whose alert rules read a cpu of 99 (the synthetic
+/// metric source), so that a rule the page adds fires at once.
+private func syntheticCPU() -> [String: String] {
+    let path = FileManager.default.temporaryDirectory.appendingPathComponent("cc-ui-metrics-\(getpid())-\(UUID().uuidString.prefix(8)).json").path
+    FileManager.default.createFile(atPath: path, contents: Data(#"{"cpu": 99}"#.utf8))
+    return ["CC_TEST_ROUTES": "true", "CC_TEST_METRICS_FILE": path]
 }
 
 /// Runs Support/ui_check.py against `server` as its first admin, with the
@@ -112,7 +121,7 @@ private func runBrowserCheck(_ server: TestServer, screenshots: String, file: St
     XCTAssertEqual(result["result"] as? String, "ok", "\(text)\n\(errText.suffix(2000))", file: file, line: line)
     XCTAssertEqual(p.terminationStatus, 0, file: file, line: line)
     XCTAssertGreaterThan(result["process_rows"] as? Int ?? 0, 0, file: file, line: line)
-    for name in ["login", "overview-dark", "processes-detail", "processes-signal", "services-new"] {
+    for name in ["login", "overview-dark", "processes-detail", "processes-signal", "services-new", "alerts-firing"] {
         XCTAssertTrue(FileManager.default.fileExists(atPath: "\(out)/\(name).png"), "screenshot \(name)", file: file, line: line)
     }
     for name in ["overview", "processes", "network", "events", "users", "services", "alerts"] {

@@ -4,12 +4,11 @@ first-admin password on the way), waits for the overview's chart to receive
 live samples, opens every page and saves a screenshot of each at desktop and phone widths, creates a
 real service through the Services page, starts and stops it and sees its log
 tail move, then edits and deletes it, and signals a process from the process
-detail. Routes of other parts this server may lack (the process signal, the
-alerts) are answered in the page itself, in their contract's shape, only
-after they answered 404, so the pages' rendering and requests are checked
-before those routes exist. Fails on any console error, failed request or CSP
-violation except the expected ones (the signed-out session probe's 401, and
-404 from routes this server lacks).
+detail, and adds an alert rule that fires against the server's synthetic
+cpu figure, sees it on the overview and the Alerts page, acknowledges and
+silences it. Fails on any console error, failed request or CSP violation
+except the expected ones (the signed-out session probe's 401, and the
+process signal route's 404 while this server lacks it).
 
 Usage: ui_check.py BASE_URL USER PASSWORD NEW_PASSWORD SCREENSHOT_DIR NGINX_PID_FILE
 (nginx is reloaded once, which closes every live subscriber: the page must
@@ -42,11 +41,10 @@ base, user, password, new_password, shots, nginx_pid_file = sys.argv[1:7]
 os.makedirs(shots, exist_ok=True)
 
 # Console lines that are expected: the probe of /api/auth/me while signed
-# out, and the routes of parts that arrive separately (alerts, the process
-# signal) while this server lacks them.
+# out, and the process signal route while this server lacks it.
 NOT_FOUND = " - Failed to load resource: the server responded with a status of 404"
-EXPECTED = ["/api/auth/me - Failed to load resource: the server responded with a status of 401"] + [
-    f"/api/alerts/{r}{NOT_FOUND}" for r in ["active", "history", "rules", "silences"]] + ["/signal" + NOT_FOUND]
+EXPECTED = ["/api/auth/me - Failed to load resource: the server responded with a status of 401",
+            "/signal" + NOT_FOUND]
 
 
 def say(**kw):
@@ -120,68 +118,43 @@ def service_state(name):
     return rows[0].get_attribute("data-status") if rows else None
 
 
-# The alerts routes' contract (issue 11), answered in the page itself while
-# this server has no such routes: the Alerts page and the overview's panel
-# render real-shaped answers, and their writes carry the CSRF header.
-ALERTS_MOCK = """
-const now = Date.now(), iso = ms => new Date(ms).toISOString();
-const alert = (id, state, extra) => Object.assign({id, rule_id: 1, rule_name: 'cpu busy', metric: 'cpu_percent',
-  label: null, state, severity: 'warning', value: 97.5, threshold: 90, started_at: iso(now - 600e3),
-  fired_at: iso(now - 300e3), resolved_at: null, acked_by: null, acked_at: null, something_new: 1}, extra);
-const answers = {
-  '/api/alerts/active': {alerts: [alert(7, 'firing')]},
-  '/api/alerts/history': {alerts: [alert(6, 'resolved', {label: '/', metric: 'disk_percent', severity: 'critical',
-    resolved_at: iso(now - 3600e3), fired_at: iso(now - 7200e3)})]},
-  '/api/alerts/rules': {rules: [
-    {id: 1, name: 'cpu busy', metric: 'cpu_percent', label: null, comparator: '>', threshold: 90, clear_threshold: 85,
-     for_seconds: 300, keep_firing_for_seconds: 60, severity: 'warning', enabled: true, created_at: iso(now)},
-    {id: 2, name: 'disk full', metric: 'disk_percent', label: '/', comparator: '>', threshold: 95, clear_threshold: null,
-     for_seconds: 0, keep_firing_for_seconds: 0, severity: 'critical', enabled: false}]},
-  '/api/alerts/silences': {silences: [{id: 3, matcher: {rule_id: 2}, ends_at: iso(now + 3600e3), created_by: 'admin',
-    comment: 'disk swap planned'}]},
-};
-window.ccAlertCalls = [];
-const realFetch = window.fetch;
-window.ccRealFetch = realFetch;
-window.fetch = async (url, opts = {}) => {
-  const path = new URL(url, location.href).pathname;
-  if (!path.startsWith('/api/alerts')) return realFetch(url, opts);
-  const method = opts.method ?? 'GET';
-  window.ccAlertCalls.push({method, path, body: opts.body ? JSON.parse(opts.body) : null,
-    csrf: (opts.headers ?? {})['X-Requested-With'] ?? null});
-  const body = method === 'GET' ? answers[path] : {success: true};
-  return new Response(JSON.stringify(body), {status: method === 'POST' && !path.endsWith('/ack') ? 201 : 200,
-    headers: {'Content-Type': 'application/json'}});
-};"""
-
-
-def alerts_contract():
-    driver.execute_script(ALERTS_MOCK)
-    driver.execute_script("location.hash = '#/overview'")
-    wait(15, lambda d: css("#overview-alerts tr[data-alert='7']"), "the firing alert on the overview")
-    driver.execute_script("location.hash = '#/alerts'")
-    wait(15, lambda d: css("#alerts-active tr[data-alert='7']") and len(css("#alerts-rules tr[data-rule]")) == 2
-         and len(css("#alerts-silences tbody tr")) == 1 and len(css("#alerts-history tbody tr")) == 1,
-         "active alert, two rules, a silence and the history")
-    shot("alerts-contract")
-    click("#alerts-active button[data-ack='7']")
-    wait(10, lambda d: "Acknowledged" in css("#alerts-status")[0].text, "the ack's confirmation")
-    css("#rule-name")[0].send_keys("load high")
-    css("#rule-metric")[0].send_keys("load_1m")
-    css("#rule-threshold")[0].send_keys("4")
+def alerts_flow():
+    """A real alert through the page: it adds a rule that the server's
+    synthetic cpu figure (CC_TEST_METRICS_FILE, 99) breaks at once, the
+    collector fires it, the overview and the Alerts page show it, Ack
+    records the signed-in user, and a silence is added through its form."""
+    css("#rule-name")[0].send_keys("ui cpu")
+    css("#rule-metric")[0].send_keys("cpu")
+    css("#rule-threshold")[0].send_keys("80")
+    for field in ("#rule-for", "#rule-keep"):
+        css(field)[0].clear()
+        css(field)[0].send_keys("0")
     click("#rule-form button[type=submit]")
     wait(10, lambda d: "added" in css("#alerts-status")[0].text, "the new rule's confirmation")
-    calls = driver.execute_script("const c = window.ccAlertCalls; window.fetch = window.ccRealFetch; return c")
-    writes = [c for c in calls if c["method"] != "GET"]
-    ack = [c for c in writes if c["path"] == "/api/alerts/7/ack"]
-    rule = [c for c in writes if c["method"] == "POST" and c["path"] == "/api/alerts/rules"]
-    if not ack or not rule or any(c["csrf"] != "XMLHttpRequest" for c in writes):
-        raise AssertionError(f"the alerts page's writes: {writes}")
-    if rule[0]["body"].get("threshold") != 4 or rule[0]["body"].get("metric") != "load_1m":
-        raise AssertionError(f"the new rule's body: {rule[0]['body']}")
-    check_console("alerts-contract")
-    say(step="alerts-contract", note="alerts routes answered in the page (this server has none yet)",
-        writes=[f"{c['method']} {c['path']}" for c in writes])
+
+    def firing_id():
+        rows = [r for r in css("#alerts-active tr[data-alert]") if "ui cpu" in r.text and "firing" in r.text]
+        return rows[0].get_attribute("data-alert") if rows else None
+    wait(20, lambda d: firing_id(), "the new rule's alert firing on the Alerts page")
+    alert_id = firing_id()
+    shot("alerts-firing")
+    driver.execute_script("location.hash = '#/overview'")
+    wait(15, lambda d: css(f"#overview-alerts tr[data-alert='{alert_id}']"), "the firing alert on the overview")
+    driver.execute_script("location.hash = '#/alerts'")
+    wait(15, lambda d: css(f"#alerts-active button[data-ack='{alert_id}']"), "the alert's Ack button")
+    click(f"#alerts-active button[data-ack='{alert_id}']")
+    wait(10, lambda d: "Acknowledged" in css("#alerts-status")[0].text, "the ack's confirmation")
+    acked = driver.execute_async_script(
+        "const done = arguments[0]; fetch('/api/alerts/active').then(r => r.json())"
+        ".then(j => done((j.alerts || []).map(a => [String(a.id), a.acked_by])), e => done(String(e)))")
+    if [alert_id, user] not in acked:
+        raise AssertionError(f"the ack is not recorded for {user}: {acked}")
+    Select(css("#silence-rule")[0]).select_by_visible_text("ui cpu")
+    click("#silence-form button[type=submit]")
+    wait(10, lambda d: "Silence added" in css("#alerts-status")[0].text, "the silence's confirmation")
+    wait(10, lambda d: any("ui cpu" in r.text for r in css("#alerts-silences tbody tr")), "the silence listed")
+    check_console("alerts")
+    say(step="alerts", alert_id=alert_id, acked_by=user)
 
 
 def page(name, ready, what):
@@ -418,8 +391,7 @@ try:
     check_console("process-signal")
 
     page("alerts", lambda: css("#alerts-active table, #alerts-active .empty"), "active alerts or their empty state")
-    if css("#alerts-active [data-unavailable]"):
-        alerts_contract()
+    alerts_flow()
 
     # Dark mode (prefers-color-scheme): the overview, re-rendered with the dark palette.
     driver.execute_cdp_cmd("Emulation.setEmulatedMedia",

@@ -11,7 +11,9 @@ import { duration, localTime } from '../format.js';
 const severityClass = { critical: 'bad', warning: 'warn', info: '' };
 const stateClass = { firing: 'bad', pending: 'warn', resolved: 'ok' };
 /** Fields of a stored rule that are not part of its definition (left out of a PUT). */
-const storedOnly = ['id', 'created_at', 'updated_at', 'state', 'is_default'];
+// Sent back on a PUT without these: `targets` absent keeps the stored ones (an
+// operator sees them masked, and must not store the mask).
+const storedOnly = ['id', 'created_at', 'updated_at', 'state', 'is_default', 'masked', 'targets'];
 
 const pill = (text, cls) => h('span', { class: `pill ${cls ?? ''}` }, text ?? '—');
 
@@ -93,8 +95,10 @@ export async function render(view, ctx) {
 
   function matcherText(m) {
     const parts = [];
-    if (m.rule_id !== undefined && m.rule_id !== null) parts.push(ruleList.find(r => r.id === m.rule_id)?.name ?? `rule ${m.rule_id}`);
+    if (m.rule_name) parts.push(m.rule_name);
     if (m.metric) parts.push(metricName(m));
+    else if (m.label) parts.push(m.label);
+    if (m.severity) parts.push(m.severity);
     return parts.join(', ') || 'everything';
   }
 
@@ -126,14 +130,14 @@ export async function render(view, ctx) {
   function ruleEditor() {
     const f = {
       name: h('input', { required: true, id: 'rule-name' }),
-      metric: h('input', { required: true, id: 'rule-metric', placeholder: 'e.g. cpu_percent' }),
+      metric: h('input', { required: true, id: 'rule-metric', placeholder: 'cpu, memory, swap, disk, load1, net_rx…' }),
       label: h('input', { id: 'rule-label', placeholder: 'mount or interface (optional)' }),
       comparator: h('select', { id: 'rule-comparator' }, ['>', '>=', '<', '<='].map(c => h('option', { value: c }, c))),
       threshold: h('input', { type: 'number', step: 'any', required: true, id: 'rule-threshold' }),
       clear: h('input', { type: 'number', step: 'any', id: 'rule-clear' }),
       forS: h('input', { type: 'number', min: 0, value: 300, id: 'rule-for' }),
       keepS: h('input', { type: 'number', min: 0, value: 0, id: 'rule-keep' }),
-      severity: h('select', { id: 'rule-severity' }, ['warning', 'critical', 'info'].map(s => h('option', { value: s }, s))),
+      severity: h('select', { id: 'rule-severity' }, ['warning', 'critical'].map(s => h('option', { value: s }, s))),
     };
     const form = h('form', { class: 'controls', id: 'rule-form' },
       h('label', {}, 'Name', f.name), h('label', {}, 'Metric', f.metric), h('label', {}, 'Label', f.label),
@@ -155,7 +159,7 @@ export async function render(view, ctx) {
 
   function silenceEditor() {
     const rule = h('select', { id: 'silence-rule' }, h('option', { value: '' }, 'any rule'),
-      ruleList.map(r => h('option', { value: r.id }, r.name)));
+      ruleList.map(r => h('option', { value: r.name }, r.name)));
     const metric = h('input', { id: 'silence-metric', placeholder: 'any metric' });
     const hours = h('select', { id: 'silence-hours' }, [1, 4, 24, 168].map(n => h('option', { value: n }, `${n} h`)));
     const comment = h('input', { id: 'silence-comment' });
@@ -165,7 +169,7 @@ export async function render(view, ctx) {
     form.addEventListener('submit', ev => {
       ev.preventDefault();
       const matcher = {};
-      if (rule.value) matcher.rule_id = Number(rule.value);
+      if (rule.value) matcher.rule_name = rule.value;
       if (metric.value.trim()) matcher.metric = metric.value.trim();
       act(() => api('/api/alerts/silences', { method: 'POST', body: {
         matcher, ends_at: new Date(Date.now() + Number(hours.value) * 3600e3).toISOString(), comment: comment.value,

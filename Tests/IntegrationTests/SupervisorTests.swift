@@ -223,6 +223,73 @@ final class SupervisorTests: XCTestCase {
         XCTAssertEqual(try call("GET", "/api/services/nope/logs").status, 404)
     }
 
+    func health(_ name: String) -> String? { (try? status(name))?["health"] as? String }
+
+    /// The supervisor's events about `name` with `action`.
+    func events(_ name: String, _ action: String) throws -> [[String: Any]] {
+        let r = try server.get("/api/events?source=supervisor&q=\(name)&limit=100", headers: ["Authorization": "Bearer \(Self.token)"])
+        return (r.json?["events"] as? [[String: Any]] ?? []).filter { $0["action"] as? String == action && $0["target"] as? String == name }
+    }
+
+    func testHTTPProbeSaysHealthyThenUnhealthyAfterItsThreshold() throws {
+        let port = TestServer.freePort()
+        var probe: [String: Any] = ["type": "http", "url": "http://127.0.0.1:\(port)/", "interval_seconds": 1, "timeout_seconds": 1,
+                                    "failure_threshold": 2]
+        var def: [String: Any] = ["name": "probed", "command": ["/usr/bin/python3", "-m", "http.server", String(port), "--bind", "127.0.0.1"],
+                                  "working_directory": "/tmp", "start_timeout_seconds": 0.3, "port": port, "health_check": probe]
+        try register(def)
+        XCTAssertEqual(health("probed"), "unknown", "not running, not probed")
+        XCTAssertEqual(try call("POST", "/api/services/probed/start?wait=5").status, 200)
+        XCTAssertTrue(waitUntil(6) { self.health("probed") == "healthy" }, "GET / answers 200")
+        let list = try call("GET", "/api/services").json?["services"] as? [[String: Any]]
+        XCTAssertEqual(list?.first { $0["name"] as? String == "probed" }?["health"] as? String, "healthy")
+        // The same server, probed on a path it lacks: 404 where 200 is expected.
+        probe["url"] = "http://127.0.0.1:\(port)/missing"
+        def["health_check"] = probe
+        XCTAssertEqual(try call("PUT", "/api/services/probed", def).status, 200)
+        XCTAssertTrue(waitUntil(8) { self.health("probed") == "unhealthy" }, "unhealthy after 2 failed probes")
+        let st = try status("probed")
+        XCTAssertEqual(st["status"] as? String, "running", "health is not status")
+        XCTAssertEqual(st["health_message"] as? String, "HTTP 404, expected 200")
+        Thread.sleep(forTimeInterval: 2.2)
+        XCTAssertEqual(try events("probed", "service.healthy").count, 1)
+        XCTAssertEqual(try events("probed", "service.unhealthy").count, 1, "one event per change, not per probe")
+        try call("POST", "/api/services/probed/stop?wait=5")
+        XCTAssertEqual(health("probed"), "unknown", "a stopped service is not probed")
+    }
+
+    /// Processes running `argv` exactly (from /proc/PID/cmdline).
+    func running(_ argv: [String]) -> [Int32] {
+        let want = Array((argv.joined(separator: "\u{0}") + "\u{0}").utf8)
+        return ((try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []).compactMap(Int32.init).filter {
+            alive($0) && FileManager.default.contents(atPath: "/proc/\($0)/cmdline").map(Array.init) == want
+        }
+    }
+
+    func testTCPAndExecProbesAndAnExecKilledAtItsTimeout() throws {
+        let closed = TestServer.freePort()
+        let fast: [String: Any] = ["interval_seconds": 1, "timeout_seconds": 0.5, "failure_threshold": 1]
+        func probe(_ extra: [String: Any]) -> [String: Any] { fast.merging(extra) { $1 } }
+        let services: [String: [String: Any]] = [
+            "tcp-closed": probe(["type": "tcp", "port": closed]),
+            "exec-ok": probe(["type": "exec", "command": ["/bin/true"]]),
+            "exec-slow": probe(["type": "exec", "command": ["/bin/sleep", "31"]]),
+        ]
+        for (name, check) in services {
+            try register(["name": name, "command": ["/bin/sleep", "1000"], "start_timeout_seconds": 0.1, "health_check": check])
+            XCTAssertEqual(try call("POST", "/api/services/\(name)/start?wait=5").status, 200, name)
+        }
+        XCTAssertTrue(waitUntil(6) {
+            self.health("tcp-closed") == "unhealthy" && self.health("exec-ok") == "healthy" && self.health("exec-slow") == "unhealthy"
+        }, "\(services.keys.map { "\($0): \(self.health($0) ?? "nil")" })")
+        XCTAssertEqual(try status("exec-slow")["health_message"] as? String, "timed out after 0.5 s")
+        XCTAssertTrue((try status("tcp-closed")["health_message"] as? String ?? "").contains("onnect"), "a refused connection")
+        Thread.sleep(forTimeInterval: 1.5)
+        XCTAssertLessThanOrEqual(running(["/bin/sleep", "31"]).count, 1, "each timed-out probe was killed (one may be in flight)")
+        for name in services.keys { try call("POST", "/api/services/\(name)/stop?wait=5") }
+        XCTAssertTrue(waitUntil(3) { self.running(["/bin/sleep", "31"]).isEmpty }, "a stopped service's probe is killed")
+    }
+
     /// Live processes whose environment carries the service's marker.
     func marked(_ name: String) -> [Int32] {
         let names = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []

@@ -1,3 +1,4 @@
+import CCurl
 import CSupport
 import Foundation
 import Glibc
@@ -14,6 +15,11 @@ import Glibc
 /// Every status it reaches is written to `service_state`, and the stable ones
 /// (running, stopped, backoff, failed) also as events: a crash loop writes
 /// one event per backoff step.
+///
+/// Health probes (`HealthProber`) run while a service is `running`, one
+/// at a time per service; `ServiceHealth` judges their results, and each
+/// change to healthy or unhealthy is written to `service_state` and as an
+/// event (not each probe). A service that is not running is `unknown`.
 ///
 /// On QUIT or TERM it stops every service (dependents first) and exits.
 /// On start it kills any service a previous supervisor (one that died) left
@@ -47,6 +53,9 @@ public final class Supervisor {
     var lastLoad = 0.0
     /// `ServiceRepository.fingerprint` of the definitions held.
     var loadedFingerprint: String?
+    let prober: HealthProber
+    /// Probe state of each service being probed (running, with a health check).
+    var health: [String: ServiceHealth.State] = [:]
 
     static let pollInterval: Int32 = 200   // ms
     static let reloadInterval = 2.0        // s
@@ -56,6 +65,8 @@ public final class Supervisor {
         self.config = config
         self.log = log
         db = try StorageService.open(config)
+        guard let p = HealthProber() else { throw ServiceLauncher.Failure(description: "libcurl cannot start") }
+        prober = p
     }
 
     public func run() -> Int32 {
@@ -78,6 +89,7 @@ public final class Supervisor {
         do {
             try loadDefinitions(now: Clock.wallSeconds())
             try recoverLeftovers()
+            try ServiceStateRepository(db).forgetHealth()
             for (name, def) in definitions where def.autostart { runtime[name, default: .init()].wanted = true }
         } catch {
             log.error("supervisor cannot read the registry", ["error": String(describing: error)])
@@ -85,12 +97,13 @@ public final class Supervisor {
         }
         log.info("supervisor started", ["services": String(definitions.count)])
         while true {
-            var fds = [pollfd(fd: wakeFD, events: Int16(POLLIN), revents: 0)]
-                + outputs.keys.map { pollfd(fd: $0, events: Int16(POLLIN), revents: 0) }
-            let ready = poll(&fds, nfds_t(fds.count), Self.pollInterval)
-            let woke = ready > 0 && fds[0].revents != 0
+            // One wait for the wake-up FIFO, the output pipes and the probes' sockets.
+            var fds = [curl_waitfd(fd: wakeFD, events: Int16(CURL_WAIT_POLLIN), revents: 0)]
+                + outputs.keys.map { curl_waitfd(fd: $0, events: Int16(CURL_WAIT_POLLIN), revents: 0) }
+            prober.wait(&fds, millis: Self.pollInterval)
+            let woke = fds[0].revents != 0
             if woke { drainWake() }
-            if ready > 0 { pumpOutputs(fds.dropFirst().filter { $0.revents != 0 }.map(\.fd)) }
+            pumpOutputs(fds.dropFirst().filter { $0.revents != 0 }.map(\.fd))
             let now = Clock.wallSeconds()
             if cc_supervisor_stop_requested() != 0 && !stopping {
                 stopping = true
@@ -105,6 +118,7 @@ public final class Supervisor {
                 }
                 if stopping { for n in runtime.keys { runtime[n]?.wanted = false } }
                 try tick(now: now)
+                probe(now: Clock.monotonicSeconds())
             } catch {
                 // The database may be down for a while; services keep running and the next round retries.
                 log.warning("supervisor round failed", ["error": String(describing: error)])
@@ -221,6 +235,7 @@ public final class Supervisor {
             var st: Int32 = 0
             let pid = waitpid(-1, &st, WNOHANG)
             guard pid > 0 else { return }
+            if prober.reaped(pid, status: st) { continue }
             guard let name = runtime.first(where: { $0.value.pid == pid })?.key, let def = definitions[name] else { continue }
             let exit = cc_wifexited(st) != 0 ? ServicePolicy.Exit(code: cc_wexitstatus(st))
                                              : ServicePolicy.Exit(signal: cc_wtermsig(st))
@@ -285,6 +300,44 @@ public final class Supervisor {
             } catch {
                 log.warning("cannot record a service's state", ["service": name, "error": String(describing: error)])
             }
+        }
+    }
+
+    /// Takes the probes' results, starts the probes that are due, and
+    /// forgets the health of services no longer running (`now` is monotonic).
+    func probe(now: Double) {
+        for r in prober.collect(now: now) {
+            guard let check = definitions[r.service]?.healthCheck, let old = health[r.service] else { continue }
+            let new = ServiceHealth.after(check, old, error: r.error, now: now)
+            health[r.service] = new
+            if new.health != old.health { recordHealth(r.service, new, check) }
+        }
+        for name in Set(health.keys).union(definitions.keys).sorted() {
+            let rt = runtime[name]
+            guard !stopping, let def = definitions[name], let check = def.healthCheck, let rt, rt.pid != nil,
+                  ServiceHealth.isProbed(rt.status) else {
+                prober.cancel(name)
+                if let old = health.removeValue(forKey: name), old.health != .unknown {
+                    // No event: the status change that ended the probing has its own.
+                    try? ServiceStateRepository(db).saveHealth(name, .unknown, message: nil)
+                }
+                continue
+            }
+            let state = health[name] ?? ServiceHealth.State(check: check, since: now)
+            health[name] = state
+            if now >= state.nextProbeAt && !prober.isProbing(name) { prober.start(def, check, now: now) }
+        }
+    }
+
+    func recordHealth(_ name: String, _ state: ServiceHealth.State, _ check: ServiceDefinition.HealthCheck) {
+        var text = "service \(name) is \(state.health.rawValue)"
+        if let e = state.lastError { text += ": \(e) (\(state.failures) failed probe(s) in a row)" }
+        do {
+            try ServiceStateRepository(db).saveHealth(name, state.health, message: state.lastError)
+            try EventRepository(db).insert(Event(level: state.health == .healthy ? .info : .warning, source: "supervisor", actor: nil,
+                                                 action: "service.\(state.health.rawValue)", target: name, message: text, data: nil))
+        } catch {
+            log.warning("cannot record a service's health", ["service": name, "error": String(describing: error)])
         }
     }
 

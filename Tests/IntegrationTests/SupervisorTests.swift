@@ -290,6 +290,62 @@ final class SupervisorTests: XCTestCase {
         XCTAssertTrue(waitUntil(3) { self.running(["/bin/sleep", "31"]).isEmpty }, "a stopped service's probe is killed")
     }
 
+    func signal(_ pid: Int32, _ body: [String: Any]) throws -> HTTPResponse {
+        try call("POST", "/api/system/processes/\(pid)/signal", body)
+    }
+
+    func testSignalReachesARealProcessAndProtectedOnesAreRefused() throws {
+        let s = try server
+        let sleeper = Process()
+        sleeper.executableURL = URL(fileURLWithPath: "/bin/sleep")
+        sleeper.arguments = ["1000"]
+        try sleeper.run()
+        defer { if sleeper.isRunning { sleeper.terminate() } }
+        let pid = sleeper.processIdentifier
+        let detail = try call("GET", "/api/system/processes/\(pid)")
+        let start = try XCTUnwrap(detail.json?["start_time"] as? Double, detail.text)
+
+        let stale = try signal(pid, ["signal": "TERM", "start_time": start - 5])
+        XCTAssertEqual(stale.status, 409, stale.text)
+        XCTAssertTrue(sleeper.isRunning, "nothing sent on a mismatch")
+        let sent = try signal(pid, ["signal": "TERM", "start_time": start])
+        XCTAssertEqual(sent.status, 200, sent.text)
+        XCTAssertEqual(sent.json?["message"] as? String, "sent SIGTERM to pid \(pid) (sleep)")
+        sleeper.waitUntilExit()
+        XCTAssertEqual(sleeper.terminationReason, .uncaughtSignal)
+        XCTAssertEqual(sleeper.terminationStatus, SIGTERM)
+        XCTAssertEqual(try signal(pid, ["signal": "TERM"]).status, 404, "gone now")
+
+        let worker = try XCTUnwrap(s.workerPids().first)
+        for (target, why) in [(Int32(1), "pid 1"), (2, "kthreadd"), (s.masterPid, "the master"), (worker, "a worker"), (s.nginxPid, "nginx")] {
+            let r = try signal(target, ["signal": "KILL"])
+            XCTAssertEqual(r.status, 403, "\(why): \(r.text)")
+            XCTAssertEqual((r.json?["error"] as? [String: Any])?["code"] as? String, "protected_process", why)
+        }
+        XCTAssertTrue(alive(s.masterPid) && alive(worker) && alive(s.nginxPid))
+
+        // A managed service may be signalled: STOP then CONT, seen in /proc's state.
+        try register(["name": "signalled", "command": ["/bin/sleep", "1000"], "start_timeout_seconds": 0.1])
+        let service = Int32(try XCTUnwrap(try call("POST", "/api/services/signalled/start?wait=5").json?["pid"] as? Int))
+        XCTAssertEqual(try signal(service, ["signal": "STOP"]).status, 200)
+        XCTAssertTrue(waitUntil(2) { self.state(service) == "T" }, "stopped")
+        XCTAssertEqual(try signal(service, ["signal": "CONT"]).status, 200)
+        XCTAssertTrue(waitUntil(2) { self.state(service) == "S" }, "running again")
+        try call("POST", "/api/services/signalled/stop?wait=5")
+
+        let events = try s.get("/api/events?source=audit&limit=100", headers: ["Authorization": "Bearer \(Self.token)"])
+        let audited = (events.json?["events"] as? [[String: Any]] ?? []).filter { $0["action"] as? String == "process.signal" }
+        XCTAssertEqual(audited.count, 10, "one audit event per request")
+        XCTAssertTrue(audited.allSatisfy { $0["actor"] as? String == "admin" && ($0["data"] as? [String: Any])?["role"] as? String == "admin" },
+                      "\(audited)")
+    }
+
+    /// /proc/PID/stat field 3.
+    func state(_ pid: Int32) -> String? {
+        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8), let close = stat.lastIndex(of: ")") else { return nil }
+        return String(stat[stat.index(close, offsetBy: 2)])
+    }
+
     /// Live processes whose environment carries the service's marker.
     func marked(_ name: String) -> [Int32] {
         let names = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []

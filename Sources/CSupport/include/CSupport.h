@@ -21,6 +21,12 @@ pid_t cc_spawn_service(const char *path, char *const argv[], char *const envp[],
                        uid_t uid, gid_t gid, const gid_t *groups, int ngroups, int set_ids,
                        long nofile, int out_fd, int *err);
 
+/* pidfd_open(2) and pidfd_send_signal(2) by syscall number: a signal that
+   reaches the process the descriptor was opened on, never a later process
+   given the same pid. -1 with errno set on failure. */
+int cc_pidfd_open(pid_t pid);
+int cc_pidfd_send_signal(int pidfd, int sig);
+
 /* The supervisor: QUIT and TERM set a flag (it stops its services, then
    exits); INT, HUP and PIPE are ignored. */
 void cc_supervisor_install_signals(void);

@@ -11,6 +11,7 @@ final class TestServer {
     let env: [String: String]
     private(set) var master: Process?
     private var nginx: Process?
+    var nginxPid: pid_t { nginx?.processIdentifier ?? 0 }
 
     static var repoRoot: String {
         URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()

@@ -56,6 +56,9 @@ public final class Supervisor {
     let prober: HealthProber
     /// Probe state of each service being probed (running, with a health check).
     var health: [String: ServiceHealth.State] = [:]
+    /// Signal requests answered (the signal sent or refused) but not yet
+    /// recorded: recorded at the next round, never decided or sent twice.
+    var unrecordedSignals: [Int64: (ProcessSignal.Outcome, String)] = [:]
 
     static let pollInterval: Int32 = 200   // ms
     static let reloadInterval = 2.0        // s
@@ -115,6 +118,7 @@ public final class Supervisor {
                 if woke || now - lastLoad >= Self.reloadInterval {
                     try loadDefinitions(now: now)
                     if !stopping { try takeActions(now: now) }
+                    try answerSignals()
                 }
                 if stopping { for n in runtime.keys { runtime[n]?.wanted = false } }
                 try tick(now: now)
@@ -187,6 +191,30 @@ public final class Supervisor {
         }
         for a in try ServiceActionRepository(db).running() {
             try ServiceActionRepository(db).mark(a.id, .failed, message: "the supervisor restarted before it finished")
+        }
+    }
+
+    /// Answers the workers' `process_signals` requests (`ProcessSignaller`),
+    /// each with an event naming who asked. A request older than
+    /// `ProcessSignalRoutes.answerSeconds` is refused unsent: its worker has
+    /// stopped waiting and told its client that nothing was sent.
+    func answerSignals() throws {
+        let repo = ProcessSignalRepository(db)
+        for r in try repo.pending() {
+            let answer: (ProcessSignal.Outcome, String)
+            if let done = unrecordedSignals[r.id] {
+                answer = done
+            } else if Clock.wallMillis() - r.createdAt > Int64(ProcessSignalRoutes.answerSeconds * 1000) {
+                answer = (.failed, "expired before the supervisor took it; nothing was sent")
+            } else {
+                answer = ProcessSignaller.answer(r, master: getppid())
+            }
+            unrecordedSignals[r.id] = answer
+            try repo.answer(r.id, answer.0, message: answer.1)
+            unrecordedSignals.removeValue(forKey: r.id)
+            try? EventRepository(db).insert(Event(level: answer.0 == .sent ? .info : .warning, source: "supervisor", actor: r.actor,
+                                                  action: "process.signal", target: "pid \(r.pid)",
+                                                  message: "SIG\(r.signal.rawValue) asked by \(r.actor): \(answer.1)", data: nil))
         }
     }
 

@@ -355,25 +355,44 @@ final class SupervisorTests: XCTestCase {
         }
     }
 
-    func testKilledSupervisorLeavesNoDuplicate() throws {
-        let s = try server
-        try register(["name": "lasting", "command": ["/bin/sh", "-c", "sleep 1000 & exec sleep 1001"], "start_timeout_seconds": 0.2])
-        let old = Int32(try XCTUnwrap(try call("POST", "/api/services/lasting/start?wait=5").json?["pid"] as? Int))
-        XCTAssertEqual(marked("lasting").count, 2)
-        let supervisor = try XCTUnwrap(TestServer.children(of: s.masterPid).first { pid in
+    /// A service that prints a numbered line every 0.1 s (one process).
+    static let ticker = ["/usr/bin/python3", "-u", "-c",
+                         "import itertools, time\nfor i in itertools.count():\n    print('line', i)\n    time.sleep(0.1)"]
+
+    /// The number on the last line of `name`'s log.
+    func lastLine(_ name: String) -> Int? {
+        ((try? call("GET", "/api/services/\(name)/logs?lines=1"))?.json?["logs"] as? [String])?.last
+            .flatMap { Int($0.split(separator: " ").last ?? "") }
+    }
+
+    func supervisorPid(_ s: TestServer) -> Int32? {
+        TestServer.children(of: s.masterPid).first { pid in
             (FileManager.default.contents(atPath: "/proc/\(pid)/cmdline").map { String(decoding: $0, as: UTF8.self) } ?? "")
                 .contains("supervisor")
-        })
-        kill(supervisor, SIGKILL)
-        XCTAssertTrue(waitUntil(8) {
-            guard let st = try? self.status("lasting"), st["status"] as? String == "running",
-                  let pid = st["pid"] as? Int else { return false }
-            return Int32(pid) != old
-        }, "started again by the next supervisor")
-        XCTAssertFalse(alive(old), "the old copy is gone")
-        XCTAssertEqual(marked("lasting").count, 2, "one tree, no duplicate")
-        try call("POST", "/api/services/lasting/stop?wait=5")
-        XCTAssertEqual(marked("lasting"), [])
+        }
+    }
+
+    func testKilledSupervisorsServicesAreReAdoptedWithTheirOutput() throws {
+        let s = try server
+        try register(["name": "lasting", "command": Self.ticker, "start_timeout_seconds": 0.2])
+        let pid = Int32(try XCTUnwrap(try call("POST", "/api/services/lasting/start?wait=5").json?["pid"] as? Int))
+        XCTAssertTrue(waitUntil(3) { (self.lastLine("lasting") ?? 0) > 2 }, "it writes")
+        let old = try XCTUnwrap(supervisorPid(s))
+        kill(old, SIGKILL)
+        XCTAssertTrue(waitUntil(8) { self.supervisorPid(s).map { $0 != old } == true }, "the master starts another")
+        let before = lastLine("lasting") ?? 0
+        XCTAssertTrue(waitUntil(5) { (self.lastLine("lasting") ?? 0) > before + 5 }, "its output reaches the log again, read by the new supervisor")
+        XCTAssertTrue(alive(pid), "never got SIGPIPE")
+        let st = try status("lasting")
+        XCTAssertEqual(st["status"] as? String, "running")
+        XCTAssertEqual(st["pid"] as? Int, Int(pid), "re-adopted, not restarted")
+        XCTAssertEqual(marked("lasting"), [pid], "one copy")
+        let stopped = try call("POST", "/api/services/lasting/stop?wait=5")
+        XCTAssertEqual(stopped.json?["status"] as? String, "done", stopped.text)
+        XCTAssertFalse(alive(pid))
+        let after = try status("lasting")
+        XCTAssertEqual(after["status"] as? String, "stopped", "its exit seen through the pidfd")
+        XCTAssertTrue((after["last_exit"] as? [String: Any])?["code"] is NSNull, "not our child: the status is unknown")
     }
 
     func testConcurrentStartsAndStopsEndInTheLastActionsState() throws {

@@ -7,7 +7,6 @@
 
 /* glibc GNU extensions that Swift cannot see without _GNU_SOURCE. */
 int cc_spawn_addclosefrom(posix_spawn_file_actions_t *actions, int lowfd);
-int cc_pipe_cloexec(int fds[2]);
 
 /* Services (the supervisor). PR_SET_CHILD_SUBREAPER on the caller, so
    orphans of a service (a daemon that double-forks) become its children. */

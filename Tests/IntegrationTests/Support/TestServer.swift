@@ -62,7 +62,8 @@ final class TestServer {
         try start()
     }
 
-    private func start() throws {
+    /// Starts the stack; after `stop()`, starts it again on the same state directory and port.
+    func start() throws {
         let render = Process()
         render.executableURL = URL(fileURLWithPath: Self.binary)
         render.arguments = ["nginx-config", "--output", stateDir + "/nginx"]

@@ -58,7 +58,10 @@ final class SupervisorTests: XCTestCase {
         return try XCTUnwrap(r.json, r.text)
     }
 
-    func alive(_ pid: Int32) -> Bool {
+    func alive(_ pid: Int32) -> Bool { Self.alive(pid) }
+
+    /// A live process, not a zombie (/proc/PID/stat field 3).
+    static func alive(_ pid: Int32) -> Bool {
         guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
               let close = stat.lastIndex(of: ")") else { return false }
         return !stat[stat.index(close, offsetBy: 2)...].hasPrefix("Z")

@@ -57,6 +57,8 @@ public final class Supervisor {
     var stopping = false
     var stopStarted: Double?
     var lastLoad = 0.0
+    /// Monotonic time of the last full round (registry, actions, policy, probe scheduling).
+    var lastRound = 0.0
     /// `ServiceRepository.fingerprint` of the definitions held.
     var loadedFingerprint: String?
     let prober: HealthProber
@@ -110,7 +112,10 @@ public final class Supervisor {
             // One wait for the wake-up FIFO, the output pipes and the probes' sockets.
             let outputFDs = Array(outputs.keys), pidfds = Array(adopted)
             var fds = ([wakeFD] + outputFDs + pidfds.map(\.value)).map { curl_waitfd(fd: $0, events: Int16(CURL_WAIT_POLLIN), revents: 0) }
-            prober.wait(&fds, millis: Self.pollInterval)
+            // Probe sockets wake the loop several times per probe: those
+            // wake-ups only take results, and full rounds stay pollInterval apart.
+            let left = Double(Self.pollInterval) - (Clock.monotonicSeconds() - lastRound) * 1000
+            prober.wait(&fds, millis: Int32(max(1, min(Double(Self.pollInterval), left))))
             let ready = Set(fds.filter { $0.revents != 0 }.map(\.fd))
             let woke = ready.contains(wakeFD)
             if woke { drainWake() }
@@ -123,12 +128,17 @@ public final class Supervisor {
                 log.info("supervisor stopping its services")
             }
             do {
-                reap(now: now)
+                let mono = Clock.monotonicSeconds()
+                var exited = reap(now: now)
                 for (name, fd) in pidfds where ready.contains(fd) {
                     close(fd)
                     adopted.removeValue(forKey: name)
                     ended(name, .init(), now: now)
+                    exited = true
                 }
+                takeProbeResults(now: mono)
+                guard woke || exited || stopping || mono - lastRound >= Double(Self.pollInterval) / 1000 else { continue }
+                lastRound = mono
                 if woke || now - lastLoad >= Self.reloadInterval {
                     try loadDefinitions(now: now)
                     if !stopping { try takeActions(now: now) }
@@ -136,7 +146,7 @@ public final class Supervisor {
                 }
                 if stopping { for n in runtime.keys { runtime[n]?.wanted = false } }
                 try tick(now: now)
-                probe(now: Clock.monotonicSeconds())
+                scheduleProbes(now: mono)
             } catch {
                 // The database may be down for a while; services keep running and the next round retries.
                 log.warning("supervisor round failed", ["error": String(describing: error)])
@@ -376,15 +386,18 @@ public final class Supervisor {
         }
     }
 
-    /// waitpid until no child is left to reap; orphans that reparented to us are reaped too.
-    func reap(now: Double) {
+    /// waitpid until no child is left to reap; orphans that reparented to us
+    /// are reaped too. True when a service's main process ended.
+    func reap(now: Double) -> Bool {
+        var any = false
         while true {
             var st: Int32 = 0
             let pid = waitpid(-1, &st, WNOHANG)
-            guard pid > 0 else { return }
+            guard pid > 0 else { return any }
             if prober.reaped(pid, status: st) { continue }
             guard let name = runtime.first(where: { $0.value.pid == pid })?.key else { continue }
             ended(name, cc_wifexited(st) != 0 ? .init(code: cc_wexitstatus(st)) : .init(signal: cc_wtermsig(st)), now: now)
+            any = true
         }
     }
 
@@ -461,15 +474,19 @@ public final class Supervisor {
         }
     }
 
-    /// Takes the probes' results, starts the probes that are due, and
-    /// forgets the health of services no longer running (`now` is monotonic).
-    func probe(now: Double) {
+    /// Judges the probes that ended (`now` is monotonic).
+    func takeProbeResults(now: Double) {
         for r in prober.collect(now: now) {
             guard let check = definitions[r.service]?.healthCheck, let old = health[r.service] else { continue }
             let new = ServiceHealth.after(check, old, error: r.error, now: now)
             health[r.service] = new
-            if new.health != old.health { recordHealth(r.service, new, check) }
+            if new.health != old.health { recordHealth(r.service, new) }
         }
+    }
+
+    /// Starts the probes that are due and forgets the health of services no
+    /// longer running (`now` is monotonic).
+    func scheduleProbes(now: Double) {
         for name in Set(health.keys).union(definitions.keys).sorted() {
             let rt = runtime[name]
             guard !stopping, let def = definitions[name], let check = def.healthCheck, let rt, rt.pid != nil,
@@ -487,7 +504,7 @@ public final class Supervisor {
         }
     }
 
-    func recordHealth(_ name: String, _ state: ServiceHealth.State, _ check: ServiceDefinition.HealthCheck) {
+    func recordHealth(_ name: String, _ state: ServiceHealth.State) {
         var text = "service \(name) is \(state.health.rawValue)"
         if let e = state.lastError { text += ": \(e) (\(state.failures) failed probe(s) in a row)" }
         do {

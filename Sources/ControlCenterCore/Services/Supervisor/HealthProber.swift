@@ -9,7 +9,8 @@ import Glibc
 /// supervisor's own descriptors in `wait`; an `exec` probe is a child
 /// process (argv, no shell, as the service's user, in a session of its own)
 /// whose exit the supervisor's reaping hands to `reaped`, and whose whole
-/// process group gets SIGKILL at its timeout.
+/// process group gets SIGKILL at its timeout (while the unreaped leader
+/// still pins the group id).
 ///
 /// At most one probe per service is in flight. A result is a failure reason,
 /// or nil for a success.
@@ -116,8 +117,9 @@ final class HealthProber {
     func reaped(_ pid: Int32, status: Int32) -> Bool {
         if abandoned.remove(pid) != nil { return true }
         guard let e = execs.removeValue(forKey: pid) else { return false }
-        // The probe's own children, if any, go with it.
-        kill(-pid, SIGKILL)
+        // No kill of its group here: once the leader is reaped its pid (the
+        // group id) may be reused. Its own children, if any, reparent to the
+        // supervisor (a subreaper) and are reaped when they end.
         let error: String?
         if cc_wifexited(status) != 0 {
             let code = cc_wexitstatus(status)

@@ -179,6 +179,7 @@ public final class Supervisor {
     func leave() -> Int32 {
         for name in definitions.keys { prober.cancel(name) }
         pumpOutputs(Array(outputs.keys))
+        for pipe in outputs.values { pipe.flushPartialLine() }
         log.info("supervisor exiting; services keep running", ["running": String(runtime.values.filter { $0.pid != nil }.count)])
         unlink(config.supervisorWakePath)
         return 0

@@ -86,6 +86,14 @@ class ProcessSignalRouteTests: StorageTestCase {
         XCTAssertEqual(try rows(), 0)
     }
 
+    func testWithoutASupervisorItIsRefusedAndNothingIsQueued() throws {
+        let off = try StorageHarness(Self.engine, settings: ["CC_SUPERVISOR": "false"])
+        let r = off.call("POST", "/api/system/processes/123/signal", json: ["signal": "TERM"], token: off.adminToken)
+        XCTAssertEqual(r.status, 403)
+        XCTAssertEqual(off.errorCode(r), "supervisor_disabled")
+        XCTAssertEqual(try off.count("SELECT COUNT(*) FROM process_signals"), 0)
+    }
+
     /// Answers the next pending request with `outcome`, from another connection.
     func answerNext(_ outcome: ProcessSignal.Outcome, _ message: String) throws -> Thread {
         nonisolated(unsafe) let db = try h.openConnection()
@@ -130,4 +138,7 @@ final class ProcessSignalRoutePostgresTests: ProcessSignalRouteTests {
     override func testBadInputIs400AndWritesNothing() throws { try super.testBadInputIs400AndWritesNothing() }
     override func testOnlyAdminsMaySignal() throws { try super.testOnlyAdminsMaySignal() }
     override func testTheSupervisorsAnswerIsTheStatus() throws { try super.testTheSupervisorsAnswerIsTheStatus() }
+    override func testWithoutASupervisorItIsRefusedAndNothingIsQueued() throws {
+        try super.testWithoutASupervisorItIsRefusedAndNothingIsQueued()
+    }
 }

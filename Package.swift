@@ -26,7 +26,7 @@ let package = Package(
         .target(
             name: "ControlCenterCore",
             dependencies: [
-                "CFastCGI", "CSQLite", "CPostgres", "CSodium", "CSupport",
+                "CFastCGI", "CSQLite", "CPostgres", "CSodium", "CSupport", "CCurl",
                 .product(name: "Crypto", package: "swift-crypto"),
             ],
             path: "Sources/ControlCenterCore",
@@ -34,7 +34,7 @@ let package = Package(
             // openapi.yaml links to docs/openapi.yaml, served at GET /openapi.yaml.
             resources: [.copy("NginxConfig/cc_views.lua"), .copy("../../docs/openapi.yaml")]
         ),
-        // The collector: the only code that publishes, so the only user of libcurl.
+        // The collector (it publishes with libcurl, as the supervisor probes with it).
         .target(name: "ControlCenterLive", dependencies: ["ControlCenterCore", "CCurl", "CSupport"],
                 path: "Sources/ControlCenterLive"),
         .executableTarget(

@@ -12,6 +12,9 @@
 
 int cc_set_child_subreaper(void) { return prctl(PR_SET_CHILD_SUBREAPER, 1); }
 
+int cc_pidfd_open(pid_t pid) { return (int)syscall(SYS_pidfd_open, pid, 0); }
+int cc_pidfd_send_signal(int pidfd, int sig) { return (int)syscall(SYS_pidfd_send_signal, pidfd, sig, NULL, 0); }
+
 /* Between fork and exec the child calls only async-signal-safe functions
    (the supervisor may have threads). On failure it writes errno to the
    cloexec pipe and exits 127; the parent reads 0 bytes on a successful exec. */

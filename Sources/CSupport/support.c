@@ -22,8 +22,6 @@ int cc_spawn_addclosefrom(posix_spawn_file_actions_t *actions, int lowfd) {
     return posix_spawn_file_actions_addclosefrom_np(actions, lowfd);
 }
 
-int cc_pipe_cloexec(int fds[2]) { return pipe2(fds, O_CLOEXEC); }
-
 int cc_wifexited(int status) { return WIFEXITED(status); }
 int cc_wexitstatus(int status) { return WEXITSTATUS(status); }
 int cc_wifsignaled(int status) { return WIFSIGNALED(status); }

@@ -36,6 +36,29 @@ final class ServiceLogTests: XCTestCase {
         close(ends[0])
     }
 
+    /// A FIFO opened read-write, as the supervisor and its services hold it:
+    /// no EOF when writers come and go, and a partial line is written out
+    /// when the supervisor leaves, the rest read by the next one.
+    func testOutputFIFOOutlivesItsWritersAndItsReader() throws {
+        let path = root + "/output.fifo"
+        XCTAssertEqual(mkfifo(path, 0o600), 0)
+        let writer = ServiceLogWriter(root: root, name: "svc", maxBytes: 1 << 20, maxFiles: 3)
+        let reader = open(path, O_RDWR | O_NONBLOCK)
+        let service = open(path, O_RDWR)
+        XCTAssertGreaterThanOrEqual(min(reader, service), 0)
+        defer { close(service) }
+        let first = ServiceOutputPipe(fd: reader, writer: writer)
+        XCTAssertEqual(write(service, "one\ntw", 6), 6)
+        XCTAssertTrue(first.pump())
+        first.flushPartialLine()
+        close(reader)
+        XCTAssertEqual(write(service, "o\nthree\n", 8), 8, "no reader open, no SIGPIPE: the service's own open reads too")
+        let again = open(path, O_RDWR | O_NONBLOCK)
+        defer { close(again) }
+        XCTAssertTrue(ServiceOutputPipe(fd: again, writer: writer).pump(), "no EOF")
+        XCTAssertEqual(ServiceLogReader.tail(ServiceLogFiles.directory(root, "svc"), lines: 10).lines, ["one", "tw", "o", "three"])
+    }
+
     func testTenMegabytesRotateWithNoLineLostOrSplit() throws {
         let lines = (0..<120_000).map { "line \($0) " + String(repeating: "x", count: $0 % 150) }
         let text = Array((lines.joined(separator: "\n") + "\n").utf8)

@@ -58,7 +58,10 @@ final class SupervisorTests: XCTestCase {
         return try XCTUnwrap(r.json, r.text)
     }
 
-    func alive(_ pid: Int32) -> Bool {
+    func alive(_ pid: Int32) -> Bool { Self.alive(pid) }
+
+    /// A live process, not a zombie (/proc/PID/stat field 3).
+    static func alive(_ pid: Int32) -> Bool {
         guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
               let close = stat.lastIndex(of: ")") else { return false }
         return !stat[stat.index(close, offsetBy: 2)...].hasPrefix("Z")
@@ -223,6 +226,129 @@ final class SupervisorTests: XCTestCase {
         XCTAssertEqual(try call("GET", "/api/services/nope/logs").status, 404)
     }
 
+    func health(_ name: String) -> String? { (try? status(name))?["health"] as? String }
+
+    /// The supervisor's events about `name` with `action`.
+    func events(_ name: String, _ action: String) throws -> [[String: Any]] {
+        let r = try server.get("/api/events?source=supervisor&q=\(name)&limit=100", headers: ["Authorization": "Bearer \(Self.token)"])
+        return (r.json?["events"] as? [[String: Any]] ?? []).filter { $0["action"] as? String == action && $0["target"] as? String == name }
+    }
+
+    func testHTTPProbeSaysHealthyThenUnhealthyAfterItsThreshold() throws {
+        let port = TestServer.freePort()
+        var probe: [String: Any] = ["type": "http", "url": "http://127.0.0.1:\(port)/", "interval_seconds": 1, "timeout_seconds": 1,
+                                    "failure_threshold": 2]
+        var def: [String: Any] = ["name": "probed", "command": ["/usr/bin/python3", "-m", "http.server", String(port), "--bind", "127.0.0.1"],
+                                  "working_directory": "/tmp", "start_timeout_seconds": 0.3, "port": port, "health_check": probe]
+        try register(def)
+        XCTAssertEqual(health("probed"), "unknown", "not running, not probed")
+        XCTAssertEqual(try call("POST", "/api/services/probed/start?wait=5").status, 200)
+        XCTAssertTrue(waitUntil(6) { self.health("probed") == "healthy" }, "GET / answers 200")
+        let list = try call("GET", "/api/services").json?["services"] as? [[String: Any]]
+        XCTAssertEqual(list?.first { $0["name"] as? String == "probed" }?["health"] as? String, "healthy")
+        // The same server, probed on a path it lacks: 404 where 200 is expected.
+        probe["url"] = "http://127.0.0.1:\(port)/missing"
+        def["health_check"] = probe
+        XCTAssertEqual(try call("PUT", "/api/services/probed", def).status, 200)
+        XCTAssertTrue(waitUntil(8) { self.health("probed") == "unhealthy" }, "unhealthy after 2 failed probes")
+        let st = try status("probed")
+        XCTAssertEqual(st["status"] as? String, "running", "health is not status")
+        XCTAssertEqual(st["health_message"] as? String, "HTTP 404, expected 200")
+        Thread.sleep(forTimeInterval: 2.2)
+        XCTAssertEqual(try events("probed", "service.healthy").count, 1)
+        XCTAssertEqual(try events("probed", "service.unhealthy").count, 1, "one event per change, not per probe")
+        try call("POST", "/api/services/probed/stop?wait=5")
+        XCTAssertEqual(health("probed"), "unknown", "a stopped service is not probed")
+    }
+
+    /// Processes running `argv` exactly (from /proc/PID/cmdline).
+    func running(_ argv: [String]) -> [Int32] {
+        let want = Array((argv.joined(separator: "\u{0}") + "\u{0}").utf8)
+        return ((try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []).compactMap(Int32.init).filter {
+            alive($0) && FileManager.default.contents(atPath: "/proc/\($0)/cmdline").map(Array.init) == want
+        }
+    }
+
+    func testTCPAndExecProbesAndAnExecKilledAtItsTimeout() throws {
+        let closed = TestServer.freePort()
+        let fast: [String: Any] = ["interval_seconds": 1, "timeout_seconds": 0.5, "failure_threshold": 1]
+        func probe(_ extra: [String: Any]) -> [String: Any] { fast.merging(extra) { $1 } }
+        let services: [String: [String: Any]] = [
+            "tcp-closed": probe(["type": "tcp", "port": closed]),
+            "exec-ok": probe(["type": "exec", "command": ["/bin/true"]]),
+            "exec-slow": probe(["type": "exec", "command": ["/bin/sleep", "31"]]),
+        ]
+        for (name, check) in services {
+            try register(["name": name, "command": ["/bin/sleep", "1000"], "start_timeout_seconds": 0.1, "health_check": check])
+            XCTAssertEqual(try call("POST", "/api/services/\(name)/start?wait=5").status, 200, name)
+        }
+        XCTAssertTrue(waitUntil(6) {
+            self.health("tcp-closed") == "unhealthy" && self.health("exec-ok") == "healthy" && self.health("exec-slow") == "unhealthy"
+        }, "\(services.keys.map { "\($0): \(self.health($0) ?? "nil")" })")
+        XCTAssertEqual(try status("exec-slow")["health_message"] as? String, "timed out after 0.5 s")
+        XCTAssertTrue((try status("tcp-closed")["health_message"] as? String ?? "").contains("onnect"), "a refused connection")
+        Thread.sleep(forTimeInterval: 1.5)
+        XCTAssertLessThanOrEqual(running(["/bin/sleep", "31"]).count, 1, "each timed-out probe was killed (one may be in flight)")
+        for name in services.keys { try call("POST", "/api/services/\(name)/stop?wait=5") }
+        XCTAssertTrue(waitUntil(3) { self.running(["/bin/sleep", "31"]).isEmpty }, "a stopped service's probe is killed")
+    }
+
+    func signal(_ pid: Int32, _ body: [String: Any]) throws -> HTTPResponse {
+        try call("POST", "/api/system/processes/\(pid)/signal", body)
+    }
+
+    func testSignalReachesARealProcessAndProtectedOnesAreRefused() throws {
+        let s = try server
+        let sleeper = Process()
+        sleeper.executableURL = URL(fileURLWithPath: "/bin/sleep")
+        sleeper.arguments = ["1000"]
+        try sleeper.run()
+        defer { if sleeper.isRunning { sleeper.terminate() } }
+        let pid = sleeper.processIdentifier
+        let detail = try call("GET", "/api/system/processes/\(pid)")
+        let start = try XCTUnwrap(detail.json?["start_time"] as? Double, detail.text)
+
+        let stale = try signal(pid, ["signal": "TERM", "start_time": start - 5])
+        XCTAssertEqual(stale.status, 409, stale.text)
+        XCTAssertTrue(sleeper.isRunning, "nothing sent on a mismatch")
+        let sent = try signal(pid, ["signal": "TERM", "start_time": start])
+        XCTAssertEqual(sent.status, 200, sent.text)
+        XCTAssertEqual(sent.json?["message"] as? String, "sent SIGTERM to pid \(pid) (sleep)")
+        sleeper.waitUntilExit()
+        XCTAssertEqual(sleeper.terminationReason, .uncaughtSignal)
+        XCTAssertEqual(sleeper.terminationStatus, SIGTERM)
+        XCTAssertEqual(try signal(pid, ["signal": "TERM"]).status, 404, "gone now")
+
+        let worker = try XCTUnwrap(s.workerPids().first)
+        for (target, why) in [(Int32(1), "pid 1"), (2, "kthreadd"), (s.masterPid, "the master"), (worker, "a worker"), (s.nginxPid, "nginx")] {
+            let r = try signal(target, ["signal": "KILL"])
+            XCTAssertEqual(r.status, 403, "\(why): \(r.text)")
+            XCTAssertEqual((r.json?["error"] as? [String: Any])?["code"] as? String, "protected_process", why)
+        }
+        XCTAssertTrue(alive(s.masterPid) && alive(worker) && alive(s.nginxPid))
+
+        // A managed service may be signalled: STOP then CONT, seen in /proc's state.
+        try register(["name": "signalled", "command": ["/bin/sleep", "1000"], "start_timeout_seconds": 0.1])
+        let service = Int32(try XCTUnwrap(try call("POST", "/api/services/signalled/start?wait=5").json?["pid"] as? Int))
+        XCTAssertEqual(try signal(service, ["signal": "STOP"]).status, 200)
+        XCTAssertTrue(waitUntil(2) { self.state(service) == "T" }, "stopped")
+        XCTAssertEqual(try signal(service, ["signal": "CONT"]).status, 200)
+        XCTAssertTrue(waitUntil(2) { self.state(service) == "S" }, "running again")
+        try call("POST", "/api/services/signalled/stop?wait=5")
+
+        let events = try s.get("/api/events?source=audit&limit=100", headers: ["Authorization": "Bearer \(Self.token)"])
+        let audited = (events.json?["events"] as? [[String: Any]] ?? []).filter { $0["action"] as? String == "process.signal" }
+        XCTAssertEqual(audited.count, 10, "one audit event per request")
+        XCTAssertTrue(audited.allSatisfy { $0["actor"] as? String == "admin" && ($0["data"] as? [String: Any])?["role"] as? String == "admin" },
+                      "\(audited)")
+    }
+
+    /// /proc/PID/stat field 3.
+    func state(_ pid: Int32) -> String? {
+        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8), let close = stat.lastIndex(of: ")") else { return nil }
+        return String(stat[stat.index(close, offsetBy: 2)])
+    }
+
     /// Live processes whose environment carries the service's marker.
     func marked(_ name: String) -> [Int32] {
         let names = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
@@ -232,25 +358,44 @@ final class SupervisorTests: XCTestCase {
         }
     }
 
-    func testKilledSupervisorLeavesNoDuplicate() throws {
-        let s = try server
-        try register(["name": "lasting", "command": ["/bin/sh", "-c", "sleep 1000 & exec sleep 1001"], "start_timeout_seconds": 0.2])
-        let old = Int32(try XCTUnwrap(try call("POST", "/api/services/lasting/start?wait=5").json?["pid"] as? Int))
-        XCTAssertEqual(marked("lasting").count, 2)
-        let supervisor = try XCTUnwrap(TestServer.children(of: s.masterPid).first { pid in
+    /// A service that prints a numbered line every 0.1 s (one process).
+    static let ticker = ["/usr/bin/python3", "-u", "-c",
+                         "import itertools, time\nfor i in itertools.count():\n    print('line', i)\n    time.sleep(0.1)"]
+
+    /// The number on the last line of `name`'s log.
+    func lastLine(_ name: String) -> Int? {
+        ((try? call("GET", "/api/services/\(name)/logs?lines=1"))?.json?["logs"] as? [String])?.last
+            .flatMap { Int($0.split(separator: " ").last ?? "") }
+    }
+
+    func supervisorPid(_ s: TestServer) -> Int32? {
+        TestServer.children(of: s.masterPid).first { pid in
             (FileManager.default.contents(atPath: "/proc/\(pid)/cmdline").map { String(decoding: $0, as: UTF8.self) } ?? "")
                 .contains("supervisor")
-        })
-        kill(supervisor, SIGKILL)
-        XCTAssertTrue(waitUntil(8) {
-            guard let st = try? self.status("lasting"), st["status"] as? String == "running",
-                  let pid = st["pid"] as? Int else { return false }
-            return Int32(pid) != old
-        }, "started again by the next supervisor")
-        XCTAssertFalse(alive(old), "the old copy is gone")
-        XCTAssertEqual(marked("lasting").count, 2, "one tree, no duplicate")
-        try call("POST", "/api/services/lasting/stop?wait=5")
-        XCTAssertEqual(marked("lasting"), [])
+        }
+    }
+
+    func testKilledSupervisorsServicesAreReAdoptedWithTheirOutput() throws {
+        let s = try server
+        try register(["name": "lasting", "command": Self.ticker, "start_timeout_seconds": 0.2])
+        let pid = Int32(try XCTUnwrap(try call("POST", "/api/services/lasting/start?wait=5").json?["pid"] as? Int))
+        XCTAssertTrue(waitUntil(3) { (self.lastLine("lasting") ?? 0) > 2 }, "it writes")
+        let old = try XCTUnwrap(supervisorPid(s))
+        kill(old, SIGKILL)
+        XCTAssertTrue(waitUntil(8) { self.supervisorPid(s).map { $0 != old } == true }, "the master starts another")
+        let before = lastLine("lasting") ?? 0
+        XCTAssertTrue(waitUntil(5) { (self.lastLine("lasting") ?? 0) > before + 5 }, "its output reaches the log again, read by the new supervisor")
+        XCTAssertTrue(alive(pid), "never got SIGPIPE")
+        let st = try status("lasting")
+        XCTAssertEqual(st["status"] as? String, "running")
+        XCTAssertEqual(st["pid"] as? Int, Int(pid), "re-adopted, not restarted")
+        XCTAssertEqual(marked("lasting"), [pid], "one copy")
+        let stopped = try call("POST", "/api/services/lasting/stop?wait=5")
+        XCTAssertEqual(stopped.json?["status"] as? String, "done", stopped.text)
+        XCTAssertFalse(alive(pid))
+        let after = try status("lasting")
+        XCTAssertEqual(after["status"] as? String, "stopped", "its exit seen through the pidfd")
+        XCTAssertTrue((after["last_exit"] as? [String: Any])?["code"] is NSNull, "not our child: the status is unknown")
     }
 
     func testConcurrentStartsAndStopsEndInTheLastActionsState() throws {

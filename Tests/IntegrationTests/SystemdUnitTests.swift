@@ -89,7 +89,8 @@ final class SystemdUnitTests: XCTestCase {
         XCTAssertEqual(status, 0, text)
         XCTAssertEqual(text.trimmingCharacters(in: .whitespacesAndNewlines), "", "no warnings: \(text)")
         for line in ["Type=notify", "ExecReload=/bin/kill -HUP $MAINPID", "KillSignal=SIGQUIT", "KillMode=mixed",
-                     "Delegate=yes", "Restart=on-failure", "StateDirectory=control-center", "TimeoutStopSec=60"] {
+                     "Delegate=yes", "Restart=on-failure", "StateDirectory=control-center", "TimeoutStopSec=60",
+                     "Environment=CC_SERVICES_STOP_ON_EXIT=true"] {
             XCTAssertTrue(unit.contains("\n" + line + "\n"), line)
         }
         XCTAssertFalse(unit.contains("\nUser="), "the master runs as root")

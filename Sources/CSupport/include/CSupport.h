@@ -7,7 +7,6 @@
 
 /* glibc GNU extensions that Swift cannot see without _GNU_SOURCE. */
 int cc_spawn_addclosefrom(posix_spawn_file_actions_t *actions, int lowfd);
-int cc_pipe_cloexec(int fds[2]);
 
 /* Services (the supervisor). PR_SET_CHILD_SUBREAPER on the caller, so
    orphans of a service (a daemon that double-forks) become its children. */
@@ -20,6 +19,12 @@ int cc_set_child_subreaper(void);
 pid_t cc_spawn_service(const char *path, char *const argv[], char *const envp[], const char *cwd,
                        uid_t uid, gid_t gid, const gid_t *groups, int ngroups, int set_ids,
                        long nofile, int out_fd, int *err);
+
+/* pidfd_open(2) and pidfd_send_signal(2) by syscall number: a signal that
+   reaches the process the descriptor was opened on, never a later process
+   given the same pid. -1 with errno set on failure. */
+int cc_pidfd_open(pid_t pid);
+int cc_pidfd_send_signal(int pidfd, int sig);
 
 /* The supervisor: QUIT and TERM set a flag (it stops its services, then
    exits); INT, HUP and PIPE are ignored. */

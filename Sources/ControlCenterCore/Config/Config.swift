@@ -30,6 +30,10 @@ public struct Config: Sendable, Equatable {
     /// `CC_SERVICE_LOG_MAX_BYTES` and `CC_SERVICE_LOG_FILES` (`ServiceLogWriter`).
     public var serviceLogMaxBytes: UInt64
     public var serviceLogFiles: Int
+    /// `CC_SERVICES_STOP_ON_EXIT`: on QUIT or TERM the supervisor stops the
+    /// services (dependents first); otherwise it leaves them running and the
+    /// next supervisor re-adopts them.
+    public var servicesStopOnExit: Bool
     public var pidFile: String
     public var databaseURL: String
     public var dbTimeout: Double
@@ -140,6 +144,7 @@ public struct Config: Sendable, Equatable {
         ("CC_SUPERVISOR", "true", "Run the service supervisor (a child of the master that starts, stops and restarts the registered services)"),
         ("CC_SERVICE_LOG_MAX_BYTES", "10485760", "Size at which a service's output file is rotated (bytes)"),
         ("CC_SERVICE_LOG_FILES", "5", "Output files kept per service (the oldest is deleted at rotation)"),
+        ("CC_SERVICES_STOP_ON_EXIT", "false", "Stop the services (dependents first) when Control Center stops; by default they keep running and are re-adopted at the next start"),
         ("CC_TEST_ROUTES", "false", "Enables /api/test/* routes (tests and load scenarios only)"),
         ("CC_PID_FILE", "$CC_STATE_DIR/run/master.pid", "Master pid file (also the single-master lock)"),
         ("CC_DATABASE_URL", "sqlite://$CC_STATE_DIR/control-center.db", "sqlite:///path or postgres://user@host:port/db"),
@@ -236,6 +241,7 @@ public struct Config: Sendable, Equatable {
         supervisor = try p.bool("CC_SUPERVISOR", default: true)
         serviceLogMaxBytes = UInt64(try p.int("CC_SERVICE_LOG_MAX_BYTES", default: 10 << 20, range: 65_536...(1 << 40)))
         serviceLogFiles = try p.int("CC_SERVICE_LOG_FILES", default: 5, range: 1...1000)
+        servicesStopOnExit = try p.bool("CC_SERVICES_STOP_ON_EXIT", default: false)
         pidFile = Self.absolute(p.string("CC_PID_FILE") ?? "\(state)/run/master.pid")
         databaseURL = p.string("CC_DATABASE_URL") ?? "sqlite://\(state)/control-center.db"
         guard databaseURL.hasPrefix("sqlite://") || databaseURL.hasPrefix("postgres://")

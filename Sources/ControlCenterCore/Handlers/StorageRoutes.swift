@@ -1,4 +1,4 @@
-/// Auth, users, events, the service registry and alerts: the storage-backed routes.
+/// Auth, users, events, the service registry, process signals and alerts: the storage-backed routes.
 public enum StorageRoutes {
     public static func register(_ r: inout Router) {
         AuthRoutes.register(&r)
@@ -6,6 +6,7 @@ public enum StorageRoutes {
         EventRoutes.register(&r)
         ServiceRoutes.register(&r)
         AlertRoutes.register(&r)
+        ProcessSignalRoutes.register(&r)
     }
 
     /// The database ping for `/health/ready`. It uses the worker's own

@@ -74,6 +74,11 @@ extension NginxRender {
                 \(apiLimit)
                 fastcgi_pass cc_storage;
             }
+            # Writes a request for the supervisor and waits for its answer.
+            location ~ ^/api/system/processes/[^/]+/signal$ {
+                \(apiLimit)
+                fastcgi_pass cc_storage;
+            }
             # Test-only routes (CC_TEST_ROUTES=true): they sleep, crash or stall the
             # database, so they run in the pool meant for slow work.
             location /api/test/ {

@@ -6,12 +6,13 @@ enum ServiceJSON {
     /// (`name`, `description`, `status`, `pid`, `port`, `uptime_seconds`,
     /// `last_run_time`: when the current run started, else when the last one ended) plus
     /// `autostart` and `depends_on`, with the supervisor's last record
-    /// (`stopped` when it has none).
+    /// (`stopped` when it has none) and the probe's `health`.
     static func summary(_ w: inout JSONWriter, _ s: ServiceSummary, now: Int64) {
         w.beginObject()
         w.field("name", s.name)
         w.field("description", s.description)
         w.field("status", s.status.rawValue)
+        w.field("health", s.health.rawValue)
         w.field("pid", s.pid.map { Int($0) })
         w.field("port", s.port)
         w.field("uptime_seconds", s.pid == nil ? nil : s.startedAt.map { Double(max(0, now - $0)) / 1000 })

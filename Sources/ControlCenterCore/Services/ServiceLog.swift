@@ -164,10 +164,11 @@ public enum ServiceLogReader {
     }
 }
 
-/// The read end of one service's output pipe in the supervisor: bytes in,
-/// whole lines out to the service's `ServiceLogWriter`. A line longer than
-/// `maxLine` is cut into `maxLine`-byte lines (so a reader's chunk always
-/// holds a line end); a last line without a newline gets one at EOF.
+/// The supervisor's end of one service's output FIFO (or any pipe): bytes
+/// in, whole lines out to the service's `ServiceLogWriter`. A line longer
+/// than `maxLine` is cut into `maxLine`-byte lines (so a reader's chunk
+/// always holds a line end); a last line without a newline gets one at EOF
+/// or when the supervisor leaves (`flushPartialLine`).
 final class ServiceOutputPipe {
     static let maxLine = 16_384
     let fd: Int32
@@ -196,6 +197,15 @@ final class ServiceOutputPipe {
             }
             return errno == EAGAIN || errno == EINTR
         }
+    }
+
+    /// Writes out a line still waiting for its newline, ended with one: a
+    /// supervisor that leaves would lose it (the next one reads the rest
+    /// from the FIFO as a line of its own).
+    func flushPartialLine() {
+        guard !pending.isEmpty else { return }
+        pending.append(0x0A)
+        flushLines()
     }
 
     private func flushLines() {

@@ -98,6 +98,7 @@ public enum Migrations {
         ]),
         ServiceSchema.migration,
         AlertSchema.migration,
+        ProcessSignalSchema.migration,
     ]
 
     public static var latest: Int { all.last?.version ?? 0 }

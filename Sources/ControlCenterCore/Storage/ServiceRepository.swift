@@ -20,6 +20,7 @@ public struct ServiceSummary: Sendable, Equatable {
     /// Unix milliseconds: the current run's start, the last run's end.
     public var startedAt: Int64?
     public var lastExitAt: Int64?
+    public var health: ServiceHealth.Health = .unknown
 }
 
 /// The service registry, by bound parameters only. Writes go inside the
@@ -59,7 +60,7 @@ public struct ServiceRepository {
     /// in one query and without parsing a definition.
     public func summaries(limit: Int, offset: Int) throws -> [ServiceSummary] {
         try db.query("""
-            SELECT s.name, s.description, s.port, s.autostart, s.depends_on, st.status, st.pid, st.started_at, st.last_exit_at
+            SELECT s.name, s.description, s.port, s.autostart, s.depends_on, st.status, st.pid, st.started_at, st.last_exit_at, st.health
             FROM services s LEFT JOIN service_state st ON st.name = s.name
             ORDER BY s.name LIMIT ? OFFSET ?
             """, [.int(Int64(limit)), .int(Int64(offset))]).map { r in
@@ -67,7 +68,8 @@ public struct ServiceRepository {
             return ServiceSummary(name: name, description: r.string(1) ?? "", port: r.int(2), autostart: r.bool(3),
                                   dependsOn: (r.string(4) ?? "").split(separator: ",").map(String.init),
                                   status: r.string(5).flatMap(ServicePolicy.Status.init) ?? .stopped,
-                                  pid: r.int64(6).map { Int32($0) }, startedAt: r.int64(7), lastExitAt: r.int64(8))
+                                  pid: r.int64(6).map { Int32($0) }, startedAt: r.int64(7), lastExitAt: r.int64(8),
+                                  health: r.string(9).flatMap(ServiceHealth.Health.init) ?? .unknown)
         }
     }
 

@@ -57,3 +57,33 @@ enum ServiceSchema {
         "CREATE INDEX service_actions_pending ON service_actions (status, id)",
     ])
 }
+
+/// Migration 9: service health and process signals (issue 12).
+///
+/// `service_state.health`: the probe's verdict, written by the supervisor
+/// when it changes, with the failure that made it `unhealthy`.
+///
+/// `process_signals`: `POST /api/system/processes/{pid}/signal` requests,
+/// written by workers and answered by the supervisor (which alone may send
+/// a signal), like `service_actions`.
+enum ProcessSignalSchema {
+    static let migration = Migration(version: 9, name: "service health, process signals", statements: [
+        "ALTER TABLE service_state ADD COLUMN health TEXT NOT NULL DEFAULT 'unknown' CHECK (health IN ('healthy', 'unhealthy', 'unknown'))",
+        "ALTER TABLE service_state ADD COLUMN health_message TEXT",
+        "ALTER TABLE service_state ADD COLUMN health_changed_at BIGINT",
+        """
+        CREATE TABLE process_signals (
+            id {ID},
+            pid INTEGER NOT NULL,
+            signal TEXT NOT NULL,
+            start_time_ms BIGINT,
+            status TEXT NOT NULL CHECK (status IN ('pending', 'sent', 'not_found', 'conflict', 'forbidden', 'failed')),
+            actor TEXT NOT NULL,
+            message TEXT,
+            created_at BIGINT NOT NULL,
+            finished_at BIGINT
+        )
+        """,
+        "CREATE INDEX process_signals_pending ON process_signals (status, id)",
+    ])
+}

@@ -12,6 +12,10 @@ public struct ServiceStateRow: Sendable, Equatable {
     public var nextRetryAt: Int64?
     public var message: String?
     public var updatedAt: Int64
+    public var health: ServiceHealth.Health = .unknown
+    /// Why the probe failed when `health` became `unhealthy`.
+    public var healthMessage: String?
+    public var healthChangedAt: Int64?
 }
 
 /// `service_state`, written by the supervisor only, read by workers.
@@ -21,6 +25,7 @@ public struct ServiceStateRepository {
     public init(_ db: Database) { self.db = db }
 
     static let columns = "status, pid, start_ticks, started_at, restarts, last_exit_code, last_exit_signal, last_exit_at, next_retry_at, message, updated_at"
+    static let healthColumns = "health, health_message, health_changed_at"
 
     static func decode(_ r: Row, from i: Int = 0) throws -> ServiceStateRow {
         guard let raw = r.string(i), let status = ServicePolicy.Status(rawValue: raw) else {
@@ -30,17 +35,19 @@ public struct ServiceStateRepository {
                                startedAt: r.int64(i + 3), restarts: r.int(i + 4) ?? 0,
                                lastExitCode: r.int64(i + 5).map { Int32($0) }, lastExitSignal: r.int64(i + 6).map { Int32($0) },
                                lastExitAt: r.int64(i + 7), nextRetryAt: r.int64(i + 8), message: r.string(i + 9),
-                               updatedAt: r.int64(i + 10) ?? 0)
+                               updatedAt: r.int64(i + 10) ?? 0,
+                               health: r.string(i + 11).flatMap(ServiceHealth.Health.init) ?? .unknown,
+                               healthMessage: r.string(i + 12), healthChangedAt: r.int64(i + 13))
     }
 
     public func find(_ name: String) throws -> ServiceStateRow? {
-        try db.queryOne("SELECT \(Self.columns) FROM service_state WHERE name = ?", [.text(name)]).map { try Self.decode($0) }
+        try db.queryOne("SELECT \(Self.columns), \(Self.healthColumns) FROM service_state WHERE name = ?", [.text(name)]).map { try Self.decode($0) }
     }
 
     /// Every recorded service by name.
     public func all() throws -> [String: ServiceStateRow] {
         var out: [String: ServiceStateRow] = [:]
-        for r in try db.query("SELECT name, \(Self.columns) FROM service_state", []) {
+        for r in try db.query("SELECT name, \(Self.columns), \(Self.healthColumns) FROM service_state", []) {
             if let n = r.string(0) { out[n] = try Self.decode(r, from: 1) }
         }
         return out
@@ -64,6 +71,18 @@ public struct ServiceStateRepository {
 
     public func delete(_ name: String) throws {
         try db.execute("DELETE FROM service_state WHERE name = ?", [.text(name)])
+    }
+
+    /// Records a change of `name`'s health (the row exists: the service ran).
+    public func saveHealth(_ name: String, _ health: ServiceHealth.Health, message: String?, now: Int64 = Clock.wallMillis()) throws {
+        try db.execute("UPDATE service_state SET health = ?, health_message = ?, health_changed_at = ? WHERE name = ?",
+                       [.text(health.rawValue), DBValue(message), .int(now), .text(name)])
+    }
+
+    /// A new supervisor has probed nothing yet.
+    public func forgetHealth(now: Int64 = Clock.wallMillis()) throws {
+        try db.execute("UPDATE service_state SET health = 'unknown', health_message = NULL, health_changed_at = ? WHERE health <> 'unknown'",
+                       [.int(now)])
     }
 }
 

@@ -11,6 +11,7 @@ final class TestServer {
     let env: [String: String]
     private(set) var master: Process?
     private var nginx: Process?
+    var nginxPid: pid_t { nginx?.processIdentifier ?? 0 }
 
     static var repoRoot: String {
         URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
@@ -61,7 +62,8 @@ final class TestServer {
         try start()
     }
 
-    private func start() throws {
+    /// Starts the stack; after `stop()`, starts it again on the same state directory and port.
+    func start() throws {
         let render = Process()
         render.executableURL = URL(fileURLWithPath: Self.binary)
         render.arguments = ["nginx-config", "--output", stateDir + "/nginx"]

@@ -11,7 +11,8 @@ import Glibc
 /// (`CC_JWT_SECRET`, a database URL) reaches a service: a fixed `PATH`,
 /// `HOME`, `USER` and `LOGNAME` of the account it runs as, `LANG=C.UTF-8`,
 /// then the definition's variables, then the `CC_SERVICE` marker
-/// (`ServiceProcessTree`).
+/// (`ServiceProcessTree`) unless `marked` is false (an exec health probe
+/// is not part of the service's tree).
 enum ServiceLauncher {
     struct Failure: Error, CustomStringConvertible {
         let description: String
@@ -19,14 +20,16 @@ enum ServiceLauncher {
 
     static let path = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
-    static func environment(_ def: ServiceDefinition, home: String, user: String) -> [String] {
+    static func environment(_ def: ServiceDefinition, home: String, user: String, marked: Bool = true) -> [String] {
         var env = ["PATH": path, "HOME": home, "USER": user, "LOGNAME": user, "LANG": "C.UTF-8"]
         for (k, v) in def.environment { env[k] = v }
-        env[ServiceProcessTree.markerName] = def.name
+        if marked { env[ServiceProcessTree.markerName] = def.name }
         return env.keys.sorted().map { "\($0)=\(env[$0]!)" }
     }
 
-    static func spawn(_ def: ServiceDefinition, output: Int32) throws -> Int32 {
+    /// Runs `argv` (the definition's `command` unless given) the way the service runs.
+    static func spawn(_ def: ServiceDefinition, argv command: [String]? = nil, output: Int32, marked: Bool = true) throws -> Int32 {
+        let command = command ?? def.command
         var setIDs: Int32 = 0
         var uid = getuid(), gid = getgid()
         var groups: [gid_t] = []
@@ -57,16 +60,16 @@ enum ServiceLauncher {
             }
             groups = Array(groups.prefix(Int(max(n, 0))))
         }
-        let argv = def.command.map { strdup($0) } + [nil]
-        let envp = environment(def, home: home, user: userName).map { strdup($0) } + [nil]
+        let argv = command.map { strdup($0) } + [nil]
+        let envp = environment(def, home: home, user: userName, marked: marked).map { strdup($0) } + [nil]
         defer {
             argv.forEach { free($0) }
             envp.forEach { free($0) }
         }
         var err: Int32 = 0
-        let pid = cc_spawn_service(def.command[0], argv, envp, def.workingDirectory ?? "/", uid, gid, groups,
+        let pid = cc_spawn_service(command[0], argv, envp, def.workingDirectory ?? "/", uid, gid, groups,
                                    Int32(groups.count), setIDs, def.limitOpenFiles ?? 0, output, &err)
-        guard pid > 0 else { throw Failure(description: "\(def.command[0]): \(String(cString: strerror(err)))") }
+        guard pid > 0 else { throw Failure(description: "\(command[0]): \(String(cString: strerror(err)))") }
         return pid
     }
 }

@@ -11,10 +11,14 @@ import Glibc
 /// (this is the fallback the issue names) a process that also clears its
 /// environment after escaping would be missed.
 public struct ServiceProcessTree {
-    /// /proc/PID/stat fields 4, 6, 14, 15, 22 and 24.
+    /// /proc/PID/stat fields 3, 4, 6, 9, 14, 15, 22 and 24.
     struct Stat: Equatable {
+        /// A zombie ('Z') has exited: its parent has not reaped it yet (a
+        /// re-adopted service's parent is not the supervisor).
+        var zombie = false
         var ppid: Int32
         var session: Int32
+        var flags: UInt32 = 0
         var startTicks: UInt64
         /// utime + stime, clock ticks.
         var cpuTicks: UInt64 = 0
@@ -28,7 +32,7 @@ public struct ServiceProcessTree {
         let f = text[text.index(after: close)...].split(separator: " ")
         // f[0] is field 3 (state).
         guard f.count > 21, let ppid = Int32(f[1]), let session = Int32(f[3]), let start = UInt64(f[19]) else { return nil }
-        return Stat(ppid: ppid, session: session, startTicks: start,
+        return Stat(zombie: f[0] == "Z", ppid: ppid, session: session, flags: UInt32(f[6]) ?? 0, startTicks: start,
                     cpuTicks: (UInt64(f[11]) ?? 0) + (UInt64(f[12]) ?? 0), rssPages: UInt64(f[21]) ?? 0)
     }
 
@@ -68,7 +72,7 @@ public struct ServiceProcessTree {
         var stack = Array(roots)
         while let p = stack.popLast() {
             guard found[p] == nil, let s = all[p] else { continue }
-            found[p] = s.startTicks
+            if !s.zombie { found[p] = s.startTicks }
             stack.append(contentsOf: children[p] ?? [])
         }
         found.removeValue(forKey: supervisor)

@@ -1,3 +1,4 @@
+import CCurl
 import CSupport
 import Foundation
 import Glibc
@@ -15,10 +16,19 @@ import Glibc
 /// (running, stopped, backoff, failed) also as events: a crash loop writes
 /// one event per backoff step.
 ///
-/// On QUIT or TERM it stops every service (dependents first) and exits.
-/// On start it kills any service a previous supervisor (one that died) left
-/// running, found by pid and start time, and starts again what was meant to
-/// run: never two copies, but a restart rather than a re-adoption.
+/// Health probes (`HealthProber`) run while a service is `running`, one
+/// at a time per service; `ServiceHealth` judges their results, and each
+/// change to healthy or unhealthy is written to `service_state` and as an
+/// event (not each probe). A service that is not running is `unknown`.
+///
+/// On QUIT or TERM it stops every service (dependents first) and exits when
+/// `CC_SERVICES_STOP_ON_EXIT` is true; otherwise it exits at once and leaves
+/// them running. On start it re-adopts what a previous supervisor left
+/// running (pid and start time from `service_state`, checked against pid
+/// reuse): never a second copy. A re-adopted process is not its child, so
+/// its exit is seen through a pidfd, with an unknown status. Each service
+/// writes to a FIFO of its own under the state directory (`openOutput`), so
+/// its output outlives any one supervisor.
 public final class Supervisor {
     let config: Config
     let log: Log
@@ -38,15 +48,25 @@ public final class Supervisor {
     var restartPending: Set<String> = []
     var messages: [String: String] = [:]
     var wakeFD: Int32 = -1
-    /// Open output pipes by read fd (a tree's pipe stays open while any of
-    /// its processes holds the write end, even after a restart).
+    /// Output FIFOs being read, by fd, and each service's fd.
     var outputs: [Int32: ServiceOutputPipe] = [:]
+    var fifos: [String: Int32] = [:]
+    /// pidfds of re-adopted services (not our children: no waitpid).
+    var adopted: [String: Int32] = [:]
     var writers: [String: ServiceLogWriter] = [:]
     var stopping = false
     var stopStarted: Double?
     var lastLoad = 0.0
+    /// Monotonic time of the last full round (registry, actions, policy, probe scheduling).
+    var lastRound = 0.0
     /// `ServiceRepository.fingerprint` of the definitions held.
     var loadedFingerprint: String?
+    let prober: HealthProber
+    /// Probe state of each service being probed (running, with a health check).
+    var health: [String: ServiceHealth.State] = [:]
+    /// Signal requests answered (the signal sent or refused) but not yet
+    /// recorded: recorded at the next round, never decided or sent twice.
+    var unrecordedSignals: [Int64: (ProcessSignal.Outcome, String)] = [:]
 
     static let pollInterval: Int32 = 200   // ms
     static let reloadInterval = 2.0        // s
@@ -56,12 +76,15 @@ public final class Supervisor {
         self.config = config
         self.log = log
         db = try StorageService.open(config)
+        guard let p = HealthProber() else { throw ServiceLauncher.Failure(description: "libcurl cannot start") }
+        prober = p
     }
 
     public func run() -> Int32 {
         cc_supervisor_install_signals()
         // A master that dies without stopping us (SIGKILL) leaves no one to
-        // restart or stop us: stop the services and exit as on TERM.
+        // restart or stop us: exit as on TERM (stopping the services only
+        // with CC_SERVICES_STOP_ON_EXIT).
         cc_set_parent_death_signal(SIGTERM)
         if cc_set_child_subreaper() != 0 {
             log.warning("PR_SET_CHILD_SUBREAPER failed; orphans of services reparent to init", ["errno": String(errno)])
@@ -79,7 +102,8 @@ public final class Supervisor {
         guard wakeFD >= 0 else { return 1 }
         do {
             try loadDefinitions(now: Clock.wallSeconds())
-            try recoverLeftovers()
+            try recoverLeftovers(now: Clock.wallSeconds())
+            try ServiceStateRepository(db).forgetHealth()
             for (name, def) in definitions where def.autostart { runtime[name, default: .init()].wanted = true }
         } catch {
             log.error("supervisor cannot read the registry", ["error": String(describing: error)])
@@ -87,26 +111,44 @@ public final class Supervisor {
         }
         log.info("supervisor started", ["services": String(definitions.count)])
         while true {
-            var fds = [pollfd(fd: wakeFD, events: Int16(POLLIN), revents: 0)]
-                + outputs.keys.map { pollfd(fd: $0, events: Int16(POLLIN), revents: 0) }
-            let ready = poll(&fds, nfds_t(fds.count), Self.pollInterval)
-            let woke = ready > 0 && fds[0].revents != 0
+            // One wait for the wake-up FIFO, the output pipes and the probes' sockets.
+            let outputFDs = Array(outputs.keys), pidfds = Array(adopted)
+            var fds = ([wakeFD] + outputFDs + pidfds.map(\.value)).map { curl_waitfd(fd: $0, events: Int16(CURL_WAIT_POLLIN), revents: 0) }
+            // Probe sockets wake the loop several times per probe: those
+            // wake-ups only take results, and full rounds stay pollInterval apart.
+            let left = Double(Self.pollInterval) - (Clock.monotonicSeconds() - lastRound) * 1000
+            prober.wait(&fds, millis: Int32(max(1, min(Double(Self.pollInterval), left))))
+            let ready = Set(fds.filter { $0.revents != 0 }.map(\.fd))
+            let woke = ready.contains(wakeFD)
             if woke { drainWake() }
-            if ready > 0 { pumpOutputs(fds.dropFirst().filter { $0.revents != 0 }.map(\.fd)) }
+            pumpOutputs(outputFDs.filter(ready.contains))
             let now = Clock.wallSeconds()
             if cc_supervisor_stop_requested() != 0 && !stopping {
+                guard config.servicesStopOnExit else { return leave() }
                 stopping = true
                 stopStarted = now
                 log.info("supervisor stopping its services")
             }
             do {
-                reap(now: now)
+                let mono = Clock.monotonicSeconds()
+                var exited = reap(now: now)
+                for (name, fd) in pidfds where ready.contains(fd) {
+                    close(fd)
+                    adopted.removeValue(forKey: name)
+                    ended(name, .init(), now: now)
+                    exited = true
+                }
+                takeProbeResults(now: mono)
+                guard woke || exited || stopping || mono - lastRound >= Double(Self.pollInterval) / 1000 else { continue }
+                lastRound = mono
                 if woke || now - lastLoad >= Self.reloadInterval {
                     try loadDefinitions(now: now)
                     if !stopping { try takeActions(now: now) }
+                    try answerSignals()
                 }
                 if stopping { for n in runtime.keys { runtime[n]?.wanted = false } }
                 try tick(now: now)
+                scheduleProbes(now: mono)
             } catch {
                 // The database may be down for a while; services keep running and the next round retries.
                 log.warning("supervisor round failed", ["error": String(describing: error)])
@@ -129,7 +171,68 @@ public final class Supervisor {
             guard let pipe = outputs[fd], !pipe.pump() else { continue }
             close(fd)
             outputs.removeValue(forKey: fd)
+            fifos = fifos.filter { $0.value != fd }
         }
+    }
+
+    /// QUIT or TERM without `CC_SERVICES_STOP_ON_EXIT`: the services keep
+    /// running (their rows keep pid and start time for the next supervisor);
+    /// only the probes in flight go.
+    func leave() -> Int32 {
+        for name in definitions.keys { prober.cancel(name) }
+        pumpOutputs(Array(outputs.keys))
+        for pipe in outputs.values { pipe.flushPartialLine() }
+        log.info("supervisor exiting; services keep running", ["running": String(runtime.values.filter { $0.pid != nil }.count)])
+        unlink(config.supervisorWakePath)
+        return 0
+    }
+
+    static func outputPath(_ config: Config, _ name: String) -> String {
+        ServiceLogFiles.directory(config.serviceLogDir, name) + "/output.fifo"
+    }
+
+    /// F_SETPIPE_SZ (fcntl(2); not imported into Swift).
+    static let setPipeSize: Int32 = 1031
+    /// What a service may write while no supervisor reads before its writes
+    /// block (the default unprivileged /proc/sys/fs/pipe-max-size).
+    static let outputBufferBytes: Int32 = 1 << 20
+
+    /// The supervisor's end of `services/<name>/output.fifo`, created on
+    /// first use and kept across supervisors: a service's stdout and stderr
+    /// are this FIFO, opened read-write (`start`), so it always has a reader
+    /// and a service never gets SIGPIPE because no supervisor runs; its
+    /// output waits in the FIFO (up to `outputBufferBytes`) for the next one.
+    @discardableResult
+    func openOutput(_ name: String) throws -> Int32 {
+        if let fd = fifos[name] { return fd }
+        let path = Self.outputPath(config, name)
+        mkdir(ServiceLogFiles.directory(config.serviceLogDir, name), 0o750)
+        var st = stat()
+        if lstat(path, &st) == 0 && (st.st_mode & S_IFMT) != S_IFIFO { unlink(path) }
+        guard mkfifo(path, 0o600) == 0 || errno == EEXIST else {
+            throw ServiceLauncher.Failure(description: "mkfifo \(path): \(String(cString: strerror(errno)))")
+        }
+        // O_RDWR: no hang-up and no EOF while no service writes.
+        let fd = open(path, O_RDWR | O_NONBLOCK | O_CLOEXEC)
+        guard fd >= 0 else { throw ServiceLauncher.Failure(description: "open \(path): \(String(cString: strerror(errno)))") }
+        _ = fcntl(fd, Self.setPipeSize, Self.outputBufferBytes)
+        let writer = writers[name] ?? ServiceLogWriter(root: config.serviceLogDir, name: name,
+                                                       maxBytes: config.serviceLogMaxBytes, maxFiles: config.serviceLogFiles)
+        writers[name] = writer
+        outputs[fd] = ServiceOutputPipe(fd: fd, writer: writer)
+        fifos[name] = fd
+        return fd
+    }
+
+    /// A service gone from the registry and from the host: its FIFO goes too.
+    func removeOutput(_ name: String) {
+        if let fd = fifos.removeValue(forKey: name) {
+            _ = outputs[fd]?.pump()
+            outputs.removeValue(forKey: fd)
+            close(fd)
+        }
+        writers.removeValue(forKey: name)
+        unlink(Self.outputPath(config, name))
     }
 
     func drainWake() {
@@ -151,30 +254,99 @@ public final class Supervisor {
         for name in runtime.keys where definitions[name] == nil { runtime[name]?.wanted = false }
     }
 
-    /// Kills what a previous supervisor left (its pid still alive with the
-    /// recorded start time, and its tree), marks what was meant to run as
-    /// wanted again, and fails the actions it had taken.
-    func recoverLeftovers() throws {
+    /// Re-adopts what a previous supervisor left running (its pid still
+    /// alive with the recorded start time), kills the trees of services no
+    /// longer registered, marks what was meant to run as wanted again, and
+    /// fails the actions it had taken.
+    func recoverLeftovers(now: Double) throws {
         for (name, row) in try ServiceStateRepository(db).all() {
+            var rt = ServicePolicy.Runtime()
+            rt.restarts = row.restarts
+            if let code = row.lastExitCode { rt.lastExit = .init(code: code) }
+            if let sig = row.lastExitSignal { rt.lastExit = .init(signal: sig) }
+            rt.lastExitAt = row.lastExitAt.map { Double($0) / 1000 }
+            // What was meant to run runs again (one copy: the old one is gone).
+            rt.wanted = [.starting, .running, .backoff].contains(row.status) || (row.status == .failed && row.nextRetryAt != nil)
             if let pid = row.pid, let ticks = row.startTicks, ServiceProcessTree.startTicks(pid) == ticks {
+                if let def = definitions[name], adopt(name, def, pid: pid, ticks: ticks, row, &rt, now: now) {
+                    runtime[name] = rt
+                    recorded[name] = rt
+                    try ServiceStateRepository(db).save(name, rt, message: messages[name])
+                    continue
+                }
                 let members = ServiceProcessTree.members(name: name, sessionID: pid)
                 log.warning("stopping a service left by a previous supervisor", ["service": name, "pid": String(pid),
                                                                                  "processes": String(members.count)])
                 ServiceProcessTree.signal(members, SIGKILL)
             }
-            var rt = ServicePolicy.Runtime()
-            // What was meant to run runs again (one copy: the old one is gone).
-            rt.wanted = [.starting, .running, .backoff].contains(row.status) || (row.status == .failed && row.nextRetryAt != nil)
-            rt.restarts = row.restarts
-            if let code = row.lastExitCode { rt.lastExit = .init(code: code) }
-            if let sig = row.lastExitSignal { rt.lastExit = .init(signal: sig) }
-            rt.lastExitAt = row.lastExitAt.map { Double($0) / 1000 }
             runtime[name] = rt
             recorded[name] = rt
             try ServiceStateRepository(db).save(name, rt, message: nil)
         }
         for a in try ServiceActionRepository(db).running() {
             try ServiceActionRepository(db).mark(a.id, .failed, message: "the supervisor restarted before it finished")
+        }
+    }
+
+    /// Takes over a running service: watched through a pidfd (taken before
+    /// anything else, so the process it names is the one checked by start
+    /// time), its output FIFO read again. False when the pidfd cannot be had.
+    func adopt(_ name: String, _ def: ServiceDefinition, pid: Int32, ticks: UInt64, _ row: ServiceStateRow,
+               _ rt: inout ServicePolicy.Runtime, now: Double) -> Bool {
+        let pidfd = cc_pidfd_open(pid)
+        guard pidfd >= 0 else { return false }
+        guard ServiceProcessTree.startTicks(pid) == ticks else {
+            close(pidfd)
+            return false
+        }
+        do {
+            try openOutput(name)
+        } catch {
+            log.warning("cannot read a re-adopted service's output", ["service": name, "error": String(describing: error)])
+        }
+        adopted[name] = pidfd
+        sessions[name] = pid
+        rt.pid = pid
+        rt.startTicks = ticks
+        rt.startedAt = row.startedAt.map { Double($0) / 1000 } ?? now
+        switch row.status {
+        case .stopping:
+            rt.status = .stopping
+            rt.wanted = false
+            rt.killAt = now + def.stopTimeoutSeconds
+        case .starting:
+            rt.status = .starting
+            rt.wanted = true
+        default:
+            rt.status = .running
+            rt.wanted = true
+        }
+        messages[name] = "re-adopted pid \(pid)"
+        log.info("re-adopted a running service", ["service": name, "pid": String(pid)])
+        return true
+    }
+
+    /// Answers the workers' `process_signals` requests (`ProcessSignaller`),
+    /// each with an event naming who asked. A request older than
+    /// `ProcessSignalRoutes.answerSeconds` is refused unsent: its worker has
+    /// stopped waiting and told its client that nothing was sent.
+    func answerSignals() throws {
+        let repo = ProcessSignalRepository(db)
+        for r in try repo.pending() {
+            let answer: (ProcessSignal.Outcome, String)
+            if let done = unrecordedSignals[r.id] {
+                answer = done
+            } else if Clock.wallMillis() - r.createdAt > Int64(ProcessSignalRoutes.answerSeconds * 1000) {
+                answer = (.failed, "expired before the supervisor took it; nothing was sent")
+            } else {
+                answer = ProcessSignaller.answer(r, master: getppid())
+            }
+            unrecordedSignals[r.id] = answer
+            try repo.answer(r.id, answer.0, message: answer.1)
+            unrecordedSignals.removeValue(forKey: r.id)
+            try? EventRepository(db).insert(Event(level: answer.0 == .sent ? .info : .warning, source: "supervisor", actor: r.actor,
+                                                  action: "process.signal", target: "pid \(r.pid)",
+                                                  message: "SIG\(r.signal.rawValue) asked by \(r.actor): \(answer.1)", data: nil))
         }
     }
 
@@ -217,32 +389,46 @@ public final class Supervisor {
         }
     }
 
-    /// waitpid until no child is left to reap; orphans that reparented to us are reaped too.
-    func reap(now: Double) {
+    /// waitpid until no child is left to reap; orphans that reparented to us
+    /// are reaped too. True when a service's main process ended.
+    func reap(now: Double) -> Bool {
+        var any = false
         while true {
             var st: Int32 = 0
             let pid = waitpid(-1, &st, WNOHANG)
-            guard pid > 0 else { return }
-            guard let name = runtime.first(where: { $0.value.pid == pid })?.key, let def = definitions[name] else { continue }
-            let exit = cc_wifexited(st) != 0 ? ServicePolicy.Exit(code: cc_wexitstatus(st))
-                                             : ServicePolicy.Exit(signal: cc_wtermsig(st))
-            var rt = runtime[name]!
-            if rt.status == .stopping {
-                // Still `stopping` until the whole tree is gone (tick).
-                rt.pid = nil
-                rt.lastExit = exit
-                rt.lastExitAt = now
-                runtime[name] = rt
-                continue
-            }
-            // An unexpected exit: what it left behind goes before any restart.
-            if let session = sessions.removeValue(forKey: name) {
-                ServiceProcessTree.signal(ServiceProcessTree.members(name: name, sessionID: session), SIGKILL)
-            }
-            rt = ServicePolicy.afterExit(def, rt, exit, now: now, jitter: Double.random(in: 0.9...1.1))
-            messages[name] = "exited with " + (exit.signal.map { "signal \($0)" } ?? "code \(exit.code ?? 0)")
-            runtime[name] = rt
+            guard pid > 0 else { return any }
+            if prober.reaped(pid, status: st) { continue }
+            guard let name = runtime.first(where: { $0.value.pid == pid })?.key else { continue }
+            ended(name, cc_wifexited(st) != 0 ? .init(code: cc_wexitstatus(st)) : .init(signal: cc_wtermsig(st)), now: now)
+            any = true
         }
+    }
+
+    /// The main process of `name` ended (`exit` has neither code nor signal
+    /// when the kernel did not tell: a re-adopted process, seen through its pidfd).
+    func ended(_ name: String, _ exit: ServicePolicy.Exit, now: Double) {
+        guard var rt = runtime[name] else { return }
+        if rt.status == .stopping || definitions[name] == nil {
+            // Still `stopping` until the whole tree is gone (tick).
+            rt.pid = nil
+            rt.lastExit = exit
+            rt.lastExitAt = now
+            runtime[name] = rt
+            return
+        }
+        // An unexpected exit: what it left behind goes before any restart.
+        if let session = sessions.removeValue(forKey: name) {
+            ServiceProcessTree.signal(ServiceProcessTree.members(name: name, sessionID: session), SIGKILL)
+        }
+        rt = ServicePolicy.afterExit(definitions[name]!, rt, exit, now: now, jitter: Double.random(in: 0.9...1.1))
+        if let sig = exit.signal {
+            messages[name] = "exited with signal \(sig)"
+        } else if let code = exit.code {
+            messages[name] = "exited with code \(code)"
+        } else {
+            messages[name] = "exited (status unknown: a re-adopted process is not the supervisor's child)"
+        }
+        runtime[name] = rt
     }
 
     func tick(now: Double) throws {
@@ -277,6 +463,7 @@ public final class Supervisor {
             if def == nil && rt.pid == nil && rt.status != .stopping {
                 runtime.removeValue(forKey: name)
                 recorded.removeValue(forKey: name)
+                removeOutput(name)
                 try? ServiceStateRepository(db).delete(name)
                 continue
             }
@@ -287,6 +474,48 @@ public final class Supervisor {
             } catch {
                 log.warning("cannot record a service's state", ["service": name, "error": String(describing: error)])
             }
+        }
+    }
+
+    /// Judges the probes that ended (`now` is monotonic).
+    func takeProbeResults(now: Double) {
+        for r in prober.collect(now: now) {
+            guard let check = definitions[r.service]?.healthCheck, let old = health[r.service] else { continue }
+            let new = ServiceHealth.after(check, old, error: r.error, now: now)
+            health[r.service] = new
+            if new.health != old.health { recordHealth(r.service, new) }
+        }
+    }
+
+    /// Starts the probes that are due and forgets the health of services no
+    /// longer running (`now` is monotonic).
+    func scheduleProbes(now: Double) {
+        for name in Set(health.keys).union(definitions.keys).sorted() {
+            let rt = runtime[name]
+            guard !stopping, let def = definitions[name], let check = def.healthCheck, let rt, rt.pid != nil,
+                  ServiceHealth.isProbed(rt.status) else {
+                prober.cancel(name)
+                if let old = health.removeValue(forKey: name), old.health != .unknown {
+                    // No event: the status change that ended the probing has its own.
+                    try? ServiceStateRepository(db).saveHealth(name, .unknown, message: nil)
+                }
+                continue
+            }
+            let state = health[name] ?? ServiceHealth.State(check: check, since: now)
+            health[name] = state
+            if now >= state.nextProbeAt && !prober.isProbing(name) { prober.start(def, check, now: now) }
+        }
+    }
+
+    func recordHealth(_ name: String, _ state: ServiceHealth.State) {
+        var text = "service \(name) is \(state.health.rawValue)"
+        if let e = state.lastError { text += ": \(e) (\(state.failures) failed probe(s) in a row)" }
+        do {
+            try ServiceStateRepository(db).saveHealth(name, state.health, message: state.lastError)
+            try EventRepository(db).insert(Event(level: state.health == .healthy ? .info : .warning, source: "supervisor", actor: nil,
+                                                 action: "service.\(state.health.rawValue)", target: name, message: text, data: nil))
+        } catch {
+            log.warning("cannot record a service's health", ["service": name, "error": String(describing: error)])
         }
     }
 
@@ -325,21 +554,13 @@ public final class Supervisor {
         let retry = rt.status == .backoff || rt.status == .failed
         if rt.status == .failed { rt.failures = 0 }
         do {
-            var ends: [Int32] = [-1, -1]
-            guard cc_pipe_cloexec(&ends) == 0 else { throw ServiceLauncher.Failure(description: "pipe: \(String(cString: strerror(errno)))") }
-            defer { close(ends[1]) }
-            let pid: Int32
-            do {
-                pid = try ServiceLauncher.spawn(def, output: ends[1])
-            } catch {
-                close(ends[0])
-                throw error
-            }
-            _ = fcntl(ends[0], F_SETFL, fcntl(ends[0], F_GETFL) | O_NONBLOCK)
-            let writer = writers[name] ?? ServiceLogWriter(root: config.serviceLogDir, name: name,
-                                                           maxBytes: config.serviceLogMaxBytes, maxFiles: config.serviceLogFiles)
-            writers[name] = writer
-            outputs[ends[0]] = ServiceOutputPipe(fd: ends[0], writer: writer)
+            try openOutput(name)
+            // The service's own open of the FIFO: blocking (its writes wait
+            // rather than fail), and read-write (it is never without a reader).
+            let output = open(Self.outputPath(config, name), O_RDWR | O_CLOEXEC)
+            guard output >= 0 else { throw ServiceLauncher.Failure(description: "output FIFO: \(String(cString: strerror(errno)))") }
+            defer { close(output) }
+            let pid = try ServiceLauncher.spawn(def, output: output)
             rt.pid = pid
             rt.startTicks = ServiceProcessTree.startTicks(pid)
             rt.startedAt = now

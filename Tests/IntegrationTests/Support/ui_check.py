@@ -7,8 +7,7 @@ tail move, then edits and deletes it, and signals a process from the process
 detail, and adds an alert rule that fires against the server's synthetic
 cpu figure, sees it on the overview and the Alerts page, acknowledges and
 silences it. Fails on any console error, failed request or CSP violation
-except the expected ones (the signed-out session probe's 401, and the
-process signal route's 404 while this server lacks it).
+except the signed-out session probe's 401.
 
 Usage: ui_check.py BASE_URL USER PASSWORD NEW_PASSWORD SCREENSHOT_DIR NGINX_PID_FILE
 (nginx is reloaded once, which closes every live subscriber: the page must
@@ -40,11 +39,8 @@ import ui_redraw
 base, user, password, new_password, shots, nginx_pid_file = sys.argv[1:7]
 os.makedirs(shots, exist_ok=True)
 
-# Console lines that are expected: the probe of /api/auth/me while signed
-# out, and the process signal route while this server lacks it.
-NOT_FOUND = " - Failed to load resource: the server responded with a status of 404"
-EXPECTED = ["/api/auth/me - Failed to load resource: the server responded with a status of 401",
-            "/signal" + NOT_FOUND]
+# Console lines that are expected: the probe of /api/auth/me while signed out.
+EXPECTED = ["/api/auth/me - Failed to load resource: the server responded with a status of 401"]
 
 
 def say(**kw):
@@ -356,31 +352,7 @@ try:
     css("#confirm-ok")[0].click()
     wait(10, lambda d: css("#signal-result")[0].get_attribute("data-status"), "the signal's answer")
     answer = css("#signal-result")[0].get_attribute("data-status")
-    if answer == "404":
-        # The route's contract answered in the page: the body the page sends.
-        refused = css("#signal-result")[0].text
-        driver.execute_script("""
-            window.ccSignalCalls = [];
-            window.ccRealFetch = window.fetch;
-            window.fetch = async (url, opts = {}) => {
-              if (!String(url).endsWith('/signal')) return window.ccRealFetch(url, opts);
-              window.ccSignalCalls.push({url: String(url), body: JSON.parse(opts.body),
-                csrf: (opts.headers ?? {})['X-Requested-With'] ?? null});
-              return new Response('{"success":true}', {status: 200, headers: {'Content-Type': 'application/json'}});
-            };""")
-        click("#signal-form button[type=submit]")
-        wait(5, lambda d: css("#confirm-ok"), "the confirmation dialog")
-        css("#confirm-ok")[0].click()
-        wait(10, lambda d: css("#signal-result")[0].get_attribute("data-status") == "sent", "the signal's answer")
-        calls = driver.execute_script("const c = window.ccSignalCalls; window.fetch = window.ccRealFetch; return c")
-        body = calls[0]["body"] if len(calls) == 1 else {}
-        if (not calls or calls[0]["url"] != f"/api/system/processes/{victim.pid}/signal" or body.get("signal") != "TERM"
-                or not isinstance(body.get("start_time"), (int, float)) or calls[0]["csrf"] != "XMLHttpRequest"):
-            raise AssertionError(f"the signal request: {calls}")
-        say(step="process-signal", note="this server has no POST /api/system/processes/{pid}/signal yet: its "
-            "404 was shown, then the request checked against an answer given in the page",
-            refused=refused, body=body)
-    elif answer != "sent":
+    if answer != "sent":
         raise AssertionError(f"the signal was refused ({answer}): {css('#signal-result')[0].text}")
     else:
         victim.wait(timeout=10)

@@ -29,6 +29,7 @@ public final class Collector {
     private let storage: StorageService
     private var wakeFD: Int32 = -1
     private var eventsError: String?
+    private let history: HistoryRecorder
 
     /// The kinds the collector keeps fresh beside stats, each every TTL/2.
     static let refreshedKinds: [SnapshotKind] = [.processes, .network]
@@ -38,6 +39,7 @@ public final class Collector {
         self.log = log
         cache = SnapshotCache(config: config)
         storage = StorageService(config: config, log: log)
+        history = HistoryRecorder(config: config, log: log)
         // Live updates are on when asked for and nginx can carry them (the
         // same test as the renderer's); otherwise the collector only samples.
         publisher = config.nginx.nchan && NginxRender.nchanInstalled
@@ -111,6 +113,7 @@ public final class Collector {
                                body: LiveMessage.systemStats(stats: stats, epoch: epoch, seq: seq,
                                                              publishedAtMillis: Clock.wallMillis(), network: rates),
                                replacingWaiting: true)
+            history.record(stats: stats, storage: storage)
         } catch {
             log.error("stats sample failed", ["error": String(describing: error)])
         }

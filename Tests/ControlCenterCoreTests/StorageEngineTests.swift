@@ -33,7 +33,8 @@ class StorageEngineTests: StorageTestCase {
             try db.execute("DROP SCHEMA public CASCADE", [])
             try db.execute("CREATE SCHEMA public", [])
         } else {
-            for t in ["users", "revoked_tokens", "login_failures", "events", "events_fts", "stream_tickets", "schema_migrations"] {
+            for t in ["users", "revoked_tokens", "login_failures", "events", "events_fts", "stream_tickets",
+                      "history_series", "history_raw", "history_1m", "history_1h", "schema_migrations"] {
                 try db.execute("DROP TABLE \(t)", [])
             }
         }

@@ -39,6 +39,9 @@ public struct Config: Sendable, Equatable {
     public var nginxViews: Bool
     /// Seconds between the collector's samples (CC_COLLECT_INTERVAL).
     public var collectInterval: Double
+    /// How long each history tier is kept (HistoryTier), in seconds:
+    /// CC_HISTORY_RAW_HOURS, CC_HISTORY_MINUTE_DAYS, CC_HISTORY_HOUR_DAYS.
+    public var historyRetention: [HistoryTier: Int64]
     public var httpPort: Int
     /// What only nginx's configuration reads (NginxSettings.swift).
     public var nginx: NginxSettings
@@ -125,6 +128,9 @@ public struct Config: Sendable, Equatable {
         ("CC_CACHE_TTL_CONNECTIONS", "5", "Seconds a connections/ports snapshot is fresh"),
         ("CC_CACHE_MAX_STALE", "30", "Seconds an old snapshot may still be served while one process refreshes it"),
         ("CC_COLLECT_INTERVAL", "1", "Seconds between two samples of the collector (stats snapshot and one live message)"),
+        ("CC_HISTORY_RAW_HOURS", "48", "Hours the collector's raw history samples are kept"),
+        ("CC_HISTORY_MINUTE_DAYS", "90", "Days the 1-minute history roll-ups (average, min, max) are kept"),
+        ("CC_HISTORY_HOUR_DAYS", "730", "Days the 1-hour history roll-ups (average, min, max) are kept"),
         ("CC_NGINX_VIEWS", "true", "nginx serves the default processes, stats and network views from pre-rendered files while they are fresh (needs nginx's Lua and echo modules; only with CC_PUBLIC_READ=true)"),
     ]
 
@@ -229,6 +235,11 @@ public struct Config: Sendable, Equatable {
         cacheMaxStale = try p.double("CC_CACHE_MAX_STALE", default: 30, range: 0.1...86_400)
         nginxViews = try p.bool("CC_NGINX_VIEWS", default: true)
         collectInterval = try p.double("CC_COLLECT_INTERVAL", default: 1, range: 0.05...3600)
+        historyRetention = [
+            .raw: Int64(try p.int("CC_HISTORY_RAW_HOURS", default: 48, range: 1...(24 * 365))) * 3600,
+            .minute: Int64(try p.int("CC_HISTORY_MINUTE_DAYS", default: 90, range: 1...3650)) * 86_400,
+            .hour: Int64(try p.int("CC_HISTORY_HOUR_DAYS", default: 730, range: 1...36_500)) * 86_400,
+        ]
         httpPort = try p.int("CC_HTTP_PORT", default: 8080, range: 1...65535)
         nginx = try NginxSettings(p)
         masterStartedAt = p.string("CC_MASTER_STARTED")

@@ -66,6 +66,11 @@ extension NginxRender {
                 \(apiLimit)
                 fastcgi_pass cc_storage;
             }
+            # Metric history: a database query, so the storage pool.
+            location = /api/system/history {
+                \(apiLimit)
+                fastcgi_pass cc_storage;
+            }
             # Test-only routes (CC_TEST_ROUTES=true): they sleep, crash or stall the
             # database, so they run in the pool meant for slow work.
             location /api/test/ {

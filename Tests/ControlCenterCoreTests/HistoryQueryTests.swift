@@ -1,0 +1,83 @@
+@testable import ControlCenterCore
+import XCTest
+
+/// The pure rules of `GET /api/system/history`: parameters, tier choice,
+/// step and bucket alignment (HistoryQuery).
+final class HistoryQueryTests: XCTestCase {
+    let config = try! Config(values: ["CC_STATE_DIR": "/tmp/unused"])
+    let now: Int64 = 1_780_000_000_000
+
+    func plan(_ query: String) throws -> HistoryQuery.Plan {
+        try HistoryQuery.parse(QueryParameters(parsing: query), now: now).plan(config, now: now)
+    }
+
+    func testEachRangePicksTheCoarsestTierThatStillGivesThePointsAskedFor() throws {
+        let cases: [(String, HistoryTier, Int64)] = [
+            ("-1h", .raw, 4), ("-24h", .minute, 120), ("-30d", .minute, 2640), ("-730d", .hour, 64_800),
+        ]
+        for (from, tier, step) in cases {
+            let p = try plan("metrics=cpu,memory,disk&from=\(from)")
+            XCTAssertEqual(p.tier, tier, from)
+            XCTAssertEqual(p.step, step * 1000, from)
+            XCTAssertLessThanOrEqual(p.buckets, 1000, from)
+            XCTAssertGreaterThan(p.buckets, 500, from)
+            XCTAssertEqual(p.start % p.step, 0, "buckets aligned to the epoch")
+            XCTAssertLessThanOrEqual(p.start, now - HistoryTimeTests.seconds(from) * 1000)
+            XCTAssertGreaterThanOrEqual(p.end, now)
+        }
+        // Fewer points: the step grows in multiples of the tier's resolution
+        // (7 min, not 6: eleven 6-min buckets aligned to the epoch cover this hour).
+        let few = try plan("metrics=cpu&from=-1h&points=10")
+        XCTAssertEqual(few.tier, .minute)
+        XCTAssertEqual(few.step, 420_000)
+        XCTAssertLessThanOrEqual(few.buckets, 10)
+        // A range older than the raw tier's 48 h goes to the minute tier even for a short span.
+        let old = try plan("metrics=cpu&from=-72h&to=-71h")
+        XCTAssertEqual(old.tier, .minute)
+    }
+
+    func testAnExplicitStepPicksTheCoarsestTierNotAboveItAndRoundsUp() throws {
+        XCTAssertEqual(try plan("metrics=cpu&from=-1h&step=1&points=5000").tier, .raw)
+        let p = try plan("metrics=cpu&from=-24h&step=90")
+        XCTAssertEqual(p.tier, .minute)
+        XCTAssertEqual(p.step, 120_000)
+        XCTAssertEqual(try plan("metrics=cpu&from=-30d&step=3600").tier, .hour)
+    }
+
+    func testBadInputIsAClear400() throws {
+        let bad = [
+            "", "metrics=", "metrics=nope", "metrics=cpu,bogus:x", "metrics=cpu&from=-1h&to=-2h",
+            "metrics=cpu&from=yesterday", "metrics=cpu&points=0", "metrics=cpu&points=10001", "metrics=cpu&step=0",
+            "metrics=cpu&step=abc", "metrics=cpu&from=-3d&step=1", "metrics=cpu&from=-800d",
+            "metrics=cpu&from=-24h&step=1&points=10000", "metrics=" + Array(repeating: "cpu", count: 21).joined(separator: ","),
+        ]
+        for q in bad {
+            XCTAssertThrowsError(try plan(q), q) { error in
+                let e = error as? APIError
+                XCTAssertEqual(e?.status, 400, q)
+                XCTAssertEqual(e?.code, "invalid_parameter", q)
+            }
+        }
+    }
+}
+
+final class HistoryTimeTests: XCTestCase {
+    static func seconds(_ relative: String) -> Int64 {
+        let n = Int64(relative.dropFirst().dropLast())!
+        return n * ["h": 3600, "d": 86_400][String(relative.last!)]!
+    }
+
+    func testFromAndToTakeRFC3339UnixSecondsAndRelativeForms() throws {
+        let now: Int64 = 1_780_000_000_000
+        XCTAssertEqual(try HistoryQuery.time("now", "to", now: now), now)
+        XCTAssertEqual(try HistoryQuery.time("-90s", "from", now: now), now - 90_000)
+        XCTAssertEqual(try HistoryQuery.time("-2w", "from", now: now), now - 14 * 86_400_000)
+        XCTAssertEqual(try HistoryQuery.time("1700000000", "from", now: now), 1_700_000_000_000)
+        XCTAssertEqual(try HistoryQuery.time("1700000000.5", "from", now: now), 1_700_000_000_500)
+        XCTAssertEqual(try HistoryQuery.time("2023-11-14T22:13:20Z", "from", now: now), 1_700_000_000_000)
+        XCTAssertEqual(try HistoryQuery.time("2023-11-15T00:13:20.250+02:00", "from", now: now), 1_700_000_000_250)
+        for bad in ["-", "-1y", "1e30", "-1", "2023-13-01T00:00:00Z", "NaN", "--1h"] {
+            XCTAssertThrowsError(try HistoryQuery.time(bad, "from", now: now), bad)
+        }
+    }
+}

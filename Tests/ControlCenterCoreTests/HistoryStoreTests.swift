@@ -1,0 +1,151 @@
+@testable import ControlCenterCore
+import Foundation
+import XCTest
+
+/// The history on a real database (both engines): the collector's writes
+/// under a fake wall clock, roll-ups, retention, and the route's answers on
+/// seeded data.
+class HistoryStoreTests: StorageTestCase {
+    /// A Unix ms on an hour boundary, a little before the harness's now, so
+    /// that every tier holds it.
+    var base: Int64 { HistoryStore.floor(Clock.wallMillis() - 6 * 3_600_000, 3_600_000) }
+
+    func testABackwardWallClockStepNeverOverwritesNorReordersSamples() throws {
+        let db = try h.openConnection()
+        defer { db.close() }
+        let store = HistoryStore(db)
+        let recorder = HistoryRecorder(config: h.config, log: Log(path: "off"))
+        let t = base
+        XCTAssertTrue(try recorder.record(HistorySample(["cpu": 1]), at: t, store: store))
+        XCTAssertTrue(try recorder.record(HistorySample(["cpu": 2]), at: t + 1000, store: store))
+        XCTAssertTrue(try recorder.record(HistorySample(["cpu": 3]), at: t + 2000, store: store))
+        // The clock steps back 1.5 s: nothing is written until it passes t + 2000 again.
+        XCTAssertFalse(try recorder.record(HistorySample(["cpu": 99]), at: t + 500, store: store))
+        XCTAssertFalse(try recorder.record(HistorySample(["cpu": 99]), at: t + 2000, store: store))
+        XCTAssertTrue(try recorder.record(HistorySample(["cpu": 4]), at: t + 2500, store: store))
+        // A restarted collector learns the newest row from the table.
+        let restarted = HistoryRecorder(config: h.config, log: Log(path: "off"))
+        XCTAssertFalse(try restarted.record(HistorySample(["cpu": 99]), at: t + 1000, store: HistoryStore(db)))
+        let rows = try store.rows(.raw, from: t, to: t + 10_000)
+        XCTAssertEqual(rows.map(\.0), [t, t + 1000, t + 2000, t + 2500])
+        XCTAssertEqual(rows.map(\.1), ["1", "2", "3", "4"])
+    }
+
+    func testRollUpsEqualTheAverageMinAndMaxOfTheRawSamplesAndGapsStayGaps() throws {
+        let db = try h.openConnection()
+        defer { db.close() }
+        let store = HistoryStore(db)
+        let recorder = HistoryRecorder(config: h.config, log: Log(path: "off"))
+        let t = base
+        var expected: [Int64: [Double]] = [:]
+        // Minutes 0–2 sampled every 5 s, minutes 3–4 missing (collector down), minute 5 sampled.
+        for s in stride(from: 0, to: 6 * 60, by: 5) where !(180..<300).contains(s) {
+            let v = Double((s * 7919) % 1000) / 10
+            let ts = t + Int64(s) * 1000
+            try recorder.record(HistorySample(["cpu": v, "disk:/": 50, "net_rx:eth0": v * 1000]), at: ts, store: store)
+            expected[HistoryStore.floor(ts, 60_000), default: []].append(v)
+        }
+        // One more sample closes minute 5.
+        try recorder.record(HistorySample(["cpu": 0]), at: t + 360_000, store: store)
+        for _ in 0..<3 { try recorder.maintain(store) }
+        let minutes = try store.rows(.minute, from: t, to: t + 3_600_000)
+        XCTAssertEqual(minutes.map(\.0), [0, 1, 2, 5].map { t + $0 * 60_000 }, "a gap stays a gap")
+        let cpu = try XCTUnwrap(store.series()["cpu"])
+        for (ts, vals) in minutes {
+            let raw = try XCTUnwrap(expected[ts])
+            let b = try XCTUnwrap(HistoryCodec.bucket(Substring(vals), at: cpu))
+            XCTAssertEqual(b.avg, raw.reduce(0, +) / Double(raw.count), accuracy: 0.01)
+            XCTAssertEqual(b.min, raw.min()!)
+            XCTAssertEqual(b.max, raw.max()!)
+        }
+        XCTAssertTrue(try store.rows(.hour, from: t, to: t + 3_600_000).isEmpty, "the hour is still open")
+
+        // Through the route: 60 s steps take the minute tier; nulls over the gap and the open minute.
+        let r = h.call("GET", "/api/system/history?metrics=cpu,net_rx&from=\(t / 1000)&to=\(t / 1000 + 420)&step=60")
+        XCTAssertEqual(r.status, 200, String(decoding: r.body.prefix(300), as: UTF8.self))
+        let body = try h.object(r)
+        XCTAssertEqual(body["tier"] as? String, "1m")
+        let series = try XCTUnwrap(body["series"] as? [[String: Any]])
+        XCTAssertEqual(series.map { $0["name"] as? String }, ["cpu", "net_rx:eth0"])
+        XCTAssertEqual(series[1]["label"] as? String, "eth0")
+        XCTAssertEqual(series[1]["unit"] as? String, "bytes_per_second")
+        let data = try XCTUnwrap(series[0]["data"] as? [[Any]])
+        XCTAssertEqual(data.count, 7)
+        XCTAssertEqual(data.map { ($0[0] as? NSNumber)?.int64Value }, (0..<7).map { t + Int64($0) * 60_000 })
+        for i in [3, 4, 6] { XCTAssertTrue(data[i][1...].allSatisfy { $0 is NSNull }, "bucket \(i) is empty") }
+        XCTAssertEqual((data[0][2] as? NSNumber)?.doubleValue, expected[t]!.min())
+    }
+
+    func testRetentionDeletesRowsPastEachTierInBatches() throws {
+        let db = try h.openConnection()
+        defer { db.close() }
+        let store = HistoryStore(db)
+        let t = base
+        try db.transaction {
+            for i in 0..<Int64(HistoryStore.pruneBatch + 10) {
+                try store.insertRaw(at: t - 49 * 3_600_000 + i, HistorySample(["cpu": 1]))
+            }
+            try store.insertRaw(at: t, HistorySample(["cpu": 2]))
+            try store.insertRollup(.minute, at: t - 91 * 86_400_000, [0: HistoryBucket(avg: 1, min: 1, max: 1)])
+            try store.insertRollup(.minute, at: t - 89 * 86_400_000, [0: HistoryBucket(avg: 1, min: 1, max: 1)])
+        }
+        let recorder = HistoryRecorder(config: h.config, log: Log(path: "off"))
+        try recorder.record(HistorySample(["cpu": 3]), at: t + 1000, store: store)
+        try recorder.maintain(store)
+        XCTAssertEqual(try h.count("SELECT COUNT(*) FROM history_raw"), 12, "one batch per sample")
+        try recorder.maintain(store)
+        XCTAssertEqual(try store.rows(.raw, from: 0, to: .max).map(\.0), [t, t + 1000])
+        XCTAssertEqual(try store.rows(.minute, from: 0, to: t - 60 * 86_400_000).map(\.0), [t - 89 * 86_400_000])
+    }
+
+    func testThirtyDayAndTwoYearRangesOnSeededTiers() throws {
+        let now = Clock.wallMillis()
+        let db = try h.openConnection()
+        defer { db.close() }
+        try HistorySeed.seed(db, config: h.config, now: now, series: ["cpu", "memory"],
+                             tiers: [.minute: 30 * 86_400, .hour: 729 * 86_400])
+        for (from, tier, minBuckets) in [("-30d", "1m", 900), ("-729d", "1h", 900)] {
+            let r = h.call("GET", "/api/system/history?metrics=cpu,memory&from=\(from)")
+            XCTAssertEqual(r.status, 200, String(decoding: r.body.prefix(300), as: UTF8.self))
+            let body = try h.object(r)
+            XCTAssertEqual(body["tier"] as? String, tier)
+            let series = try XCTUnwrap(body["series"] as? [[String: Any]])
+            XCTAssertEqual(series.count, 2)
+            let data = try XCTUnwrap(series[0]["data"] as? [[Any]])
+            XCTAssertGreaterThanOrEqual(data.count, minBuckets)
+            XCTAssertLessThanOrEqual(data.count, 1000)
+            // Every inner bucket is full, and the seeded shape (HistorySeed.value) stays within 0–100.
+            let filled = data.dropFirst().dropLast().filter { !($0[1] is NSNull) }
+            XCTAssertEqual(filled.count, data.count - 2, from)
+            for row in filled {
+                let lo = (row[2] as! NSNumber).doubleValue, avg = (row[1] as! NSNumber).doubleValue
+                let hi = (row[3] as! NSNumber).doubleValue
+                XCTAssertTrue(lo <= avg && avg <= hi && lo >= 0 && hi <= 100, "\(row)")
+            }
+        }
+    }
+
+    func testBadParametersAre400AndPrivateReadNeedsAToken() throws {
+        let r = h.call("GET", "/api/system/history?metrics=cpu&from=-1h&to=-2h")
+        XCTAssertEqual(r.status, 400)
+        XCTAssertEqual(h.errorCode(r), "invalid_parameter")
+        XCTAssertEqual(h.call("GET", "/api/system/history?metrics=bogus").status, 400)
+        XCTAssertEqual(h.call("GET", "/api/system/history?metrics=cpu").status, 200, "public by default")
+        let closed = try StorageHarness(Self.engine, settings: ["CC_PUBLIC_READ": "false"])
+        XCTAssertEqual(closed.call("GET", "/api/system/history?metrics=cpu").status, 401)
+        XCTAssertEqual(closed.call("GET", "/api/system/history?metrics=cpu", token: closed.adminToken).status, 200)
+    }
+}
+
+final class HistoryStorePostgresTests: HistoryStoreTests {
+    override class var engine: TestEngine { .postgres }
+    override func testABackwardWallClockStepNeverOverwritesNorReordersSamples() throws {
+        try super.testABackwardWallClockStepNeverOverwritesNorReordersSamples()
+    }
+    override func testRollUpsEqualTheAverageMinAndMaxOfTheRawSamplesAndGapsStayGaps() throws {
+        try super.testRollUpsEqualTheAverageMinAndMaxOfTheRawSamplesAndGapsStayGaps()
+    }
+    override func testRetentionDeletesRowsPastEachTierInBatches() throws { try super.testRetentionDeletesRowsPastEachTierInBatches() }
+    override func testThirtyDayAndTwoYearRangesOnSeededTiers() throws { try super.testThirtyDayAndTwoYearRangesOnSeededTiers() }
+    override func testBadParametersAre400AndPrivateReadNeedsAToken() throws { try super.testBadParametersAre400AndPrivateReadNeedsAToken() }
+}

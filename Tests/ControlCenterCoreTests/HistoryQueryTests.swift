@@ -81,3 +81,20 @@ final class HistoryTimeTests: XCTestCase {
         }
     }
 }
+
+/// The `vals` text: positions, empty fields, roll-up triples, garbage.
+final class HistoryCodecTests: XCTestCase {
+    func testFieldsAreReadByPositionAndBadOnesAreNoValue() {
+        var seen: [Int: Double] = [:]
+        HistoryCodec.forEachValue("1.5,,3,x,-2") { seen[$0] = $1 }
+        XCTAssertEqual(seen, [0: 1.5, 2: 3, 4: -2])
+        XCTAssertEqual(HistoryCodec.bucket("5:4:6,7", at: 0), HistoryBucket(avg: 5, min: 4, max: 6))
+        XCTAssertEqual(HistoryCodec.bucket("5:4:6,7", at: 1), HistoryBucket(avg: 7, min: 7, max: 7))
+        XCTAssertNil(HistoryCodec.bucket("5:4:6,7", at: 2), "past the end")
+        XCTAssertNil(HistoryCodec.bucket("5:4,7", at: 0), "a broken triple")
+        XCTAssertNil(HistoryCodec.bucket(",7", at: 0))
+        var got: [Int: HistoryBucket] = [:]
+        HistoryCodec.scan("1,2:1:3,,4", wanted: [(1, 10), (2, 11), (3, 12)]) { got[$0] = $1 }
+        XCTAssertEqual(got, [10: HistoryBucket(avg: 2, min: 1, max: 3), 12: HistoryBucket(avg: 4, min: 4, max: 4)])
+    }
+}

@@ -53,7 +53,7 @@ class HistoryStoreTests: StorageTestCase {
         let cpu = try XCTUnwrap(store.series()["cpu"])
         for (ts, vals) in minutes {
             let raw = try XCTUnwrap(expected[ts])
-            let b = try XCTUnwrap(HistoryCodec.bucket(Substring(vals), at: cpu))
+            let b = try XCTUnwrap(HistoryCodec.bucket(vals, at: cpu))
             XCTAssertEqual(b.avg, raw.reduce(0, +) / Double(raw.count), accuracy: 0.01)
             XCTAssertEqual(b.min, raw.min()!)
             XCTAssertEqual(b.max, raw.max()!)

@@ -23,13 +23,11 @@ struct HistorySeries {
         }
         guard !chosen.isEmpty else { return [] }
         var acc = [[HistoryBucket.Accumulator]](repeating: .init(repeating: .init(), count: plan.buckets), count: chosen.count)
+        let wanted = chosen.enumerated().map { (position: $0.element.position, slot: $0.offset) }.sorted { $0.position < $1.position }
         for (ts, vals) in try store.rows(plan.tier, from: plan.start, to: plan.end) {
             let i = Int((ts - plan.start) / plan.step)
             guard i >= 0, i < plan.buckets else { continue }
-            let text = Substring(vals)
-            for (s, c) in chosen.enumerated() {
-                if let b = HistoryCodec.bucket(text, at: c.position) { acc[s][i].add(avg: b.avg, min: b.min, max: b.max) }
-            }
+            HistoryCodec.scan(vals, wanted: wanted) { s, b in acc[s][i].add(avg: b.avg, min: b.min, max: b.max) }
         }
         return zip(chosen, acc).map { HistorySeries(name: $0.0.name, buckets: $0.1.map(\.bucket)) }
     }

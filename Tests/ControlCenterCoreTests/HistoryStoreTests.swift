@@ -98,6 +98,24 @@ class HistoryStoreTests: StorageTestCase {
         XCTAssertEqual(try store.rows(.minute, from: 0, to: t - 60 * 86_400_000).map(\.0), [t - 89 * 86_400_000])
     }
 
+    func testEventsAndAuditRecordsArePrunedAfterTheirOwnRetention() throws {
+        let db = try h.openConnection()
+        defer { db.close() }
+        let now = Clock.wallMillis()
+        let day: Int64 = 86_400_000
+        let repo = EventRepository(db)
+        let before = try h.count("SELECT COUNT(*) FROM events")
+        for (age, source) in [(91, "api"), (89, "api"), (366, Audit.source), (200, Audit.source)] {
+            _ = try repo.insert(Event(ts: now - Int64(age) * day, level: .info, source: source, actor: nil, action: nil,
+                                      target: nil, message: "aged \(age) \(source)", data: nil))
+        }
+        XCTAssertEqual(try EventRetention.prune(db, config: h.config, now: now), 2)
+        let left = try db.query("SELECT message FROM events WHERE message LIKE 'aged %' ORDER BY ts", []).compactMap { $0.string(0) }
+        XCTAssertEqual(left, ["aged 200 audit", "aged 89 api"])
+        XCTAssertEqual(try h.count("SELECT COUNT(*) FROM events"), before + 2, "newer events untouched")
+        XCTAssertEqual(try EventRetention.prune(db, config: h.config, now: now), 0)
+    }
+
     func testThirtyDayAndTwoYearRangesOnSeededTiers() throws {
         let now = Clock.wallMillis()
         let db = try h.openConnection()
@@ -147,5 +165,8 @@ final class HistoryStorePostgresTests: HistoryStoreTests {
     }
     override func testRetentionDeletesRowsPastEachTierInBatches() throws { try super.testRetentionDeletesRowsPastEachTierInBatches() }
     override func testThirtyDayAndTwoYearRangesOnSeededTiers() throws { try super.testThirtyDayAndTwoYearRangesOnSeededTiers() }
+    override func testEventsAndAuditRecordsArePrunedAfterTheirOwnRetention() throws {
+        try super.testEventsAndAuditRecordsArePrunedAfterTheirOwnRetention()
+    }
     override func testBadParametersAre400AndPrivateReadNeedsAToken() throws { try super.testBadParametersAre400AndPrivateReadNeedsAToken() }
 }

@@ -72,7 +72,8 @@ public final class HistoryRecorder {
 
     /// Rolls up finished buckets (ending at or before the newest sample)
     /// and prunes each tier past its retention, measured from the newest
-    /// sample so that a wall clock stepping back prunes nothing early.
+    /// sample so that a wall clock stepping back prunes nothing early; then
+    /// one batch of events past their retention (EventRetention).
     public func maintain(_ store: HistoryStore) throws {
         guard let now = newest, now != Int64.min else { return }
         for tier in [HistoryTier.minute, .hour] {
@@ -82,6 +83,7 @@ public final class HistoryRecorder {
             let keep = (config.historyRetention[tier] ?? 0) * 1000
             try store.prune(tier, before: now - keep, batches: Self.pruneBatchesPerSample)
         }
+        try EventRetention.prune(store.db, config: config, now: now, batches: Self.pruneBatchesPerSample)
     }
 
     private func note(_ why: String) {

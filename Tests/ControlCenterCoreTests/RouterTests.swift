@@ -98,7 +98,7 @@ final class RouterTests: XCTestCase {
         let ctx = WorkerContext(config: config, log: Log(path: "off"))
         let app = Application.makeRouter(config: config)
         let systemRoutes = app.routes.filter { $0.pattern.hasPrefix("/api/system/") }
-        XCTAssertEqual(systemRoutes.count, 7)
+        XCTAssertEqual(systemRoutes.count, 8)
         for route in systemRoutes {
             let path = route.pattern.replacingOccurrences(of: "{pid}", with: "1")
             let r = app.handle(Request(method: "GET", path: path), context: ctx)

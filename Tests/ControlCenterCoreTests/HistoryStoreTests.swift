@@ -98,6 +98,31 @@ class HistoryStoreTests: StorageTestCase {
         XCTAssertEqual(try store.rows(.minute, from: 0, to: t - 60 * 86_400_000).map(\.0), [t - 89 * 86_400_000])
     }
 
+    func testAFullDatabaseSkipsSamplesAndRecordsOneDiskFullEventWhenSpaceReturns() throws {
+        // SQLite's max_page_count gives SQLITE_FULL as a full disk does (a
+        // PostgreSQL cluster cannot be filled here; isDiskFull knows its 53100).
+        try XCTSkipIf(Self.engine == .postgres, "SQLite only: PostgreSQL's disk_full is matched by SQLSTATE")
+        let db = try h.openConnection()
+        defer { db.close() }
+        let recorder = HistoryRecorder(config: h.config, log: Log(path: "off"))
+        let wide = HistorySample(Dictionary(uniqueKeysWithValues: (0..<40).map { ("disk_used:/m\($0)", 1e12 + Double($0)) }))
+        let t = base
+        recorder.write(wide, at: t, db: db)
+        let pages = try XCTUnwrap(db.queryOne("PRAGMA page_count", [])?.int(0))
+        try db.query("PRAGMA max_page_count = \(pages)", [])
+        for i in 1...200 { recorder.write(wide, at: t + Int64(i) * 1000, db: db) }
+        let written = try h.count("SELECT COUNT(*) FROM history_raw")
+        XCTAssertLessThan(written, 201, "some samples were skipped")
+        XCTAssertEqual(try h.count("SELECT COUNT(*) FROM events WHERE action = 'disk_full'"), 0, "no event while full")
+        try db.query("PRAGMA max_page_count = 1000000", [])
+        recorder.write(wide, at: t + 300_000, db: db)
+        recorder.write(wide, at: t + 301_000, db: db)
+        XCTAssertEqual(try h.count("SELECT COUNT(*) FROM history_raw"), written + 2, "writes resume")
+        XCTAssertEqual(try h.count("SELECT COUNT(*) FROM events WHERE action = 'disk_full' AND source = 'collector'"), 1,
+                       "one event when space returns")
+        XCTAssertTrue(HistoryRecorder.isDiskFull(DatabaseError.failed("could not extend file: No space left on device [53100]")))
+    }
+
     func testEventsAndAuditRecordsArePrunedAfterTheirOwnRetention() throws {
         let db = try h.openConnection()
         defer { db.close() }
@@ -165,6 +190,9 @@ final class HistoryStorePostgresTests: HistoryStoreTests {
     }
     override func testRetentionDeletesRowsPastEachTierInBatches() throws { try super.testRetentionDeletesRowsPastEachTierInBatches() }
     override func testThirtyDayAndTwoYearRangesOnSeededTiers() throws { try super.testThirtyDayAndTwoYearRangesOnSeededTiers() }
+    override func testAFullDatabaseSkipsSamplesAndRecordsOneDiskFullEventWhenSpaceReturns() throws {
+        try super.testAFullDatabaseSkipsSamplesAndRecordsOneDiskFullEventWhenSpaceReturns()
+    }
     override func testEventsAndAuditRecordsArePrunedAfterTheirOwnRetention() throws {
         try super.testEventsAndAuditRecordsArePrunedAfterTheirOwnRetention()
     }

@@ -17,6 +17,8 @@ public final class HistoryRecorder {
     private var previousNet: (counters: [String: (rx: UInt64, tx: UInt64)], monoNanos: UInt64)?
     private var lastError: String?
     private var skippedSinceStep = 0
+    /// Wall time (Unix ms) of the first history write that failed for a full disk.
+    private var fullSince: Int64?
 
     /// Buckets rolled up and DELETE batches per tier after each sample: the
     /// backlog after a long stop drains over a few samples, never in one go.
@@ -40,15 +42,45 @@ public final class HistoryRecorder {
         for (k, v) in networkRates() { values[k] = v }
         if let n = Self.processCount() { values["processes"] = Double(n) }
         do {
-            try storage.run { db in
-                let store = HistoryStore(db)
-                try record(HistorySample(values), at: Clock.wallMillis(), store: store)
-                try maintain(store)
+            try storage.run { db in write(HistorySample(values), at: Clock.wallMillis(), db: db) }
+        } catch {
+            failed(error, at: Clock.wallMillis())
+        }
+    }
+
+    /// Records one sample and maintains the tiers; a failure is logged, not
+    /// thrown (sampling and publishing go on). While the disk is full,
+    /// samples are lost; the first write that succeeds again records one
+    /// `disk_full` event (source `collector`) giving how long it lasted.
+    func write(_ sample: HistorySample, at ts: Int64, db: Database) {
+        do {
+            let store = HistoryStore(db)
+            try record(sample, at: ts, store: store)
+            if let since = fullSince {
+                try EventRepository(db).insert(Event(
+                    level: .warning, source: "collector", actor: nil, action: "disk_full", target: "history",
+                    message: "history writes failed for \((ts - since) / 1000) s: the disk was full; samples of that time are missing",
+                    data: "{\"from_ms\":\(since),\"to_ms\":\(ts)}"))
+                fullSince = nil
+                log.info("history writes work again after a full disk", ["since_ms": String(since)])
             }
+            try maintain(store)
             lastError = nil
         } catch {
-            note(String(describing: error))
+            failed(error, at: ts)
         }
+    }
+
+    private func failed(_ error: Error, at ts: Int64) {
+        if Self.isDiskFull(error), fullSince == nil { fullSince = ts }
+        note(String(describing: error))
+    }
+
+    /// SQLite's SQLITE_FULL, PostgreSQL's disk_full (SQLSTATE 53100), or
+    /// ENOSPC in either's message.
+    static func isDiskFull(_ error: Error) -> Bool {
+        let d = String(describing: error)
+        return d.contains("database or disk is full") || d.contains("[53100]") || d.contains("No space left on device")
     }
 
     /// Writes one sample at wall time `ts` unless that would not be after

@@ -30,8 +30,9 @@ let package = Package(
                 .product(name: "Crypto", package: "swift-crypto"),
             ],
             path: "Sources/ControlCenterCore",
-            // nginx runs it (the views); the nginx-config command installs it.
-            resources: [.copy("NginxConfig/cc_views.lua")]
+            // nginx runs cc_views.lua (the views); the nginx-config command installs it.
+            // openapi.yaml links to docs/openapi.yaml, served at GET /openapi.yaml.
+            resources: [.copy("NginxConfig/cc_views.lua"), .copy("../../docs/openapi.yaml")]
         ),
         // The collector: the only code that publishes, so the only user of libcurl.
         .target(name: "ControlCenterLive", dependencies: ["ControlCenterCore", "CCurl", "CSupport"],
@@ -44,9 +45,10 @@ let package = Package(
             ],
             path: "Sources/control-center"
         ),
-        .testTarget(name: "ControlCenterCoreTests", dependencies: ["ControlCenterCore"], path: "Tests/ControlCenterCoreTests"),
+        .testTarget(name: "ControlCenterCoreTests", dependencies: ["ControlCenterCore", "ControlCenterLive"],
+                    path: "Tests/ControlCenterCoreTests"),
         .testTarget(name: "IntegrationTests", dependencies: ["ControlCenterCore"], path: "Tests/IntegrationTests",
-                    exclude: ["Support/live_client.py"]),
+                    exclude: ["Support/live_client.py", "Support/ui_check.py"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -25,6 +25,8 @@ cc_apt_install() {
 # What building and serving needs.
 cc_install_runtime() {
     cc_apt_install nginx libnginx-mod-http-lua libnginx-mod-http-echo libnginx-mod-nchan libfcgi-dev libfcgi0ldbl libsqlite3-dev libpq-dev libsodium-dev libcurl4-openssl-dev pkg-config procps
+    # The live channels need it (control-center nginx-config leaves them out without it).
+    [ -r /usr/lib/nginx/modules/ngx_nchan_module.so ] || { cc_log "nginx's nchan module is missing: install libnginx-mod-nchan"; return 1; }
 }
 
 # The binary, built once per configuration.
@@ -69,7 +71,7 @@ cc_start_stack() {
         cc_log "the master did not open $sock"
         return 1
     fi
-    nginx -p "$CC_STATE_DIR/nginx" -c "$CC_STATE_DIR/nginx/nginx.conf" 2> >(grep -v 'the "user" directive' >&2) &
+    nginx -p "$CC_STATE_DIR/nginx" -c "$CC_STATE_DIR/nginx/nginx.conf" 2> >(grep -v -e 'the "user" directive' -e 'shared memory for nchan' >&2) &
     CC_NGINX_PID=$!
     if ! cc_wait_for 10 curl -sf "$CC_URL/health"; then
         cc_log "nginx did not answer $CC_URL/health"
@@ -99,4 +101,9 @@ cc_stop_stack() {
     for p in "${pids[@]}"; do kill -KILL "$p" 2>/dev/null || true; done
     for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
     CC_NGINX_PID=""; CC_MASTER_PID=""
+}
+
+# The dashboard's chart library (nginx serves it from /usr/share/javascript).
+cc_install_dashboard() {
+    cc_apt_install libjs-chart.js
 }

@@ -89,6 +89,7 @@ public final class Collector {
                 nextSample = after + config.collectInterval
             }
             if let publisher {
+                LiveSubscribers(byChannel: publisher.subscribers).write(runDir: config.runDir)
                 publishEvents()
                 while publisher.run(until: nextSample, wakeFD: wakeFD >= 0 ? wakeFD : nil, stop: stop) {
                     _ = CollectorWake.drain(wakeFD)

@@ -1,5 +1,6 @@
 import CCurl
 import ControlCenterCore
+import Foundation
 import Glibc
 
 /// Publishes live messages to nginx's nchan publisher location
@@ -30,6 +31,12 @@ final class NchanPublisher {
     /// the recovery, so a stopped nginx costs two log lines, not one a second.
     private(set) var failures = 0
     private(set) var published = 0
+    /// Subscribers of each channel, from nchan's answer to its latest
+    /// successful publish (the channel info's `subscribers`).
+    private(set) var subscribers: [String: Int] = [:]
+    /// nchan's answer to the publish in flight.
+    private final class Answer { var bytes: [UInt8] = [] }
+    private let answer = Answer()
 
     /// - Parameters:
     ///   - socketPath: nchan's publisher socket.
@@ -42,7 +49,8 @@ final class NchanPublisher {
         self.socketPath = socketPath
         self.timeoutMillis = timeoutMillis
         self.log = log
-        headers = curl_slist_append(nil, "Content-Type: application/json")
+        // Accept: nchan answers with the channel's info as JSON (subscribers).
+        headers = curl_slist_append(curl_slist_append(nil, "Content-Type: application/json"), "Accept: application/json")
     }
 
     deinit {
@@ -78,7 +86,8 @@ final class NchanPublisher {
             var extra = curl_waitfd(fd: wakeFD ?? -1, events: Int16(CURL_WAIT_POLLIN), revents: 0)
             var ready: Int32 = 0
             // curl_multi_poll sleeps the whole timeout when nothing is in flight.
-            let millis = Int32(max(1, min(left * 1000, 1000)))
+            // Slices of at most 0.2 s, so that a QUIT (stop()) is seen quickly.
+            let millis = Int32(max(1, min(left * 1000, 200)))
             if wakeFD == nil {
                 curl_multi_poll(multi, nil, 0, millis, &ready)
             } else {
@@ -87,6 +96,13 @@ final class NchanPublisher {
             if extra.revents != 0 { return true }
         }
         return false
+    }
+
+    /// `subscribers` of nchan's channel info (`{"messages": 5, "requested": 0,
+    /// "subscribers": 1, "last_message_id": "…"}`), nil if absent.
+    static func subscribers(inChannelInfo bytes: [UInt8]) -> Int? {
+        guard let o = try? JSONSerialization.jsonObject(with: Data(bytes)) as? [String: Any] else { return nil }
+        return (o["subscribers"] as? NSNumber)?.intValue
     }
 
     private func startNext() {
@@ -102,8 +118,15 @@ final class NchanPublisher {
         }
         _ = cc_curl_easy_setopt_long(easy, CURLOPT_TIMEOUT_MS, timeoutMillis)
         _ = cc_curl_easy_setopt_long(easy, CURLOPT_NOSIGNAL, 1)
-        // nchan's answer (channel info) is not needed.
-        _ = cc_curl_easy_setopt_write(easy) { _, size, count, _ in size * count }
+        answer.bytes.removeAll(keepingCapacity: true)
+        _ = cc_curl_easy_setopt_pointer(easy, CURLOPT_WRITEDATA, Unmanaged.passUnretained(answer).toOpaque())
+        _ = cc_curl_easy_setopt_write(easy) { data, size, count, user in
+            if let data, let user {
+                Unmanaged<Answer>.fromOpaque(user).takeUnretainedValue().bytes
+                    .append(contentsOf: UnsafeRawBufferPointer(start: data, count: size * count))
+            }
+            return size * count
+        }
         curl_multi_add_handle(multi, easy)
         inFlight = m
         var running: Int32 = 0
@@ -125,6 +148,7 @@ final class NchanPublisher {
                 if failures > 0 { log.info("live publish works again", ["failed": String(failures)]) }
                 failures = 0
                 published += 1
+                if let n = Self.subscribers(inChannelInfo: answer.bytes) { subscribers[channel] = n }
             } else {
                 if failures == 0 {
                     let why = result == CURLE_OK ? "HTTP \(status)" : String(cString: curl_easy_strerror(result))

@@ -36,8 +36,21 @@ private func fail(_ log: Log, _ error: Error) -> Never {
 struct Migrate: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Apply pending database migrations and exit.")
 
+    @Flag(help: "Only compare this binary's schema with the database's; exit 0 if they match, 3 if the binary is newer, 4 if the database is (the master runs this before a reload).")
+    var check = false
+
     func run() throws {
         let config = loadConfig()
+        if check {
+            do {
+                let result = try StorageSetup.checkSchema(config)
+                print(result)
+                Glibc.exit(result.exitCode)
+            } catch {
+                FileHandle.standardError.write(Data("control-center: schema check failed: \(error)\n".utf8))
+                Glibc.exit(1)
+            }
+        }
         do {
             let r = try StorageSetup.migrate(config)
             print(r.applied.isEmpty ? "database is up to date (version \(r.version))"

@@ -9,7 +9,9 @@ struct ControlCenter: ParsableCommand {
         commandName: "control-center",
         abstract: "Host monitoring and service control: a FastCGI worker pool behind nginx.",
         version: Version.string,
-        subcommands: [Serve.self, CheckConfig.self, NginxConfigCommand.self, Worker.self, CollectorCommand.self, Migrate.self, UserCommand.self, SnapshotCommand.self]
+        subcommands: [Serve.self, CheckConfig.self, NginxConfigCommand.self, Worker.self, CollectorCommand.self,
+                      SupervisorCommand.self, Migrate.self, UserCommand.self, ServicesCommand.self, BackupCommand.self,
+                      RestoreCommand.self, SnapshotCommand.self]
     )
 }
 

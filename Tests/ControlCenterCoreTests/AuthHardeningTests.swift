@@ -232,8 +232,7 @@ class AuthHardeningTests: StorageTestCase {
             XCTAssertTrue(text.contains("'admin' (id 1)"), text)
             XCTAssertTrue(text.contains("'ADMIN' (id \(twin.id))"), text)
         }
-        XCTAssertEqual(try db.query("SELECT COUNT(*) FROM schema_migrations WHERE version = 4", []).first?.int(0), 0,
-                       "nothing applied")
+        XCTAssertEqual(try db.queryOne("SELECT COUNT(*) FROM schema_migrations WHERE version = 4", [])?.int(0), 0, "nothing applied")
         XCTAssertEqual(try db.query("SELECT username FROM users ORDER BY id", []).compactMap { $0.string(0) },
                        ["admin", "ADMIN", "Zed"], "no name changed")
     }

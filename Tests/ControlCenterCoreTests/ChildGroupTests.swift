@@ -10,19 +10,24 @@ final class ChildGroupTests: XCTestCase {
                                     "CC_GRACEFUL_TIMEOUT": "7", "CC_REQUEST_TIMEOUT": "2",
                                     "CC_EMERGENCY_RESTART_THRESHOLD": "4"])
         let groups = ChildGroup.configured(c)
-        XCTAssertEqual(groups.map(\.name), ["main", "storage", "collector"])
-        XCTAssertEqual(groups.map(\.target), [3, 5, 1])
+        XCTAssertEqual(groups.map(\.name), ["main", "storage", "collector", "supervisor"])
+        XCTAssertEqual(groups.map(\.target), [3, 5, 1, 1])
         XCTAssertEqual(groups[0].arguments, ["worker", "--pool", "main"])
         XCTAssertEqual(groups[0].listen, c.listen)
         XCTAssertEqual(groups[1].listen, c.storageListen)
         XCTAssertEqual(groups[0].stop, .init(quitTimeout: 7, termTimeout: ChildGroup.termTimeout))
         XCTAssertEqual(groups[0].heartbeat, .init(requestTimeout: 2))
         XCTAssertEqual(groups[0].restart.threshold, 4)
-        XCTAssertTrue(groups.allSatisfy(\.reloadOnHUP))
-        XCTAssertEqual(groups.map(\.servesRequests), [true, true, false])
+        XCTAssertTrue(groups.prefix(3).allSatisfy(\.reloadOnHUP))
+        XCTAssertEqual(groups.map(\.servesRequests), [true, true, false, false])
         XCTAssertEqual(groups[2].arguments, ["collector"])
         XCTAssertNil(groups[2].heartbeat, "the collector serves no requests, so nothing times it out")
-        let noStorage = try Config(values: ["CC_STATE_DIR": "/tmp/x", "CC_STORAGE_WORKERS": "0"])
+        let supervisor = groups[3]
+        XCTAssertEqual(supervisor.arguments, ["supervisor"])
+        XCTAssertFalse(supervisor.reloadOnHUP, "HUP leaves the services alone")
+        XCTAssertNil(supervisor.heartbeat)
+        XCTAssertEqual(supervisor.stop.quitTimeout, ChildGroup.supervisorQuitTimeout)
+        let noStorage = try Config(values: ["CC_STATE_DIR": "/tmp/x", "CC_STORAGE_WORKERS": "0", "CC_SUPERVISOR": "false"])
         XCTAssertEqual(ChildGroup.configured(noStorage).map(\.name), ["main", "collector"])
     }
 
@@ -32,7 +37,7 @@ final class ChildGroupTests: XCTestCase {
         let moved = try Config(values: ["CC_STATE_DIR": "/tmp/x", "CC_WORKERS": "6", "CC_STORAGE_WORKERS": "0",
                                         "CC_LISTEN": "127.0.0.1:9000"])
         XCTAssertEqual(s.reconfigure(ChildGroup.configured(moved)), ["main", "storage"])
-        XCTAssertEqual(s.groups.map(\.spec.name), ["main", "storage", "collector"], "groups change only on restart")
+        XCTAssertEqual(s.groups.map(\.spec.name), ["main", "storage", "collector", "supervisor"], "groups change only on restart")
         XCTAssertEqual(s.groups[0].spec.target, 6, "the new target applies")
         XCTAssertEqual(s.groups[0].spec.listen, before.listen, "the bound socket stays")
     }

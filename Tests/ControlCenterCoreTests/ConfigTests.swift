@@ -3,6 +3,17 @@ import Foundation
 import XCTest
 
 final class ConfigTests: XCTestCase {
+    func testAllowedOriginsAreOriginsOnly() throws {
+        XCTAssertEqual(try Config(values: [:]).allowedOrigins, [])
+        let c = try Config(values: ["CC_ALLOWED_ORIGINS": " https://Dash.Example , http://10.0.0.5:8080,http://[::1]:9000"])
+        XCTAssertEqual(c.allowedOrigins, ["https://dash.example", "http://10.0.0.5:8080", "http://[::1]:9000"])
+        for bad in ["dash.example", "https://dash.example/", "https://dash.example/path", "ftp://x", "https://a b", "*"] {
+            XCTAssertThrowsError(try Config(values: ["CC_ALLOWED_ORIGINS": bad]), bad)
+        }
+        XCTAssertEqual(try Config(values: ["CC_COLLECT_INTERVAL": "0.5"]).collectInterval, 0.5)
+        XCTAssertThrowsError(try Config(values: ["CC_COLLECT_INTERVAL": "0"]))
+    }
+
     func testDefaults() throws {
         let c = try Config(values: ["CC_STATE_DIR": "/tmp/x"])
         XCTAssertEqual(c.workers, 4)

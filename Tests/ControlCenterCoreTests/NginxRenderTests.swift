@@ -31,6 +31,15 @@ final class NginxRenderTests: XCTestCase {
         XCTAssertTrue(trusted.contains("real_ip_header X-Forwarded-For;\nreal_ip_recursive on;"))
     }
 
+    func testHTTPSIsNginxsTLSOrATrustedProxysWord() throws {
+        let plain = try render()
+        XCTAssertTrue(plain["control-center-http.conf"]?.contains("geo $realip_remote_addr $cc_via_trusted_proxy {\n    default 0;\n}") ?? false)
+        XCTAssertTrue(plain["control-center.conf"]?.contains("fastcgi_param HTTPS           $cc_https if_not_empty;") ?? false)
+        let proxied = try render(["CC_TRUSTED_PROXIES": "10.0.0.0/8"])["control-center-http.conf"] ?? ""
+        XCTAssertTrue(proxied.contains("geo $realip_remote_addr $cc_via_trusted_proxy {\n    default 0;\n    10.0.0.0/8 1;\n}"))
+        XCTAssertTrue(proxied.contains("\"~^:1:https$\" on;"), "X-Forwarded-Proto counts only from a trusted proxy")
+    }
+
     func testRateLimitExemptionIsTheSetting() throws {
         let http = try render()["control-center-http.conf"] ?? ""
         XCTAssertTrue(http.contains("geo $cc_limit_exempt {\n    default 0;\n    127.0.0.0/8 1;\n    ::1 1;\n}"))
@@ -159,7 +168,24 @@ final class NginxRenderTests: XCTestCase {
     func testPathsThatAreNotOneNginxTokenAreRefused() {
         for dir in ["/srv/c c", "/srv/cc;x", "/srv/\"cc", "/srv/$cc", "/srv/{cc}"] {
             XCTAssertThrowsError(try render(["CC_STATE_DIR": dir]), dir)
+            XCTAssertThrowsError(try render(["CC_WEB_DIR": dir]), dir)
         }
+    }
+
+    func testDashboardIsServedFromTheWebDirWithThePageHeaders() throws {
+        let files = try render(["CC_WEB_DIR": "/opt/cc/web"])
+        let snippet = files["control-center.conf"] ?? ""
+        XCTAssertTrue(snippet.contains("location /ui/ {\n    alias /srv/cc/nginx/web/;"), "a copy beside the config: \(snippet)")
+        XCTAssertTrue(snippet.contains("location /ui/lib/chart.js/ {\n        alias /usr/share/javascript/chart.js/;"))
+        XCTAssertTrue(snippet.contains("if ($cc_wants_html) {\n        return 302 /ui/;\n    }"))
+        XCTAssertTrue(files["control-center-http.conf"]?.contains("map $http_accept $cc_wants_html {") ?? false)
+        let headers = files["control-center-ui-headers.conf"] ?? ""
+        XCTAssertTrue(headers.contains("Content-Security-Policy \"default-src 'none'; script-src 'self'; style-src 'self';"))
+        XCTAssertTrue(headers.contains("Cache-Control \"no-cache\""))
+        XCTAssertFalse(headers.contains("unsafe-inline"))
+        // Unset: the web/ folder of this source tree, which holds the page.
+        let source = try Config(values: [:]).nginx.webDir
+        XCTAssertTrue(FileManager.default.fileExists(atPath: source + "/index.html"), source)
     }
 
     func testTheMillisecondMapHasEveryKey() {

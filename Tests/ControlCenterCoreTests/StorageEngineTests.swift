@@ -34,6 +34,7 @@ class StorageEngineTests: StorageTestCase {
             try db.execute("CREATE SCHEMA public", [])
         } else {
             for t in ["users", "revoked_tokens", "login_failures", "events", "events_fts", "stream_tickets",
+                      "services", "service_state", "service_actions",
                       "history_series", "history_raw", "history_1m", "history_1h", "schema_migrations"] {
                 try db.execute("DROP TABLE \(t)", [])
             }

@@ -83,7 +83,7 @@ final class NginxSecurityTests: XCTestCase {
             ("TRACE", Array("TRACE / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n".utf8), 405, "method_not_allowed"),
         ]
         for (what, bytes, status, code) in cases {
-            let r = try RawHTTP.send(port: s.port, bytes)
+            let r = try HTTPClient.exchange(port: s.port, bytes, timeout: 10)
             XCTAssertEqual(r.status, status, what)
             XCTAssertEqual(r.errorCode, code, "\(what): \(r.text)")
             XCTAssertNotNil((r.json?["error"] as? [String: Any])?["request_id"] as? String, what)
@@ -146,32 +146,5 @@ final class NginxSecurityTests: XCTestCase {
             let uid = status.split(separator: "\n").first { $0.hasPrefix("Uid:") }?.split(separator: "\t").dropFirst().first
             XCTAssertEqual(uid.flatMap { UInt32($0) }, wwwData, "nginx worker \(w) runs as www-data")
         }
-    }
-}
-
-/// Bytes nginx must refuse, sent as they are.
-enum RawHTTP {
-    static func send(port: Int, _ bytes: [UInt8]) throws -> HTTPResponse {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        defer { close(fd) }
-        var tv = timeval(tv_sec: 10, tv_usec: 0)
-        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
-        var addr = sockaddr_in()
-        addr.sin_family = sa_family_t(AF_INET)
-        addr.sin_port = in_port_t(UInt16(port).bigEndian)
-        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
-        let rc = withUnsafePointer(to: &addr) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-        }
-        guard rc == 0 else { throw HTTPClientError.connect(errno) }
-        _ = bytes.withUnsafeBytes { Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
-        var data: [UInt8] = []
-        var buf = [UInt8](repeating: 0, count: 65536)
-        while true {
-            let n = buf.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
-            if n <= 0 { break }
-            data.append(contentsOf: buf[0..<n])
-        }
-        return try HTTPClient.parse(data, method: "GET")
     }
 }

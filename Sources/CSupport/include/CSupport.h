@@ -9,6 +9,23 @@
 int cc_spawn_addclosefrom(posix_spawn_file_actions_t *actions, int lowfd);
 int cc_pipe_cloexec(int fds[2]);
 
+/* Services (the supervisor). PR_SET_CHILD_SUBREAPER on the caller, so
+   orphans of a service (a daemon that double-forks) become its children. */
+int cc_set_child_subreaper(void);
+/* fork + exec of one service: a new session (its pid is its process group),
+   signals reset, RLIMIT_NOFILE when nofile > 0, groups/gid/uid when set_ids,
+   chdir, stdin /dev/null, stdout and stderr to out_fd, every other fd closed,
+   execvpe (PATH from envp). Returns the pid, or -1 with *err set to the
+   errno of whichever step failed (the child's exec included). */
+pid_t cc_spawn_service(const char *path, char *const argv[], char *const envp[], const char *cwd,
+                       uid_t uid, gid_t gid, const gid_t *groups, int ngroups, int set_ids,
+                       long nofile, int out_fd, int *err);
+
+/* The supervisor: QUIT and TERM set a flag (it stops its services, then
+   exits); INT, HUP and PIPE are ignored. */
+void cc_supervisor_install_signals(void);
+int cc_supervisor_stop_requested(void);
+
 /* Wait-status macros are not imported into Swift. */
 int cc_wifexited(int status);
 int cc_wexitstatus(int status);

@@ -45,6 +45,21 @@ public struct CIDR: Sendable, Equatable, CustomStringConvertible {
         }
     }
 
+    /// True when `address` (a literal, as nginx's `$remote_addr` gives it) is
+    /// inside this network; an address of the other family never is.
+    public func contains(_ address: String) -> Bool {
+        let family = isIPv6 ? AF_INET6 : AF_INET
+        var net = [UInt8](repeating: 0, count: 16), addr = [UInt8](repeating: 0, count: 16)
+        guard inet_pton(family, self.address, &net) == 1, inet_pton(family, address, &addr) == 1 else { return false }
+        var bits = prefixLength
+        for i in 0..<(isIPv6 ? 16 : 4) where bits > 0 {
+            let mask: UInt8 = bits >= 8 ? 0xFF : ~(0xFF >> UInt8(bits))
+            if net[i] & mask != addr[i] & mask { return false }
+            bits -= 8
+        }
+        return true
+    }
+
     /// True for 127.0.0.0/8 and ::1 (and IPv4-mapped loopback).
     public static func isLoopback(_ address: String) -> Bool {
         var buf = [UInt8](repeating: 0, count: 16)

@@ -25,6 +25,11 @@ public struct Config: Sendable, Equatable {
     public var accessLogFlush: Double
     public var logLevel: LogLevel
     public var testRoutes: Bool
+    /// `CC_SUPERVISOR`: the master runs the `supervisor` child group.
+    public var supervisor: Bool
+    /// `CC_SERVICE_LOG_MAX_BYTES` and `CC_SERVICE_LOG_FILES` (`ServiceLogWriter`).
+    public var serviceLogMaxBytes: UInt64
+    public var serviceLogFiles: Int
     public var pidFile: String
     public var databaseURL: String
     public var dbTimeout: Double
@@ -39,6 +44,9 @@ public struct Config: Sendable, Equatable {
     public var nginxViews: Bool
     /// Seconds between the collector's samples (CC_COLLECT_INTERVAL).
     public var collectInterval: Double
+    /// Networks besides loopback that may scrape /metrics (CC_METRICS_ALLOW):
+    /// nginx's `allow` list and the worker's own check.
+    public var metricsAllow: [CIDR]
     /// How long each history tier is kept (HistoryTier), in seconds:
     /// CC_HISTORY_RAW_HOURS, CC_HISTORY_MINUTE_DAYS, CC_HISTORY_HOUR_DAYS.
     public var historyRetention: [HistoryTier: Int64]
@@ -80,6 +88,11 @@ public struct Config: Sendable, Equatable {
     /// nginx's internal server for the live channels' handshake checks
     /// (control-center-live-http.conf, with CC_PUBLIC_READ=false).
     public var streamAuthorizeSocket: String { runDir + "/stream-authorize.sock" }
+    /// The FIFO a worker writes one byte to after queueing a service action,
+    /// so the supervisor takes it at once instead of at its next poll.
+    public var supervisorWakePath: String { runDir + "/supervisor.wake" }
+    /// Per-service output files (`<name>/<offset>.log`, `ServiceLogFiles`), named from the validated name only.
+    public var serviceLogDir: String { stateDir + "/services" }
 
     /// Setting names with defaults and meaning: README's table and
     /// `check-config` are both printed from this list.
@@ -99,6 +112,7 @@ public struct Config: Sendable, Equatable {
         ("CC_RATE_LIMIT_EXEMPT", "127.0.0.0/8,::1", "Comma-separated client CIDRs nginx never rate-limits; may be empty"),
         ("CC_TRUSTED_PROXIES", "(none)", "Comma-separated proxy CIDRs whose X-Forwarded-For nginx believes; empty: the client address is the peer's"),
         ("CC_ALLOWED_HOSTS", "localhost,127.0.0.1,[::1] (plus CC_HTTP_ADDR when that is not loopback)", "Host header names served, without port; others get 421. Required when CC_HTTP_ADDR is 0.0.0.0 or ::"),
+        ("CC_WEB_DIR", "web/ of the source tree the binary was built from", "The dashboard's static files, served by nginx under /ui/ (set it where an installed binary's web/ lives)"),
         ("CC_NGINX_KEEPALIVE", "(off)", "Only for measuring: kept-alive FastCGI connections per upstream (harmful with libfcgi)"),
         ("CC_LISTEN", "unix:$CC_STATE_DIR/run/fcgi.sock", "FastCGI socket of the main pool: unix:PATH or HOST:PORT"),
         ("CC_STORAGE_LISTEN", "unix:$CC_STATE_DIR/run/fcgi-storage.sock", "FastCGI socket of the storage pool"),
@@ -118,6 +132,9 @@ public struct Config: Sendable, Equatable {
         ("CC_ACCESS_LOG_BUFFER", "32768", "Bytes of access-log lines a worker buffers before one write; 0 = one write per line"),
         ("CC_ACCESS_LOG_FLUSH", "1", "Seconds a buffered access-log line may wait before it is written"),
         ("CC_LOG_LEVEL", "info", "debug, info, warning or error"),
+        ("CC_SUPERVISOR", "true", "Run the service supervisor (a child of the master that starts, stops and restarts the registered services)"),
+        ("CC_SERVICE_LOG_MAX_BYTES", "10485760", "Size at which a service's output file is rotated (bytes)"),
+        ("CC_SERVICE_LOG_FILES", "5", "Output files kept per service (the oldest is deleted at rotation)"),
         ("CC_TEST_ROUTES", "false", "Enables /api/test/* routes (tests and load scenarios only)"),
         ("CC_PID_FILE", "$CC_STATE_DIR/run/master.pid", "Master pid file (also the single-master lock)"),
         ("CC_DATABASE_URL", "sqlite://$CC_STATE_DIR/control-center.db", "sqlite:///path or postgres://user@host:port/db"),
@@ -132,6 +149,7 @@ public struct Config: Sendable, Equatable {
         ("CC_CACHE_TTL_CONNECTIONS", "5", "Seconds a connections/ports snapshot is fresh"),
         ("CC_CACHE_MAX_STALE", "30", "Seconds an old snapshot may still be served while one process refreshes it"),
         ("CC_COLLECT_INTERVAL", "1", "Seconds between two samples of the collector (stats snapshot and one live message)"),
+        ("CC_METRICS_ALLOW", "(none)", "Comma-separated client CIDRs besides loopback that may scrape /metrics (nginx allow list, checked again by the worker)"),
         ("CC_HISTORY_RAW_HOURS", "48", "Hours the collector's raw history samples are kept"),
         ("CC_HISTORY_MINUTE_DAYS", "90", "Days the 1-minute history roll-ups (average, min, max) are kept"),
         ("CC_HISTORY_HOUR_DAYS", "730", "Days the 1-hour history roll-ups (average, min, max) are kept"),
@@ -210,6 +228,9 @@ public struct Config: Sendable, Equatable {
         }
         logLevel = level
         testRoutes = try p.bool("CC_TEST_ROUTES", default: false)
+        supervisor = try p.bool("CC_SUPERVISOR", default: true)
+        serviceLogMaxBytes = UInt64(try p.int("CC_SERVICE_LOG_MAX_BYTES", default: 10 << 20, range: 65_536...(1 << 40)))
+        serviceLogFiles = try p.int("CC_SERVICE_LOG_FILES", default: 5, range: 1...1000)
         pidFile = Self.absolute(p.string("CC_PID_FILE") ?? "\(state)/run/master.pid")
         databaseURL = p.string("CC_DATABASE_URL") ?? "sqlite://\(state)/control-center.db"
         guard databaseURL.hasPrefix("sqlite://") || databaseURL.hasPrefix("postgres://")
@@ -241,6 +262,7 @@ public struct Config: Sendable, Equatable {
         cacheMaxStale = try p.double("CC_CACHE_MAX_STALE", default: 30, range: 0.1...86_400)
         nginxViews = try p.bool("CC_NGINX_VIEWS", default: true)
         collectInterval = try p.double("CC_COLLECT_INTERVAL", default: 1, range: 0.05...3600)
+        metricsAllow = try CIDR.list(p.string("CC_METRICS_ALLOW") ?? "", setting: "CC_METRICS_ALLOW")
         historyRetention = [
             .raw: Int64(try p.int("CC_HISTORY_RAW_HOURS", default: 48, range: 1...(24 * 365))) * 3600,
             .minute: Int64(try p.int("CC_HISTORY_MINUTE_DAYS", default: 90, range: 1...3650)) * 86_400,

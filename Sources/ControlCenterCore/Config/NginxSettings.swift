@@ -37,9 +37,17 @@ public struct NginxSettings: Sendable, Equatable {
     /// User nginx's workers run as (CC_NGINX_USER); nil leaves nginx's
     /// workers as the user that starts nginx.
     public var user: String?
+    /// The dashboard's static files that nginx serves under `/ui/`
+    /// (CC_WEB_DIR); absolute.
+    public var webDir: String
 
     /// Lists whose empty value means "none" rather than "the default".
     static let emptyIsAValue: Set<String> = ["CC_TRUSTED_PROXIES", "CC_RATE_LIMIT_EXEMPT"]
+
+    /// The `web/` folder of the source tree this binary was built from: what
+    /// Scripts/run and the tests serve. An installed binary sets CC_WEB_DIR.
+    static let sourceWebDir = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("web").path
 
     static let loopbackHosts = ["localhost", "127.0.0.1", "[::1]"]
 
@@ -70,6 +78,7 @@ public struct NginxSettings: Sendable, Equatable {
         } else {
             user = isRoot ? "www-data" : nil
         }
+        webDir = Config.absolute(p.string("CC_WEB_DIR") ?? Self.sourceWebDir)
     }
 
     /// `COUNT/SECONDS`, both whole and positive.

@@ -48,6 +48,7 @@ extension Config {
         case "CC_DATABASE_URL": return Self.masked(name, databaseURL)
         case "CC_NGINX_USER": return nginx.user ?? "(none: nginx's workers run as the user that starts nginx)"
         case "CC_ALLOWED_HOSTS": return nginx.allowedHosts.joined(separator: ",")
+        case "CC_WEB_DIR": return nginx.webDir
         default: return nil
         }
     }

@@ -11,6 +11,8 @@ public final class FastCGIWorker {
     let accessLog: Log
     let slot: Int
     let masterPid: Int32?
+    /// Counted at the same seam as the access log (`account`).
+    private var metrics: RequestMetrics?
 
     public init(context: WorkerContext, router: Router, accessLog: Log, slot: Int, masterPid: Int32?) {
         self.context = context
@@ -36,10 +38,17 @@ public final class FastCGIWorker {
         if let masterPid, getppid() != masterPid { return 0 }
 
         let config = context.config
+        let startedMillis = Clock.wallMillis()
         let status = WorkerStatusWriter(
             directory: config.workerStatusDir,
-            record: WorkerStatusRecord(pid: getpid(), pool: context.pool, slot: slot, startedMillis: Clock.wallMillis()))
+            record: WorkerStatusRecord(pid: getpid(), pool: context.pool, slot: slot, startedMillis: startedMillis))
         if status == nil { context.log.warning("cannot write worker status file", ["dir": config.workerStatusDir]) }
+        let store = MetricsStore(runDir: config.runDir)
+        store.ensureDirectory()
+        metrics = context.service(RequestMetrics.self) {
+            RequestMetrics(path: store.workerPath(pid: getpid(), startedMillis: startedMillis))
+        }
+        defer { metrics?.write(nowNanos: Clock.monotonicNanos()) }
 
         let limit = config.maxRequests == 0 ? Int.max
             : config.maxRequests + (config.maxRequestsJitter > 0 ? Int.random(in: 0...config.maxRequestsJitter) : 0)
@@ -67,7 +76,7 @@ public final class FastCGIWorker {
                     if err == EINTR || err == ECONNABORTED || err == EPROTO { continue }
                     // SO_RCVTIMEO on the listener (the master's acceptWakeup):
                     // idle for a while, so nothing should wait in the buffer.
-                    if err == EAGAIN || err == EWOULDBLOCK { accessLog.flush(); continue }
+                    if err == EAGAIN || err == EWOULDBLOCK { idle(); continue }
                     if noteAcceptError(&acceptErrors, "errno \(err)") { return 1 }
                     continue
                 }
@@ -84,7 +93,7 @@ public final class FastCGIWorker {
             // A connection nginx kept open (fastcgi_keep_conn): the next
             // request is read from it with no accept to wake up from, so
             // nothing may wait in the buffer meanwhile.
-            if request.ipcFd >= 0 && request.keepConnection != 0 && !accepted { accessLog.flush() }
+            if request.ipcFd >= 0 && request.keepConnection != 0 && !accepted { idle() }
             let rc = FCGX_Accept_r(&request)
             // USR1 usually lands while blocked in accept; checking after it
             // means the request just accepted already goes to the new file.
@@ -98,7 +107,7 @@ public final class FastCGIWorker {
                 // The connection (ours, or one nginx kept open) ended without
                 // a valid request; libfcgi has closed it. Not an accept failure.
                 if ownAccept { continue }
-                if rc == -EAGAIN || rc == -EWOULDBLOCK { accessLog.flush(); continue }
+                if rc == -EAGAIN || rc == -EWOULDBLOCK { idle(); continue }
                 if noteAcceptError(&acceptErrors, String(rc)) { return 1 }
                 continue
             }
@@ -108,6 +117,7 @@ public final class FastCGIWorker {
             if !accepted { _ = cc_read_deadline_arm(request.ipcFd, readDeadlineMillis) }
             serve(&request, status: status)
             accessLog.flushIfDue()
+            metrics?.writeIfDue(nowNanos: Clock.monotonicNanos())
             context.requestsServed += 1
             if context.requestsServed >= limit {
                 context.log.info("max requests reached; recycling", ["served": String(context.requestsServed)])
@@ -116,6 +126,24 @@ public final class FastCGIWorker {
         }
         FCGX_Free(&request, 1)
         return 0
+    }
+
+    /// Nothing to serve for a while: what is buffered goes out now.
+    private func idle() {
+        accessLog.flush()
+        metrics?.write(nowNanos: Clock.monotonicNanos())
+    }
+
+    /// The one place a finished request is accounted for: its access-log
+    /// line and its metrics. `route` is the router's pattern (nil: none).
+    private func account(requestID: String, method: String, path: String, route: String?, status: Int,
+                         errorCode: String? = nil, started: UInt64, bytes: Int, remote: String) {
+        let nanos = Clock.monotonicNanos() &- started
+        metrics?.record(route: route, method: method, status: status, errorCode: errorCode,
+                        seconds: Double(nanos) / 1e9)
+        guard accessLog.isEnabled else { return }
+        accessLog.write(line: Self.accessLine(requestID: requestID, method: method, path: path, status: status,
+                                              ms: Double(nanos) / 1e6, bytes: bytes, remote: remote, pid: context.pid))
     }
 
     private func reopenLogs() {
@@ -164,11 +192,8 @@ public final class FastCGIWorker {
             status?.end(nowMillis: Clock.wallMillis())
             context.log.warning("client gone before the request started; skipped",
                                 ["method": method, "path": path, "request_id": requestID])
-            if accessLog.isEnabled {
-                accessLog.write(line: Self.accessLine(requestID: requestID, method: method, path: path, status: 499,
-                                                      ms: Double(Clock.monotonicNanos() - started) / 1e6, bytes: 0,
-                                                      remote: remote, pid: context.pid))
-            }
+            account(requestID: requestID, method: method, path: path, route: router.pattern(method: method, path: path),
+                    status: 499, started: started, bytes: 0, remote: remote)
             return
         }
         let body = FastCGIExchange.readBody(fcgi.in, contentLength: headers["content-length"], limit: context.config.maxBody)
@@ -177,31 +202,30 @@ public final class FastCGIWorker {
         FastCGIExchange.drain(fcgi.in)
         let deadlinePassed = cc_read_deadline_disarm() != 0
         let response: Response
+        var route: String?
         switch body {
         case _ where deadlinePassed, .incomplete:
             drop(&fcgi, status: status, started: started, deadlinePassed: deadlinePassed, method: method, path: path,
                  requestID: requestID, remote: remote)
             return
         case .tooLarge:
+            route = router.pattern(method: method, path: path)
             response = APIError(413, "payload_too_large", "Request body exceeds \(context.config.maxBody) bytes")
                 .response(requestID: requestID)
         case .invalid:
+            route = router.pattern(method: method, path: path)
             response = APIError.badRequest("Invalid Content-Length").response(requestID: requestID)
         case .ok(let bytes):
             var req = Request(method: method, path: path, rawQuery: query, headers: headers, body: bytes,
                               requestID: requestID, remoteAddress: remote)
             req.isHTTPS = FastCGIExchange.param("HTTPS", envp) == "on"
-            response = router.handle(req, context: context)
+            (response, route) = router.route(req, context: context)
         }
         let bytes = FastCGIExchange.write(response, requestID: requestID, headOnly: method == "HEAD", to: fcgi.out)
         Self.finish(&fcgi)
         status?.end(nowMillis: Clock.wallMillis())
-        if accessLog.isEnabled {
-            let ms = Double(Clock.monotonicNanos() - started) / 1e6
-            accessLog.write(line: Self.accessLine(requestID: requestID, method: method, path: path,
-                                                  status: response.status, ms: ms, bytes: bytes, remote: remote,
-                                                  pid: context.pid))
-        }
+        account(requestID: requestID, method: method, path: path, route: route, status: response.status,
+                errorCode: response.errorCode, started: started, bytes: bytes, remote: remote)
     }
 
     /// Gives up on a request that was not read whole: its peer stopped
@@ -217,12 +241,8 @@ public final class FastCGIWorker {
                                            : "request body incomplete; connection dropped",
                             ["method": method, "path": path, "request_id": requestID, "remote": remote,
                              "deadline_ms": String(readDeadlineMillis)])
-        if accessLog.isEnabled {
-            accessLog.write(line: Self.accessLine(requestID: requestID, method: method, path: path,
-                                                  status: deadlinePassed ? 408 : 400,
-                                                  ms: Double(Clock.monotonicNanos() - started) / 1e6, bytes: 0,
-                                                  remote: remote, pid: context.pid))
-        }
+        account(requestID: requestID, method: method, path: path, route: router.pattern(method: method, path: path),
+                status: deadlinePassed ? 408 : 400, started: started, bytes: 0, remote: remote)
     }
 
     /// How long a worker reads one request (params, body, and the rest of

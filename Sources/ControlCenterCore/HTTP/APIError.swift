@@ -39,6 +39,7 @@ public struct APIError: Error, Sendable, Equatable {
             w.endObject()
         }
         for (k, v) in headers.sorted(by: { $0.key < $1.key }) { r.headers.append((k, v)) }
+        r.errorCode = code
         return r
     }
 }

@@ -3,6 +3,9 @@ public struct Response: Sendable {
     public var status: Int
     public var headers: [(String, String)]
     public var body: [UInt8]
+    /// The JSON error envelope's `code` when this is an APIError, for the
+    /// metrics counted at the request seam (database errors, login failures).
+    public var errorCode: String?
 
     public init(status: Int = 200, headers: [(String, String)] = [], body: [UInt8] = []) {
         self.status = status

@@ -43,7 +43,8 @@ public struct Router {
     public mutating func delete(_ p: String, _ h: @escaping Handler) { add("DELETE", p, h) }
 
     public enum Match {
-        case found(Handler, [String: String])
+        /// The handler, the path's `{name}` values and the route's pattern.
+        case found(Handler, [String: String], route: String)
         case methodNotAllowed([String])
         case notFound
     }
@@ -52,7 +53,7 @@ public struct Router {
         // HEAD is served by the GET handler; the FastCGI layer drops the body.
         let lookup = method == "HEAD" ? "GET" : method
         if let byMethod = staticRoutes[path] {
-            if let h = byMethod[lookup] { return .found(h, [:]) }
+            if let h = byMethod[lookup] { return .found(h, [:], route: path) }
             return .methodNotAllowed(Self.allowList(byMethod.keys))
         }
         let segments = path.split(separator: "/", omittingEmptySubsequences: false)
@@ -69,10 +70,17 @@ public struct Router {
                 }
             }
             guard ok else { continue }
-            if route.method == lookup { return .found(route.handler, params) }
+            if route.method == lookup { return .found(route.handler, params, route: route.pattern) }
             allowed.append(route.method)
         }
         return allowed.isEmpty ? .notFound : .methodNotAllowed(Self.allowList(allowed))
+    }
+
+    /// The pattern of the route `method` and `path` reach, for requests
+    /// accounted for without being routed (dropped, skipped, too large).
+    public func pattern(method: String, path: String) -> String? {
+        if case .found(_, _, let route) = match(method: method, path: path) { return route }
+        return nil
     }
 
     private static func allowList<S: Sequence>(_ methods: S) -> [String] where S.Element == String {
@@ -83,25 +91,32 @@ public struct Router {
 
     /// Runs the matched handler and turns every failure into the JSON envelope.
     public func handle(_ request: Request, context: WorkerContext) -> Response {
+        route(request, context: context).response
+    }
+
+    /// `handle`, plus the matched route's pattern (nil when no route
+    /// matched): the `route` label of the request metrics, which must not
+    /// grow with the paths clients send.
+    public func route(_ request: Request, context: WorkerContext) -> (response: Response, route: String?) {
         var request = request
         switch match(method: request.method, path: request.path) {
         case .notFound:
-            return APIError.notFound("No route for \(request.path)").response(requestID: request.requestID)
+            return (APIError.notFound("No route for \(request.path)").response(requestID: request.requestID), nil)
         case .methodNotAllowed(let allow):
             var r = APIError(405, "method_not_allowed", "\(request.method) is not allowed on \(request.path)")
                 .response(requestID: request.requestID)
             r.headers.append(("Allow", allow.joined(separator: ", ")))
-            return r
-        case .found(let handler, let params):
+            return (r, nil)
+        case .found(let handler, let params, let route):
             request.pathParameters = params
             do {
-                return try handler(request, context)
+                return (try handler(request, context), route)
             } catch let e as APIError {
-                return e.response(requestID: request.requestID)
+                return (e.response(requestID: request.requestID), route)
             } catch {
                 context.log.error("handler failed", ["path": request.path, "request_id": request.requestID,
                                                      "error": String(describing: error)])
-                return APIError.internal().response(requestID: request.requestID)
+                return (APIError.internal().response(requestID: request.requestID), route)
             }
         }
     }

@@ -6,6 +6,8 @@ public enum Application {
         PoolRoutes.register(&r, sections: statusSections(config: config))
         SystemRoutes.register(&r)
         HistoryRoutes.register(&r)
+        MetricsRoutes.register(&r)
+        ContractRoutes.register(&r)
         StorageRoutes.register(&r)
         StreamRoutes.register(&r)
         if config.testRoutes { TestRoutes.register(&r) }

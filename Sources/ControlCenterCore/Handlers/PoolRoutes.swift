@@ -50,16 +50,8 @@ public enum PoolRoutes {
             w.beginArray("groups")
             for g in state?.groups ?? [] {
                 w.beginObject()
-                w.field("name", g.name)
-                w.field("listen", g.listen)
+                g.writeFields(&w)
                 w.field("serves_requests", g.servesRequests)
-                w.field("target", g.target)
-                w.field("live", g.live)
-                w.field("restarts", g.restarts)
-                w.field("timeout_kills", g.timeoutKills)
-                w.field("backoff", g.backoff)
-                w.field("generation", g.generation)
-                w.field("reload_on_hup", g.reloadOnHUP)
                 w.endObject()
             }
             w.endArray()

@@ -1,9 +1,10 @@
-/// Auth, users and events: the storage-backed routes (issue 4).
+/// Auth, users, events and the service registry: the storage-backed routes.
 public enum StorageRoutes {
     public static func register(_ r: inout Router) {
         AuthRoutes.register(&r)
         UserRoutes.register(&r)
         EventRoutes.register(&r)
+        ServiceRoutes.register(&r)
     }
 
     /// The database ping for `/health/ready`. It uses the worker's own

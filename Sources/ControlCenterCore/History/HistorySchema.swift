@@ -1,4 +1,4 @@
-/// Migration 6: the metric history. A sample is one row: `vals` holds its
+/// Migration 7: the metric history. A sample is one row: `vals` holds its
 /// figures as decimal text separated by commas, at position `id - 1` of each
 /// series in `history_series` (an empty field where a series had no value,
 /// such as a mount that was not there). Roll-up rows hold `avg:min:max` in
@@ -7,7 +7,7 @@
 /// SQLite keys the tables by its rowid (no second copy of the key).
 enum HistorySchema {
     static let migration = Migration(
-        version: 6, name: "metric history",
+        version: 7, name: "metric history",
         statements: ["CREATE TABLE history_series (id {ID}, name TEXT NOT NULL UNIQUE)"],
         engineStatements: [
             .sqlite: HistoryTier.allCases.map { "CREATE TABLE \($0.table) (ts INTEGER PRIMARY KEY, vals TEXT NOT NULL)" },

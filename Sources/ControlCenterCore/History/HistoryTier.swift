@@ -5,7 +5,7 @@
 public enum HistoryTier: String, Sendable, CaseIterable, Hashable {
     case raw, minute, hour
 
-    /// The table holding the tier (migration 6, HistorySchema).
+    /// The table holding the tier (migration 7, HistorySchema).
     var table: String {
         switch self {
         case .raw: return "history_raw"

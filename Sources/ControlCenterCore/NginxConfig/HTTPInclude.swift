@@ -11,6 +11,7 @@ extension NginxRender {
         let keepalive = s.upstreamKeepalive.map { "\n    keepalive \($0);" } ?? ""
         let exempt = s.rateLimitExempt.map { "    \($0) 1;\n" }.joined()
         let hosts = s.allowedHosts.map { "    \"\($0)\" 1;\n" }.joined()
+        let proxies = s.trustedProxies.map { "    \($0) 1;\n" }.joined()
         return """
             # Control Center: http-level part (rendered by control-center nginx-config;
             # re-render, do not edit). Include once inside `http {}`, before the server
@@ -37,6 +38,18 @@ extension NginxRender {
             limit_req_zone $cc_limit_key zone=cc_api:10m rate=\(s.rateLimit)r/s;
             limit_req_zone $cc_limit_key zone=cc_login:10m rate=\(s.loginRateLimit)r/m;
 
+            # HTTPS as the client used it: nginx's own TLS, or X-Forwarded-Proto from a proxy
+            # named in CC_TRUSTED_PROXIES (the peer, before real_ip rewrites the address).
+            # The workers get it as the HTTPS param (the session cookie's Secure attribute).
+            geo $realip_remote_addr $cc_via_trusted_proxy {
+                default 0;
+            \(proxies)}
+            map "$https:$cc_via_trusted_proxy:$http_x_forwarded_proto" $cc_https {
+                "~^on:" on;
+                "~^:1:https$" on;
+                default "";
+            }
+
             # Host names served (CC_ALLOWED_HOSTS); any other Host gets 421, so a page
             # on another site cannot read this one through DNS rebinding. $host has
             # no port. No Host at all (HTTP/1.0) cannot be a browser's rebinding.
@@ -50,6 +63,11 @@ extension NginxRender {
             map $uri $cc_host_allowed {
                 "~^\(Self.errorURIPrefix.replacingOccurrences(of: ".", with: "\\."))" 1;
                 default $cc_host_known;
+            }
+            # A browser (Accept with text/html) asking for / is sent to the dashboard.
+            map $http_accept $cc_wants_html {
+                default 0;
+                "~*text/html" 1;
             }
             \(liveEnabled ? "\n# Live channels (CC_NCHAN).\ninclude \(path("control-center-live-http.conf"));\n" : "")
             \(viewsEnabled ? "\n# nginx-sent default views (CC_NGINX_VIEWS).\ninclude \(path("control-center-views-http.conf"));\n" : "")

@@ -68,7 +68,7 @@ extension NginxRender {
 
                     nchan_authorize_request \(Self.authorizePrefix)\(uri);
                     set $cc_stream_remote $remote_addr;
-                    set $cc_stream_https $https;
+                    set $cc_stream_https $cc_https;
                     set $cc_stream_ticket $arg_ticket;
                 """
             return """

@@ -37,6 +37,7 @@ public enum NginxConfigWriter {
                 unlink(path)
             }
         }
+        try installWebCopy(from: config.nginx.webDir, to: render.webCopy)
         for (name, text) in files {
             guard AtomicFile.write(Array(text.utf8), to: "\(dir)/\(name)", mode: 0o644) else {
                 throw RenderError("cannot write \(dir)/\(name): \(String(cString: strerror(errno)))")
@@ -50,6 +51,28 @@ public enum NginxConfigWriter {
 
     static let allNames = ["control-center-live-http.conf", "control-center-live.conf", "control-center-views-http.conf", "control-center-views.conf", "control-center-view.inc",
                            "control-center-views-ms.map", "control-center-bench.conf", NginxRender.luaFileName]
+
+    /// Replaces `target` with a copy of the dashboard's files in `source`,
+    /// directories 0755 and files 0644, so nginx's workers can read them.
+    static func installWebCopy(from source: String, to target: String) throws {
+        let fm = FileManager.default
+        guard fm.fileExists(atPath: source + "/index.html") else {
+            throw RenderError("CC_WEB_DIR \(source) holds no index.html (the dashboard's web/ folder)")
+        }
+        try? fm.removeItem(atPath: target)
+        do {
+            try fm.copyItem(atPath: source, toPath: target)
+        } catch {
+            throw RenderError("cannot copy the dashboard from \(source) to \(target): \(error)")
+        }
+        chmod(target, 0o755)
+        for case let rel as String in fm.enumerator(atPath: target)?.allObjects ?? [] {
+            var isDir: ObjCBool = false
+            let p = target + "/" + rel
+            guard fm.fileExists(atPath: p, isDirectory: &isDir) else { continue }
+            chmod(p, isDir.boolValue ? 0o755 : 0o644)
+        }
+    }
 
     /// 65,536 or this host's hard RLIMIT_NOFILE, whichever is lower.
     static func openFilesLimit() -> Int {

@@ -10,6 +10,7 @@ import Glibc
 /// - `control-center-http.conf`: the `http {}` include (upstreams, limit zones, Host map).
 /// - `control-center.conf`: the snippet for an operator's existing `server {}`.
 /// - `control-center-headers.conf`: the security headers every answer carries.
+/// - `control-center-ui-headers.conf`: those of the dashboard's files (its CSP, `no-cache`).
 /// - `nginx.conf`: the standalone config of Scripts/run and the tests.
 /// - with the views: `control-center-views-http.conf`, `control-center-views.conf`,
 ///   `control-center-view.inc`, `control-center-views-ms.map` (and `cc_views.lua`, copied by the writer).
@@ -56,7 +57,7 @@ public struct NginxRender: Sendable {
     /// (file name, contents) of every rendered file except cc_views.lua.
     /// Throws RenderError when a path would not be a single nginx token.
     public func files() throws -> [(name: String, contents: String)] {
-        for path in [directory, config.stateDir] + config.accessLogPaths {
+        for path in [directory, config.stateDir, config.nginx.webDir] + config.accessLogPaths {
             guard Self.isSafeToken(path) else {
                 throw RenderError("\(path): nginx paths may hold only letters, digits and / . _ - + @ , : ~")
             }
@@ -65,6 +66,7 @@ public struct NginxRender: Sendable {
             ("control-center-http.conf", httpInclude),
             ("control-center.conf", serverSnippet),
             ("control-center-headers.conf", SecurityHeaders.conf),
+            ("control-center-ui-headers.conf", SecurityHeaders.pageConf),
             ("nginx.conf", standalone),
         ]
         if liveEnabled {

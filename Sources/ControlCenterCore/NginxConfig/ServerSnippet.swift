@@ -24,7 +24,7 @@ extension NginxRender {
             fastcgi_param SERVER_NAME     $server_name;
             fastcgi_param REQUEST_ID      $request_id;
             fastcgi_param REQUEST_START   $msec;
-            fastcgi_param HTTPS           $https if_not_empty;
+            fastcgi_param HTTPS           $cc_https if_not_empty;
 
             # nginx gives up at the request timeout and answers 504; the master kills a
             # worker still busy 0.5 s later and starts a new one.
@@ -71,6 +71,10 @@ extension NginxRender {
                 \(apiLimit)
                 fastcgi_pass cc_storage;
             }
+            location /api/services {
+                \(apiLimit)
+                fastcgi_pass cc_storage;
+            }
             # Test-only routes (CC_TEST_ROUTES=true): they sleep, crash or stall the
             # database, so they run in the pool meant for slow work.
             location /api/test/ {
@@ -82,24 +86,41 @@ extension NginxRender {
                 deny all;
                 fastcgi_pass cc_main;
             }
+            # Loopback and CC_METRICS_ALLOW only; the worker checks the same list.
             location = /metrics {
                 allow 127.0.0.1;
                 allow ::1;
-                deny all;
+            \(metricsAllow)    deny all;
                 fastcgi_pass cc_main;
             }
             \(liveEnabled ? "include \(path("control-center-live.conf"));" : "# live channels off")
+            # nginx's own counters, which include the requests it answers itself (the
+            # views, 429s, error pages) that /metrics does not count; for Prometheus's
+            # nginx exporter (Debian prometheus-nginx-exporter). Same networks as /metrics.
+            location = /nginx_status {
+                stub_status;
+                access_log off;
+                allow 127.0.0.1;
+                allow ::1;
+            \(metricsAllow)    deny all;
+            }
             \(viewsEnabled ? "include \(path("control-center-views.conf"));" : "# nginx-sent views off")
             location /api/ {
                 \(apiLimit)
                 fastcgi_pass cc_main;
             }
+            \(dashboardLocations)
             location / {
                 fastcgi_pass cc_main;
             }
 
             \(errorPages)
             """
+    }
+
+    /// `allow` lines for CC_METRICS_ALLOW, each ending the line it starts.
+    var metricsAllow: String {
+        config.metricsAllow.map { "    allow \($0);\n" }.joined()
     }
 
     /// The /api/ limit; nginx refuses `burst=0`, which means no burst anyway.

@@ -76,9 +76,13 @@ public struct ChildGroup: Sendable, Equatable {
     /// buffered access log (one `write`) before dying, so this is ample.
     static let termTimeout = 5.0
 
+    /// Seconds the supervisor gets to stop its services on QUIT before TERM.
+    static let supervisorQuitTimeout = 60.0
+
     /// The groups `config` asks for: the main pool first (TTIN/TTOU resize
     /// it), then the storage pool unless `CC_STORAGE_WORKERS` is 0, then the
-    /// collector (`control-center collector`: one child, no socket).
+    /// collector (`control-center collector`: one child, no socket), then the
+    /// supervisor of managed services unless `CC_SUPERVISOR` is false.
     public static func configured(_ config: Config) -> [ChildGroup] {
         func pool(_ name: String, _ listen: ListenAddress, _ target: Int) -> ChildGroup {
             ChildGroup(name: name, arguments: ["worker", "--pool", name], listen: listen, target: target,
@@ -96,6 +100,16 @@ public struct ChildGroup: Sendable, Equatable {
                                                         interval: config.emergencyRestartInterval),
                                  stop: StopPolicy(quitTimeout: config.collectInterval + 2, termTimeout: termTimeout),
                                  heartbeat: nil, reloadOnHUP: true))
+        if config.supervisor {
+            // One child, no socket, untouched by HUP (its services live on).
+            // QUIT gives it time to stop every service: the longest stop
+            // timeout a definition may have, plus a margin.
+            groups.append(ChildGroup(name: "supervisor", arguments: ["supervisor"], listen: nil, target: 1,
+                                     restart: RestartPolicy(threshold: config.emergencyRestartThreshold,
+                                                            interval: config.emergencyRestartInterval),
+                                     stop: StopPolicy(quitTimeout: supervisorQuitTimeout, termTimeout: termTimeout),
+                                     heartbeat: nil, reloadOnHUP: false))
+        }
         return groups
     }
 }

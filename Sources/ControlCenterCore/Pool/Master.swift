@@ -18,6 +18,11 @@ public final class Master {
     private var listeners: [Int32] = []
     private var pidFile: PidFile?
     private let startedAt = Clock.wallSeconds()
+    private let systemd = SystemdNotify(environment: ProcessInfo.processInfo.environment)
+    /// READY=1 was sent for the current generation; cleared by a HUP.
+    private var reportedReady = false
+    /// The new binary's `migrate --check`, run on HUP before the reload.
+    private var schemaCheck: (pid: pid_t, startedAt: Double)?
 
     public init(config: Config, log: Log) {
         self.config = config
@@ -79,7 +84,8 @@ public final class Master {
 
     private func prepareDirectories() throws {
         var dirs: [(String, Int)] = [(config.stateDir, 0o755), (config.runDir, 0o755), (config.workerStatusDir, 0o755),
-                                     (config.cacheDir, 0o700), (config.publishDir, 0o700)]
+                                     (config.cacheDir, 0o700), (config.publishDir, 0o700),
+                                     (MetricsStore(runDir: config.runDir).directory, 0o700)]
         if config.writesViews { dirs.append((config.viewsDir, 0o755)) }
         for (dir, mode) in dirs {
             if mkdir(dir, mode_t(mode)) != 0 && errno != EEXIST {
@@ -90,9 +96,14 @@ public final class Master {
         chmod(config.publishDir, 0o700)
         // nginx's workers run as another user (CC_NGINX_USER) and reach the
         // sockets and the views through these: search permission, no listing.
-        if config.nginx.user != nil {
+        if let user = config.nginx.user {
             for dir in [config.stateDir, config.runDir] where Self.addSearchPermission(dir) {
                 log.info("made the directory traversable for nginx's workers", ["dir": dir])
+            }
+            if let blocked = DirectoryReach.firstUnsearchable(path: config.runDir, user: user) {
+                throw ConfigError("nginx's workers run as \(user) (CC_NGINX_USER) and cannot reach the sockets in "
+                    + "\(config.runDir): \(blocked) is not searchable by \(user). Put CC_STATE_DIR under a path "
+                    + "\(user) can traverse, or grant it search only: setfacl -m u:\(user):x \(blocked)")
             }
         }
         // Views of a previous master may be of another form (before snapshot
@@ -135,10 +146,12 @@ public final class Master {
             reap()
             if state.isFinished { return }
             let records = WorkerStatusDirectory.readAll(directory: config.workerStatusDir)
-            let actions = state.tick(now: Clock.monotonicSeconds(),
-                                     heartbeats: Heartbeats(records: records, nowMillis: Clock.wallMillis()))
-            perform(actions, records: records)
+            let heartbeats = Heartbeats(records: records, nowMillis: Clock.wallMillis())
+            let now = Clock.monotonicSeconds()
+            perform(state.tick(now: now, heartbeats: heartbeats), records: records)
             if state.changed { writePoolState() }
+            expireSchemaCheck(now: now)
+            if !reportedReady, schemaCheck == nil, state.isReady(heartbeats: heartbeats) { reportReady() }
         }
     }
 
@@ -147,16 +160,20 @@ public final class Master {
         case SIGCHLD: break // reap() runs every tick
         case SIGTERM, SIGINT:
             log.info("fast stop", ["signal": ExitStatus.signalName(sig)])
+            systemd.stopping(status: "fast stop")
+            abandonSchemaCheck()
             closeListeners()
             state.beginStop(graceful: false)
         case SIGQUIT:
             guard state.phase == .running else { return }
             log.info("graceful stop: finishing in-flight requests", ["timeout_s": String(config.gracefulTimeout)])
+            systemd.stopping(status: "graceful stop: finishing in-flight requests")
+            abandonSchemaCheck()
             closeListeners()
             state.beginStop(graceful: true)
         case SIGHUP:
             guard state.phase == .running else { return }
-            reload()
+            beginSchemaCheck()
         case SIGTTIN, SIGTTOU:
             // The main pool is group 0 (`ChildGroup.configured`).
             guard state.phase == .running, !state.groups.isEmpty else { return }
@@ -200,9 +217,11 @@ public final class Master {
         if retiredByReload > 0 { log.info("reload: old workers told to finish", ["count": String(retiredByReload)]) }
     }
 
-    private func spawn(group: Int, slot: Int) {
-        let spec = state.groups[group].spec
+    /// The environment every child gets: the master's, less systemd's
+    /// notification socket (only the master speaks for the unit).
+    private func childEnvironment() -> [String: String] {
         var env = ProcessInfo.processInfo.environment
+        env["NOTIFY_SOCKET"] = nil
         env["CC_MASTER_PID"] = String(getpid())
         env["CC_MASTER_STARTED"] = String(startedAt)
         if env["LIBFCGI_OS_CLOSE_POLL_TIMEOUT"] == nil {
@@ -211,6 +230,12 @@ public final class Master {
             env["LIBFCGI_OS_CLOSE_POLL_TIMEOUT"] = "0"
         }
         if let file = config.configFile { env["CC_CONFIG_FILE"] = file }
+        return env
+    }
+
+    private func spawn(group: Int, slot: Int) {
+        let spec = state.groups[group].spec
+        let env = childEnvironment()
         let fd = listeners[group]
         do {
             // QUIT and USR1 stay blocked until the child installs its
@@ -231,11 +256,20 @@ public final class Master {
     /// Reaps every exited child and routes it to its group; a pid no group
     /// knows is logged, never ignored silently.
     private func reap() {
+        var reapedAny = false
+        // An exited worker's metrics file is final: fold it into the pool's
+        // total now rather than at the next scrape (MetricsStore).
+        defer { if reapedAny { MetricsStore(runDir: config.runDir).foldIfFree() } }
         while true {
             var status: Int32 = 0
             let pid = waitpid(-1, &status, WNOHANG)
             if pid <= 0 { return }
+            reapedAny = true
             let exit = ExitStatus(waitStatus: status)
+            if let check = schemaCheck, check.pid == pid {
+                finishSchemaCheck(exit)
+                continue
+            }
             let statusPath = "\(config.workerStatusDir)/\(pid).status"
             let last = WorkerStatusDirectory.read(path: statusPath)
             let reaped = state.reaped(pid: pid, status: exit, served: last?.served ?? 0, now: Clock.monotonicSeconds())
@@ -255,6 +289,67 @@ public final class Master {
     }
 
     // MARK: reload
+
+    /// Seconds the new binary's schema check may take (it opens one
+    /// database connection and reads one row) before the reload is refused.
+    static let schemaCheckTimeout = 30.0
+
+    /// HUP: workers start from the binary on disk, which may be a new one,
+    /// and they never migrate; so the binary first checks its schema
+    /// against the database (`migrate --check`), in a child, while the
+    /// running generation keeps serving. The reload goes ahead only if the
+    /// schemas match.
+    private func beginSchemaCheck() {
+        guard schemaCheck == nil else {
+            log.info("reload: already checking the new binary; this HUP is folded into it")
+            return
+        }
+        systemd.reloading(monotonicMicros: Clock.monotonicNanos() / 1000)
+        reportedReady = false
+        do {
+            let pid = try Spawner.spawn(executable: executable, arguments: ["migrate", "--check"],
+                                        environment: childEnvironment(), stdinFD: nil, discardOutput: true)
+            schemaCheck = (pid, Clock.monotonicSeconds())
+        } catch {
+            log.error("reload refused: cannot run the new binary's schema check; keeping the running generation",
+                      ["executable": executable, "error": String(describing: error)])
+        }
+    }
+
+    private func finishSchemaCheck(_ exit: ExitStatus) {
+        schemaCheck = nil
+        guard state.phase == .running else { return }
+        if exit == .exited(0) {
+            reload()
+            return
+        }
+        let reason: String
+        if case .exited(let code) = exit { reason = SchemaCheck.explain(exitCode: code) } else { reason = "the check was killed (\(exit))" }
+        log.error("reload refused: keeping the running generation", [
+            "executable": executable, "check": "migrate --check", "status": exit.description, "reason": reason])
+    }
+
+    private func expireSchemaCheck(now: Double) {
+        guard let check = schemaCheck, now - check.startedAt > Self.schemaCheckTimeout else { return }
+        kill(check.pid, SIGKILL)   // reaped next tick, and refused as killed
+        schemaCheck = (check.pid, .infinity)
+    }
+
+    private func abandonSchemaCheck() {
+        guard let check = schemaCheck else { return }
+        kill(check.pid, SIGKILL)
+        _ = waitpid(check.pid, nil, 0)
+        schemaCheck = nil
+    }
+
+    private func reportReady() {
+        reportedReady = true
+        let pools = state.groups.filter { $0.spec.listen != nil }, others = state.groups.filter { $0.spec.listen == nil }
+        var status = "serving: " + pools.map { "\($0.spec.name) \($0.spec.target)" }.joined(separator: ", ") + " workers"
+        if !others.isEmpty { status += "; " + others.map { "\($0.spec.name) \($0.spec.target)" }.joined(separator: ", ") }
+        systemd.ready(status: status)
+        log.info("ready: every group is up", ["reloads": String(state.reloads)])
+    }
 
     private func reload() {
         do {

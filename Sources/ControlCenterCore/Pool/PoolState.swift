@@ -23,6 +23,20 @@ public struct PoolState: Sendable, Equatable {
         public var reloadOnHUP: Bool
 
         public var servesRequests: Bool { listen != nil }
+
+        /// The fields the state file and the status page share, inside an
+        /// object the caller opened.
+        func writeFields(_ w: inout JSONWriter) {
+            w.field("name", name)
+            w.field("listen", listen)
+            w.field("target", target)
+            w.field("live", live)
+            w.field("restarts", restarts)
+            w.field("timeout_kills", timeoutKills)
+            w.field("backoff", backoff)
+            w.field("generation", generation)
+            w.field("reload_on_hup", reloadOnHUP)
+        }
     }
 
     public var masterPid: Int
@@ -64,16 +78,8 @@ public struct PoolState: Sendable, Equatable {
         w.beginArray("groups")
         for g in groups {
             w.beginObject()
-            w.field("name", g.name)
-            w.field("listen", g.listen)
-            w.field("target", g.target)
-            w.field("live", g.live)
-            w.field("restarts", g.restarts)
-            w.field("timeout_kills", g.timeoutKills)
+            g.writeFields(&w)
             w.field("served_by_exited", g.servedByExited)
-            w.field("backoff", g.backoff)
-            w.field("generation", g.generation)
-            w.field("reload_on_hup", g.reloadOnHUP)
             w.endObject()
         }
         w.endArray()

@@ -20,13 +20,21 @@ public enum Spawner {
     ///   - blockedSignals: stay blocked in the child until it installs its own
     ///     handlers (a worker's QUIT and USR1 wait, instead of hitting the
     ///     Swift runtime's crash handler during start-up).
+    ///   - discardOutput: stdout and stderr go to /dev/null (a command whose
+    ///     exit status is all the master reads).
     public static func spawn(executable: String, arguments: [String], environment: [String: String],
-                             stdinFD: Int32?, blockedSignals: [Int32] = []) throws -> pid_t {
+                             stdinFD: Int32?, blockedSignals: [Int32] = [], discardOutput: Bool = false) throws -> pid_t {
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
         if let stdinFD {
             posix_spawn_file_actions_adddup2(&actions, stdinFD, 0)
+        }
+        if discardOutput {
+            // Plain text from a command would land in the JSON logs the
+            // master's stdout and stderr carry.
+            posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0)
+            posix_spawn_file_actions_adddup2(&actions, 1, 2)
         }
         // Nothing but stdio crosses: stray fds the master inherited would keep
         // pipes and locks (the pid file's) alive in every worker.

@@ -48,10 +48,7 @@ public final class StorageService {
     }
 
     static func open(_ config: Config, timeout: Double) throws -> Database {
-        let url = config.databaseURL
-        if engine(of: url) == .sqlite {
-            var path = String(url.dropFirst("sqlite://".count))
-            if path.isEmpty { path = config.stateDir + "/control-center.db" }
+        if let path = sqlitePath(config) {
             if let slash = path.lastIndex(of: "/"), slash != path.startIndex {
                 makeDirectories(String(path[..<slash]))
             }
@@ -61,7 +58,16 @@ public final class StorageService {
             if fd >= 0 { Glibc.close(fd) }
             return try SQLiteDatabase(path: path, timeout: timeout)
         }
-        return try PostgresDatabase(url: url, timeout: timeout)
+        return try PostgresDatabase(url: config.databaseURL, timeout: timeout)
+    }
+
+    /// The SQLite file `CC_DATABASE_URL` names (`sqlite:///path`, or
+    /// `$CC_STATE_DIR/control-center.db` for a bare `sqlite://`); nil on PostgreSQL.
+    public static func sqlitePath(_ config: Config) -> String? {
+        let url = config.databaseURL
+        guard engine(of: url) == .sqlite else { return nil }
+        let path = String(url.dropFirst("sqlite://".count))
+        return path.isEmpty ? config.stateDir + "/control-center.db" : path
     }
 
     /// The open connection, or a new one; `unavailable` while backing off.

@@ -46,6 +46,14 @@ public enum StorageSetup {
         try withMigratedDatabase(config) { db, applied in (applied, try Migrations.currentVersion(db)) }
     }
 
+    /// `control-center migrate --check`: this binary's schema against the
+    /// database's, without migrating or taking the migration lock.
+    public static func checkSchema(_ config: Config) throws -> SchemaCheck {
+        let db = try StorageService.open(config)
+        defer { db.close() }
+        return SchemaCheck(binary: Migrations.latest, database: try Migrations.currentVersion(db))
+    }
+
     /// Master start: migrations, secret, first admin, pruning. Throws if
     /// the database cannot be reached, so a misconfigured URL fails loudly.
     public static func prepare(_ config: Config, log: Log, adminName: String = "admin") throws -> Report {

@@ -20,6 +20,17 @@ enum HTTPClient {
     /// `headers` replaces the default `127.0.0.1`.
     static func request(port: Int, method: String = "GET", path: String, headers: [String: String] = [:],
                         body: [UInt8] = [], timeout: Double = 15, source: String? = nil) throws -> HTTPResponse {
+        var head = "\(method) \(path) HTTP/1.1\r\nHost: \(headers["Host"] ?? "127.0.0.1")\r\nConnection: close\r\n"
+        for (k, v) in headers where k != "Host" { head += "\(k): \(v)\r\n" }
+        if !body.isEmpty || method == "POST" || method == "PUT" { head += "Content-Length: \(body.count)\r\n" }
+        head += "\r\n"
+        return try exchange(port: port, Array(head.utf8) + body, method: method, timeout: timeout, source: source)
+    }
+
+    /// Sends `out` as it is (a request nginx may have to refuse, too) and
+    /// reads the answer to EOF.
+    static func exchange(port: Int, _ out: [UInt8], method: String = "GET", timeout: Double = 15,
+                         source: String? = nil) throws -> HTTPResponse {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard fd >= 0 else { throw HTTPClientError.connect(errno) }
         defer { close(fd) }
@@ -43,11 +54,6 @@ enum HTTPClient {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
         }
         guard rc == 0 else { throw HTTPClientError.connect(errno) }
-        var head = "\(method) \(path) HTTP/1.1\r\nHost: \(headers["Host"] ?? "127.0.0.1")\r\nConnection: close\r\n"
-        for (k, v) in headers where k != "Host" { head += "\(k): \(v)\r\n" }
-        if !body.isEmpty || method == "POST" || method == "PUT" { head += "Content-Length: \(body.count)\r\n" }
-        head += "\r\n"
-        let out = Array(head.utf8) + body
         var off = 0
         while off < out.count {
             let n = out.withUnsafeBytes { send(fd, $0.baseAddress! + off, $0.count - off, Int32(MSG_NOSIGNAL)) }

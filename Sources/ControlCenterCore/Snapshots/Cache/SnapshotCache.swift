@@ -129,6 +129,7 @@ public final class SnapshotCache {
             loaded[kind] = snap
             counters.refreshes += 1
             counters.lastDurationMicros = Int(micros)
+            counters.totalDurationMicros += Int(micros)
             counters.lastTakenAtMillis = input.takenAtMillis
             counters.write(countersPath)
             return snap

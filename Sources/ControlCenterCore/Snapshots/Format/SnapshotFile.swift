@@ -14,7 +14,7 @@
 /// rather than served.
 struct SnapshotFile {
     static let magic: [UInt8] = Array("CCSNAP\r\n".utf8)
-    static let formatVersion: UInt32 = 3
+    static let formatVersion: UInt32 = 4
     static let headerSize = 64
 
     /// Section tags; each kind uses the ones it needs.
@@ -27,6 +27,7 @@ struct SnapshotFile {
         case portItems = 6     // ports view: JSON items
         case portIndex = 7     // ports view: records
         case viewerBody = 8    // default response body for a viewer token (`.body` is the anonymous one)
+        case metrics = 9       // host figures in Prometheus text under node_exporter's names (/metrics)
     }
 
     var kind: SnapshotKind

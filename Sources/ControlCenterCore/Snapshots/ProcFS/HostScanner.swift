@@ -93,7 +93,10 @@ final class HostScanner {
     struct Mount: Equatable { var device: String; var mountPoint: String; var fsType: String }
 
     /// Visible mounts of block-backed file systems (not `nodev` in
-    /// /proc/filesystems), plus `/` whatever it is, from /proc/self/mountinfo.
+    /// /proc/filesystems), plus `/` whatever it is, as the host sees them:
+    /// from PID 1's /proc/1/mountinfo, so that a mount namespace we run in
+    /// (a sandboxed unit, a container) cannot hide the host's disks; our own
+    /// /proc/self/mountinfo only if PID 1's cannot be read (hidepid).
     func realMounts() -> [Mount] {
         var nodev = Set<String>()
         if let fs = reader.string("/proc/filesystems") {
@@ -101,8 +104,24 @@ final class HostScanner {
                 nodev.insert(String(line.split(separator: "\t").last ?? ""))
             }
         }
-        guard let text = reader.string("/proc/self/mountinfo") else { return [] }
+        guard let text = reader.string("/proc/1/mountinfo") ?? reader.string("/proc/self/mountinfo") else { return [] }
         return Self.visibleMounts(mountinfo: text, nodev: nodev)
+    }
+
+    /// Where to statvfs() a mount of PID 1's table: through /proc/1/root,
+    /// which the kernel resolves in PID 1's mount namespace, so a mount that
+    /// our namespace covers is still measured itself; where that link may not
+    /// be followed (not root, or a PID 1 that denies ptrace access), the
+    /// mount point in our own namespace, as node_exporter measures it.
+    static func measuringPath(_ mountPoint: String, hostRoot: String?) -> String {
+        guard let root = hostRoot else { return mountPoint }
+        return mountPoint == "/" ? root + "/" : root + mountPoint
+    }
+
+    /// "/proc/1/root" when it can be followed, else nil.
+    static func hostRootPath() -> String? {
+        var st = stat()
+        return stat("/proc/1/root/", &st) == 0 ? "/proc/1/root" : nil
     }
 
     /// The mounts of a mountinfo text (proc(5): "id parent major:minor root

@@ -67,7 +67,10 @@ final class NetworkBuilder: SnapshotBuilder {
         w.endObject()
         w.field("success", true)
         SnapshotTail.open(&w, takenAtMillis: input.takenAtMillis)
-        return BuiltSnapshot(itemCount: ifs.count, sections: [(.body, w.bytes), (.samples, samples.bytes)])
+        var metrics = PrometheusText(capacity: 4096)
+        NodeExporterMetrics.writeNetwork(&metrics, ifs)
+        return BuiltSnapshot(itemCount: ifs.count, sections: [(.body, w.bytes), (.samples, samples.bytes),
+                                                              (.metrics, metrics.bytes)])
     }
 
     private func previousCounters(_ f: SnapshotFile?) -> [String: [UInt64]] {

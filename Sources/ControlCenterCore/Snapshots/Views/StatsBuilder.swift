@@ -8,7 +8,9 @@ final class StatsBuilder: SnapshotBuilder {
     let host = HostScanner()
 
     func build(_ input: BuildInput) throws -> BuiltSnapshot {
-        let times = host.cpuTimes()
+        // One read of /proc/stat serves the usage figures and /metrics.
+        guard let statText = host.reader.string("/proc/stat") else { throw SnapshotError("cannot read /proc/stat") }
+        let times = Array(statText.utf8).withUnsafeBytes { HostScanner.cpuTimes($0) }
         guard !times.isEmpty else { throw SnapshotError("cannot read /proc/stat") }
         let usage = CPUUsage.compute(now: times, before: input.previous.map(previousTimes),
                                      slots: max(1, sysconf(Int32(_SC_NPROCESSORS_CONF))))
@@ -19,6 +21,13 @@ final class StatsBuilder: SnapshotBuilder {
         let freq = host.frequency(fallback: info.mhz)
         let mem = host.meminfo()
         let uptime = host.uptime()
+        let load = host.loadAverage()
+        // Measured through the host's root (/proc/1/root) where it can be
+        // followed, so a mount namespace cannot hide the host's disks.
+        let hostRoot = HostScanner.hostRootPath()
+        let disks = host.realMounts().compactMap { m in
+            HostScanner.diskUsage(HostScanner.measuringPath(m.mountPoint, hostRoot: hostRoot)).map { (m, $0) }
+        }
         var w = JSONWriter(capacity: 4096)
         w.beginObject()
         w.beginObject("cpu")
@@ -47,17 +56,21 @@ final class StatsBuilder: SnapshotBuilder {
         w.field("max", freq.max, places: 1)
         w.endObject()
         w.beginArray("load_avg")
-        for l in host.loadAverage() { w.double(l) }
+        for l in load { w.double(l) }
         w.endArray()
         w.field("since_previous_sample", usage.totalBasis.rawValue)
         w.endObject()
         writeMemory(&w, mem)
-        writeDisks(&w)
+        writeDisks(&w, disks, hostRoot: hostRoot)
         w.field("uptime_seconds", uptime, places: 0)
         w.field("timestamp", Clock.iso8601(Double(input.takenAtMillis) / 1000))
         w.field("success", true)
         SnapshotTail.open(&w, takenAtMillis: input.takenAtMillis)
-        return BuiltSnapshot(itemCount: 1, sections: [(.body, w.bytes), (.samples, samples.bytes)])
+        var metrics = PrometheusText(capacity: 8192)
+        NodeExporterMetrics.writeHost(&metrics, stat: NodeExporterMetrics.parseProcStat(statText),
+                                      userHZ: Double(sysconf(Int32(_SC_CLK_TCK))), load: load, meminfo: mem,
+                                      disks: disks, uname: NodeExporterMetrics.uname())
+        return BuiltSnapshot(itemCount: 1, sections: [(.body, w.bytes), (.samples, samples.bytes), (.metrics, metrics.bytes)])
     }
 
     private func previousTimes(_ f: SnapshotFile) -> [HostScanner.CPUTimes] {
@@ -98,7 +111,8 @@ final class StatsBuilder: SnapshotBuilder {
         w.endObject()
     }
 
-    private func writeDisks(_ w: inout JSONWriter) {
+    private func writeDisks(_ w: inout JSONWriter, _ disks: [(HostScanner.Mount, HostScanner.DiskUsage)],
+                            hostRoot: String?) {
         func sizes(_ w: inout JSONWriter, _ d: HostScanner.DiskUsage) {
             w.field("total", d.total)
             w.field("used", d.used)
@@ -108,7 +122,7 @@ final class StatsBuilder: SnapshotBuilder {
             w.field("used_gb", Double(d.used) / Self.gib)
             w.field("free_gb", Double(d.free) / Self.gib)
         }
-        if let root = HostScanner.diskUsage("/") {
+        if let root = HostScanner.diskUsage(HostScanner.measuringPath("/", hostRoot: hostRoot)) {
             w.beginObject("disk")
             w.field("mount", "/")
             sizes(&w, root)
@@ -117,8 +131,7 @@ final class StatsBuilder: SnapshotBuilder {
             w.nullField("disk")
         }
         w.beginArray("disks")
-        for m in host.realMounts() {
-            guard let d = HostScanner.diskUsage(m.mountPoint) else { continue }
+        for (m, d) in disks {
             w.beginObject()
             w.field("mount", m.mountPoint)
             w.field("device", m.device)

@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# Issue 12 load target, through nginx: GET /api/services with 200 registered
+# services at 50 connections, the default page (page_size 50): p99 < 50 ms and
+# 0 errors; page_size=200 is measured and reported too.
+# Usage: Scripts/bench.d/services.sh   Env: SERVICES_BENCH_DURATION (default 10), CC_BIN (else built).
+set -uo pipefail
+source "$(dirname "$0")/../lib/common.sh"
+cd "$CC_ROOT"
+
+DURATION="${SERVICES_BENCH_DURATION:-10}"
+cc_apt_install wrk curl
+if [ -z "${CC_BIN:-}" ]; then cc_build release; fi
+FAILED=0
+
+export CC_STATE_DIR; CC_STATE_DIR="$(mktemp -d /tmp/cc-services-bench.XXXXXX)"
+export CC_HTTP_PORT; CC_HTTP_PORT="$(cc_free_port)"
+export CC_LOG_FILE="$CC_STATE_DIR/master.log" CC_ACCESS_LOG=off CC_SUPERVISOR=false
+export CC_RATE_LIMIT=1000000 CC_RATE_BURST=1000000
+printf 'bench-password-1\n' >"$CC_STATE_DIR/pw"
+"$CC_BIN" user add bench --role viewer --password-file "$CC_STATE_DIR/pw" >/dev/null || exit 1
+python3 - "$CC_STATE_DIR/services.json" <<'PY'
+import json, sys
+json.dump([{"name": f"svc-{i:03d}", "description": f"bench service {i}", "command": ["/bin/sleep", "1000"],
+             "port": 10000 + i, "depends_on": [f"svc-{i - 1:03d}"] if i % 10 else []} for i in range(200)],
+          open(sys.argv[1], "w"))
+PY
+"$CC_BIN" services import "$CC_STATE_DIR/services.json" || exit 1
+cc_start_stack || exit 1
+trap 'cc_stop_stack; rm -rf "$CC_STATE_DIR"' EXIT
+BASE="http://127.0.0.1:$CC_HTTP_PORT"
+TOKEN="$(curl -sf -H 'Content-Type: application/json' -d '{"username":"bench","password":"bench-password-1"}' \
+    "$BASE/api/auth/login" | python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])')" || exit 1
+
+run() { # PATH -> "req/s p50 p99 errors"
+    local out
+    out="$(wrk -t2 -c50 -d"${DURATION}s" --latency -H "Authorization: Bearer $TOKEN" "$BASE$1" 2>&1)"
+    python3 - "$out" <<'PY'
+import re, sys
+t = sys.argv[1]
+def ms(label):
+    m = re.search(r"^\s*%s%%\s+([\d.]+)(us|ms|s)" % label, t, re.M)
+    v, u = float(m.group(1)), m.group(2)
+    return v / 1000 if u == "us" else v * 1000 if u == "s" else v
+errs = sum(map(int, re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", t).groups())) \
+    if "Socket errors" in t else 0
+m = re.search(r"Non-2xx or 3xx responses: (\d+)", t)
+errs += int(m.group(1)) if m else 0
+rps = float(re.search(r"Requests/sec:\s+([\d.]+)", t).group(1))
+print(f"{rps:.0f} {ms('50'):.2f} {ms('99'):.2f} {errs}")
+PY
+}
+total="$(curl -sf -H "Authorization: Bearer $TOKEN" "$BASE/api/services" | python3 -c 'import json,sys; print(json.load(sys.stdin)["meta"]["total"])')"
+echo "     $total services registered; wrk c=50 ${DURATION}s"
+read -r rps p50 p99 err <<<"$(run /api/services)"
+echo "     default page (50): req/s=$rps p50=${p50}ms p99=${p99}ms errors=$err"
+[ "$err" = 0 ] && echo "ok:   0 errors" || { echo "FAIL: $err errors"; FAILED=1; }
+python3 -c "import sys; sys.exit(0 if float('$p99') < 50 else 1)" && echo "ok:   p99 < 50 ms" || { echo "FAIL: p99 ${p99} ms >= 50"; FAILED=1; }
+read -r rps p50 p99 err <<<"$(run '/api/services?page_size=200')"
+echo "     page_size=200: req/s=$rps p50=${p50}ms p99=${p99}ms errors=$err (reported, no target)"
+exit "$FAILED"

@@ -1,0 +1,54 @@
+@testable import ControlCenterCore
+@testable import ControlCenterLive
+import Foundation
+import Glibc
+import XCTest
+
+/// The collector's publisher against a stand-in for nginx that never
+/// answers: a publish must never hold up the sampling loop.
+final class NchanPublisherTests: XCTestCase {
+    func testASilentPublisherNeverDelaysTheNextSample() throws {
+        let path = NSTemporaryDirectory() + "cc-nchan-silent-\(getpid()).sock"
+        unlink(path)
+        defer { unlink(path) }
+        // Listens, never accepts, never answers: connect succeeds (backlog), the answer never comes.
+        let fd = try ListenSocket.bind(.unix(path), backlog: 16)
+        defer { close(fd) }
+        let log = Log(path: NSTemporaryDirectory() + "cc-nchan-silent-\(getpid()).log")
+        let publisher = try XCTUnwrap(NchanPublisher(socketPath: path, timeoutMillis: 500, log: log))
+        var waits: [Double] = []
+        for i in 0..<4 {
+            publisher.enqueue(channel: "system", body: Array("{\"seq\":\(i)}".utf8), replacingWaiting: true)
+            let t0 = Clock.monotonicSeconds()
+            _ = publisher.run(until: t0 + 0.2, wakeFD: nil, stop: { false })
+            waits.append(Clock.monotonicSeconds() - t0)
+        }
+        for w in waits { XCTAssertEqual(w, 0.2, accuracy: 0.1, "the loop waits for its deadline, not for nginx") }
+        // The first POST timed out after 0.5 s; the newest waiting one went next.
+        XCTAssertGreaterThanOrEqual(publisher.failures, 1)
+        XCTAssertEqual(publisher.published, 0)
+    }
+
+    func testStopEndsTheWaitAtOnce() throws {
+        let publisher = try XCTUnwrap(NchanPublisher(socketPath: "/nonexistent/nchan.sock", timeoutMillis: 500,
+                                                     log: Log(path: "/dev/null")))
+        let t0 = Clock.monotonicSeconds()
+        _ = publisher.run(until: t0 + 5, wakeFD: nil, stop: { Clock.monotonicSeconds() - t0 > 0.1 })
+        XCTAssertLessThan(Clock.monotonicSeconds() - t0, 0.5)
+    }
+
+    func testSubscriberCountsComeFromNchansChannelInfoAndGoStale() throws {
+        let info = Array(#"{"messages": 7, "requested": 0, "subscribers": 3, "last_message_id": "1795980505:1" }"#.utf8)
+        XCTAssertEqual(NchanPublisher.subscribers(inChannelInfo: info), 3)
+        XCTAssertNil(NchanPublisher.subscribers(inChannelInfo: Array("queued messages: 1".utf8)))
+        let dir = NSTemporaryDirectory() + "cc-live-subs-\(getpid())"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        XCTAssertNil(LiveSubscribers.read(runDir: dir, maxAge: 5), "no file: no figure")
+        let counts = LiveSubscribers(byChannel: ["system": 3, "events": 0])
+        XCTAssertTrue(counts.write(runDir: dir))
+        XCTAssertEqual(LiveSubscribers.read(runDir: dir, maxAge: 5), counts)
+        XCTAssertNil(LiveSubscribers.read(runDir: dir, maxAge: 5, now: Clock.wallSeconds() + 6),
+                     "a count the collector stopped refreshing is not shown")
+    }
+}

@@ -1,0 +1,296 @@
+import Foundation
+import Glibc
+import XCTest
+
+/// The supervisor against real processes, through nginx and the storage
+/// pool. No cgroup v2 is used (this runs on machines without a writable
+/// one): trees are found by session, subreaper and the CC_SERVICE marker.
+final class SupervisorTests: XCTestCase {
+    nonisolated(unsafe) static var server: TestServer?
+    nonisolated(unsafe) static var token = ""
+
+    override class func setUp() {
+        server = try? TestServer(env: ["CC_SUPERVISOR": "true"])
+        guard let s = server else { return }
+        token = (try? adminToken(s)) ?? ""
+    }
+
+    override class func tearDown() {
+        server?.stop()
+        server = nil
+    }
+
+    var server: TestServer { get throws { try XCTUnwrap(Self.server, "test server did not start") } }
+
+    static func adminToken(_ s: TestServer) throws -> String {
+        let generated = try String(contentsOfFile: s.stateDir + "/first-admin-password", encoding: .utf8)
+            .trimmingCharacters(in: .newlines)
+        let login = try call(s, "POST", "/api/auth/login", ["username": "admin", "password": generated], token: nil)
+        let first = try XCTUnwrap(login.json?["access_token"] as? String, login.text)
+        let changed = try call(s, "POST", "/api/auth/change-password",
+                               ["current_password": generated, "new_password": "supervisor-admin-password"], token: first)
+        return try XCTUnwrap(changed.json?["access_token"] as? String, changed.text)
+    }
+
+    static func call(_ s: TestServer, _ method: String, _ path: String, _ json: Any? = nil, token: String?) throws -> HTTPResponse {
+        var h: [String: String] = [:]
+        var body: [UInt8] = []
+        if let json {
+            h["Content-Type"] = "application/json"
+            body = Array(try JSONSerialization.data(withJSONObject: json))
+        }
+        if let token { h["Authorization"] = "Bearer \(token)" }
+        return try s.request(method, path, headers: h, body: body)
+    }
+
+    @discardableResult
+    func call(_ method: String, _ path: String, _ json: Any? = nil, token: String? = SupervisorTests.token) throws -> HTTPResponse {
+        try Self.call(try server, method, path, json, token: token)
+    }
+
+    func register(_ def: [String: Any]) throws {
+        let r = try call("POST", "/api/services", def)
+        XCTAssertEqual(r.status, 201, r.text)
+    }
+
+    func status(_ name: String) throws -> [String: Any] {
+        let r = try call("GET", "/api/services/\(name)/status")
+        return try XCTUnwrap(r.json, r.text)
+    }
+
+    func alive(_ pid: Int32) -> Bool {
+        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+              let close = stat.lastIndex(of: ")") else { return false }
+        return !stat[stat.index(close, offsetBy: 2)...].hasPrefix("Z")
+    }
+
+    /// /proc/PID/stat field 6.
+    func session(_ pid: Int32) -> Int32? {
+        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+              let close = stat.lastIndex(of: ")") else { return nil }
+        let f = stat[stat.index(close, offsetBy: 2)...].split(separator: " ")
+        return f.count > 3 ? Int32(f[3]) : nil
+    }
+
+    func testHTTPServerStartsAndStops() throws {
+        let port = TestServer.freePort()
+        try register(["name": "web", "command": ["/usr/bin/python3", "-m", "http.server", String(port), "--bind", "127.0.0.1"],
+                      "working_directory": "/tmp", "start_timeout_seconds": 0.3, "port": port])
+        let started = try call("POST", "/api/services/web/start?wait=5")
+        XCTAssertEqual(started.status, 200, started.text)
+        XCTAssertEqual(started.json?["success"] as? Bool, true, started.text)
+        let pid = try XCTUnwrap(started.json?["pid"] as? Int)
+        let running = try status("web")
+        XCTAssertEqual(running["status"] as? String, "running")
+        let tree = try XCTUnwrap(running["tree"] as? [String: Any])
+        XCTAssertEqual(tree["processes"] as? Int, 1)
+        XCTAssertGreaterThan(tree["rss_bytes"] as? Int ?? 0, 1_000_000, "python's resident memory")
+        XCTAssertNotNil(tree["cpu_seconds"] as? Double)
+        XCTAssertTrue(waitUntil(5) { (try? HTTPClient.request(port: port, path: "/", timeout: 1))?.status == 200 }, "the service answers")
+        let list = try call("GET", "/api/services")
+        let row = try XCTUnwrap((list.json?["services"] as? [[String: Any]])?.first { $0["name"] as? String == "web" })
+        XCTAssertEqual(row["status"] as? String, "running")
+        XCTAssertEqual(row["pid"] as? Int, pid)
+        XCTAssertNotNil(row["uptime_seconds"] as? Double)
+
+        let stopped = try call("POST", "/api/services/web/stop?wait=5")
+        XCTAssertEqual(stopped.json?["status"] as? String, "done", stopped.text)
+        XCTAssertFalse(alive(Int32(pid)))
+        XCTAssertEqual(try status("web")["status"] as? String, "stopped")
+        XCTAssertTrue(try status("web")["tree"] is NSNull)
+        XCTAssertEqual(try server.get("/api/events?source=supervisor&q=web", headers: ["Authorization": "Bearer \(Self.token)"])
+            .json?["count"] as? Int, 2, "running, then stopped")
+    }
+
+    func testStopEndsTheWholeTreeIncludingADoubleForkedDaemon() throws {
+        let dir = try server.stateDir
+        let script = "sleep 1000 & (setsid /bin/sh -c 'echo $$ > \(dir)/daemon.pid; exec sleep 1001' &); wait"
+        try register(["name": "tree", "command": ["/bin/sh", "-c", script], "start_timeout_seconds": 0.2,
+                      "stop_timeout_seconds": 2])
+        let started = try call("POST", "/api/services/tree/start?wait=5")
+        let pid = Int32(try XCTUnwrap(started.json?["pid"] as? Int, started.text))
+        XCTAssertTrue(waitUntil(3) { FileManager.default.fileExists(atPath: dir + "/daemon.pid") })
+        Thread.sleep(forTimeInterval: 0.1)
+        let daemon = try XCTUnwrap(Int32(try String(contentsOfFile: dir + "/daemon.pid", encoding: .utf8)
+            .trimmingCharacters(in: .whitespacesAndNewlines)))
+        XCTAssertTrue(alive(daemon))
+        XCTAssertNotEqual(session(daemon), pid, "the daemon left the service's session")
+        let sleeper = TestServer.children(of: pid)
+        XCTAssertFalse(sleeper.isEmpty)
+        let stopped = try call("POST", "/api/services/tree/stop?wait=5")
+        XCTAssertEqual(stopped.json?["status"] as? String, "done", stopped.text)
+        XCTAssertFalse(alive(pid))
+        XCTAssertFalse(alive(daemon), "the double-forked daemon outside the session is gone too")
+        for p in sleeper { XCTAssertFalse(alive(p)) }
+    }
+
+    func testKilledServiceRestartsWithBackoff() throws {
+        try register(["name": "crashy", "command": ["/bin/sleep", "1000"], "start_timeout_seconds": 0.2,
+                      "backoff_initial_seconds": 1, "restart_policy": "on-failure"])
+        let first = Int32(try XCTUnwrap(try call("POST", "/api/services/crashy/start?wait=5").json?["pid"] as? Int))
+        kill(first, SIGKILL)
+        var sawBackoff = false
+        XCTAssertTrue(waitUntil(5) {
+            guard let s = try? self.status("crashy") else { return false }
+            if s["status"] as? String == "backoff", s["next_retry_at"] as? String != nil { sawBackoff = true }
+            return s["status"] as? String == "running" && (s["pid"] as? Int).map(Int32.init) != first
+        })
+        XCTAssertTrue(sawBackoff, "the backoff is visible in the status")
+        let s = try status("crashy")
+        XCTAssertEqual(s["restarts"] as? Int, 1)
+        XCTAssertEqual((s["last_exit"] as? [String: Any])?["signal"] as? Int, Int(SIGKILL))
+        try call("POST", "/api/services/crashy/stop?wait=5")
+    }
+
+    func testCommandThatExitsAtOnceFailsAfterItsRetriesThenCoolsDown() throws {
+        try register(["name": "broken", "command": ["/bin/false"], "max_retries": 2, "backoff_initial_seconds": 0.1,
+                      "backoff_max_seconds": 0.2, "retry_cooldown_seconds": 1])
+        let r = try call("POST", "/api/services/broken/start?wait=5")
+        XCTAssertEqual(r.status, 200, r.text)
+        XCTAssertEqual(r.json?["success"] as? Bool, false)
+        XCTAssertEqual(r.json?["status"] as? String, "failed")
+        let s = try status("broken")
+        XCTAssertEqual(s["status"] as? String, "failed")
+        XCTAssertEqual(s["restarts"] as? Int, 2)
+        XCTAssertEqual((s["last_exit"] as? [String: Any])?["code"] as? Int, 1)
+        XCTAssertTrue(waitUntil(4) { ((try? self.status("broken"))?["restarts"] as? Int ?? 0) > 2 }, "tried again after the cool-down")
+        try call("POST", "/api/services/broken/stop?wait=5")
+        let missing = try call("POST", "/api/services/nonexistent-binary/start")
+        XCTAssertEqual(missing.status, 404)
+    }
+
+    func testStartingADependentStartsItsDependencyFirst() throws {
+        try register(["name": "base", "command": ["/bin/sleep", "1000"], "start_timeout_seconds": 0.2])
+        try register(["name": "app", "command": ["/bin/sleep", "1000"], "start_timeout_seconds": 0.2, "depends_on": ["base"]])
+        let r = try call("POST", "/api/services/app/start?wait=5")
+        XCTAssertEqual(r.json?["status"] as? String, "done", r.text)
+        let base = try status("base"), app = try status("app")
+        XCTAssertEqual(base["status"] as? String, "running")
+        let baseStart = try XCTUnwrap(base["started_at"] as? String), appStart = try XCTUnwrap(app["started_at"] as? String)
+        XCTAssertLessThan(baseStart, appStart, "base started first")
+        let stop = try call("POST", "/api/services/base/stop?wait=5")
+        XCTAssertEqual(stop.json?["status"] as? String, "done", stop.text)
+        XCTAssertEqual(try status("app")["status"] as? String, "stopped", "dependents stop first")
+    }
+
+    func testActionsNeedOperatorAndValidInput() throws {
+        try register(["name": "guarded", "command": ["/bin/sleep", "1000"]])
+        let viewer = try call("POST", "/api/auth/register", ["username": "watcher", "password": "watcher-password-1", "role": "viewer"])
+        XCTAssertEqual(viewer.status, 201, viewer.text)
+        let vt = try XCTUnwrap(try call("POST", "/api/auth/login", ["username": "watcher", "password": "watcher-password-1"], token: nil)
+            .json?["access_token"] as? String)
+        for a in ["start", "stop", "restart"] {
+            XCTAssertEqual(try call("POST", "/api/services/guarded/\(a)", token: nil).status, 401, a)
+            XCTAssertEqual(try call("POST", "/api/services/guarded/\(a)", token: vt).status, 403, a)
+        }
+        XCTAssertEqual(try call("GET", "/api/services/guarded/status", token: nil).status, 401)
+        XCTAssertEqual(try call("GET", "/api/services/guarded/status", token: vt).json?["status"] as? String, "stopped")
+        XCTAssertEqual(try call("GET", "/api/services/nope/status").status, 404)
+        for q in ["wait=31", "wait=-1", "wait=x", "wait=9.5"] {
+            XCTAssertEqual(try call("POST", "/api/services/guarded/start?\(q)").status, 400, q)
+        }
+        let queued = try call("POST", "/api/services/guarded/start")
+        XCTAssertEqual(queued.status, 202, queued.text)
+        XCTAssertEqual(queued.json?["success"] as? Bool, true)
+        let id = try XCTUnwrap(queued.json?["action_id"] as? Int)
+        XCTAssertTrue(waitUntil(5) { (try? self.call("GET", "/api/services/guarded/actions/\(id)"))?.json?["status"] as? String == "done" })
+        XCTAssertEqual(try call("GET", "/api/services/guarded/actions/999999").status, 404)
+        XCTAssertEqual(try call("GET", "/api/services/guarded/actions/abc").status, 400)
+        try call("POST", "/api/services/guarded/stop?wait=5")
+        XCTAssertEqual(try server.get("/api/events?source=audit&q=service.start", headers: ["Authorization": "Bearer \(Self.token)"])
+            .json?["count"] as? Int ?? 0, 1)
+    }
+
+    func testLogsTailAndSince() throws {
+        try register(["name": "talker", "command": ["/bin/sh", "-c", "echo out-1; echo err-1 >&2; exec sleep 1000"],
+                      "start_timeout_seconds": 0.2])
+        XCTAssertEqual(try call("GET", "/api/services/talker/logs").json?["logs"] as? [String], [], "nothing yet")
+        try call("POST", "/api/services/talker/start?wait=5")
+        XCTAssertTrue(waitUntil(3) { ((try? self.call("GET", "/api/services/talker/logs?lines=10"))?.json?["logs"] as? [String])?.count == 2 })
+        let r = try call("GET", "/api/services/talker/logs?lines=10")
+        XCTAssertEqual(Set(r.json?["logs"] as? [String] ?? []), ["out-1", "err-1"])
+        XCTAssertEqual(r.json?["total_lines"] as? Int, 2)
+        XCTAssertEqual(r.json?["truncated"] as? Bool, false)
+        let next = try XCTUnwrap(r.json?["next"] as? String)
+        XCTAssertEqual(try call("GET", "/api/services/talker/logs?lines=1").json?["logs"] as? [String],
+                       [(r.json?["logs"] as? [String])?.last ?? ""], "the tail is the end")
+        XCTAssertEqual(try call("GET", "/api/services/talker/logs?since=\(next)").json?["logs"] as? [String], [])
+        try call("POST", "/api/services/talker/stop?wait=5")
+        for q in ["lines=0", "lines=10001", "lines=x", "since=abc", "since=-1"] {
+            XCTAssertEqual(try call("GET", "/api/services/talker/logs?\(q)").status, 400, q)
+        }
+        XCTAssertEqual(try call("GET", "/api/services/talker/logs", token: nil).status, 401)
+        XCTAssertEqual(try call("GET", "/api/services/nope/logs").status, 404)
+    }
+
+    /// Live processes whose environment carries the service's marker.
+    func marked(_ name: String) -> [Int32] {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
+        return names.compactMap(Int32.init).filter { pid in
+            guard alive(pid), let env = FileManager.default.contents(atPath: "/proc/\(pid)/environ") else { return false }
+            return env.split(separator: 0).contains { Array($0) == Array("CC_SERVICE=\(name)".utf8) }
+        }
+    }
+
+    func testKilledSupervisorLeavesNoDuplicate() throws {
+        let s = try server
+        try register(["name": "lasting", "command": ["/bin/sh", "-c", "sleep 1000 & exec sleep 1001"], "start_timeout_seconds": 0.2])
+        let old = Int32(try XCTUnwrap(try call("POST", "/api/services/lasting/start?wait=5").json?["pid"] as? Int))
+        XCTAssertEqual(marked("lasting").count, 2)
+        let supervisor = try XCTUnwrap(TestServer.children(of: s.masterPid).first { pid in
+            (FileManager.default.contents(atPath: "/proc/\(pid)/cmdline").map { String(decoding: $0, as: UTF8.self) } ?? "")
+                .contains("supervisor")
+        })
+        kill(supervisor, SIGKILL)
+        XCTAssertTrue(waitUntil(8) {
+            guard let st = try? self.status("lasting"), st["status"] as? String == "running",
+                  let pid = st["pid"] as? Int else { return false }
+            return Int32(pid) != old
+        }, "started again by the next supervisor")
+        XCTAssertFalse(alive(old), "the old copy is gone")
+        XCTAssertEqual(marked("lasting").count, 2, "one tree, no duplicate")
+        try call("POST", "/api/services/lasting/stop?wait=5")
+        XCTAssertEqual(marked("lasting"), [])
+    }
+
+    func testConcurrentStartsAndStopsEndInTheLastActionsState() throws {
+        try register(["name": "busy", "command": ["/bin/sh", "-c", "sleep 1000 & exec sleep 1001"], "start_timeout_seconds": 0.1,
+                      "stop_timeout_seconds": 1])
+        nonisolated(unsafe) let s = try server
+        let lock = NSLock()
+        nonisolated(unsafe) var accepted: [(id: Int, kind: String)] = []
+        DispatchQueue.concurrentPerform(iterations: 50) { i in
+            let kind = i % 3 == 0 ? "stop" : (i % 3 == 1 ? "start" : "restart")
+            guard let r = try? Self.call(s, "POST", "/api/services/busy/\(kind)", token: Self.token), r.status == 202,
+                  let id = r.json?["action_id"] as? Int else { return }
+            lock.withLock { accepted.append((id, kind)) }
+        }
+        XCTAssertEqual(accepted.count, 50)
+        let last = try XCTUnwrap(accepted.max { $0.id < $1.id })
+        XCTAssertTrue(waitUntil(20) {
+            (try? self.call("GET", "/api/services/busy/actions/\(last.id)"))?.json?["status"] as? String == "done"
+        }, "the last action ends done")
+        for a in accepted where a.id != last.id {
+            let st = try call("GET", "/api/services/busy/actions/\(a.id)").json?["status"] as? String
+            XCTAssertTrue(["done", "superseded"].contains(st ?? ""), "action \(a.id): \(st ?? "nil")")
+        }
+        let status = try status("busy")
+        if last.kind == "stop" {
+            XCTAssertEqual(status["status"] as? String, "stopped")
+            XCTAssertEqual(marked("busy"), [], "no orphan")
+        } else {
+            XCTAssertEqual(status["status"] as? String, "running")
+            XCTAssertEqual(marked("busy").count, 2, "one tree")
+        }
+        try call("POST", "/api/services/busy/stop?wait=5")
+        XCTAssertEqual(marked("busy"), [])
+    }
+
+    func testRemovingARunningServiceStopsIt() throws {
+        try register(["name": "doomed", "command": ["/bin/sleep", "1000"], "start_timeout_seconds": 0.1])
+        let pid = Int32(try XCTUnwrap(try call("POST", "/api/services/doomed/start?wait=5").json?["pid"] as? Int))
+        XCTAssertEqual(try call("DELETE", "/api/services/doomed").status, 200)
+        XCTAssertTrue(waitUntil(5) { !self.alive(pid) }, "stopped once removed")
+        XCTAssertEqual(try call("GET", "/api/services/doomed/status").status, 404)
+    }
+}

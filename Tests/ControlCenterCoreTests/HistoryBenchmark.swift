@@ -4,8 +4,8 @@ import XCTest
 
 /// History micro-benchmark (Scripts/bench.d/history.sh runs it; skipped
 /// unless CC_BENCH_HISTORY=1): full tiers for the issue's reference host
-/// (25 series: 48 h of raw samples at 1 s, 90 days at 1 minute, 2 years at
-/// 1 hour), then `GET /api/system/history?metrics=cpu,memory,disk` (6
+/// (25 series: 48 h of raw samples at 1 s, 90 days at 1 minute and at 15
+/// minutes, 2 years at 1 hour and at 6 hours), then `GET /api/system/history?metrics=cpu,memory,disk` (6
 /// series) for the last 1 h, 24 h, 30 days and 2 years at the default 1,000
 /// points, through the router in-process (no nginx, one connection). Prints
 /// lines starting with "history-bench", and the database size.
@@ -25,7 +25,8 @@ class HistoryBenchmark: StorageTestCase {
         let now = Clock.wallMillis()
         let seedStart = Clock.monotonicSeconds()
         try HistorySeed.seed(db, config: h.config, now: now, series: HistorySeed.referenceHost,
-                             tiers: [.raw: 48 * 3600, .minute: 90 * 86_400, .hour: 730 * 86_400])
+                             tiers: [.raw: 48 * 3600, .minute: 90 * 86_400, .quarterHour: 90 * 86_400,
+                                     .hour: 730 * 86_400, .sixHours: 730 * 86_400])
         print("history-bench \(db.engine) seeded in \(String(format: "%.1f", Clock.monotonicSeconds() - seedStart)) s")
         if db.engine == .sqlite {
             try db.execute("PRAGMA wal_checkpoint(TRUNCATE)", [])

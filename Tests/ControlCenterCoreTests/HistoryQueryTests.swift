@@ -13,7 +13,7 @@ final class HistoryQueryTests: XCTestCase {
 
     func testEachRangePicksTheCoarsestTierThatStillGivesThePointsAskedFor() throws {
         let cases: [(String, HistoryTier, Int64)] = [
-            ("-1h", .raw, 4), ("-24h", .minute, 120), ("-30d", .minute, 2640), ("-730d", .hour, 64_800),
+            ("-1h", .raw, 4), ("-24h", .minute, 120), ("-30d", .quarterHour, 2700), ("-730d", .sixHours, 64_800),
         ]
         for (from, tier, step) in cases {
             let p = try plan("metrics=cpu,memory,disk&from=\(from)")
@@ -36,12 +36,37 @@ final class HistoryQueryTests: XCTestCase {
         XCTAssertEqual(old.tier, .minute)
     }
 
+    /// For every range, the chosen tier gives at least `points` buckets of its
+    /// resolution and the next coarser tier would not (so no finer, slower
+    /// tier is read than the points need).
+    func testTheChosenTierIsTheCoarsestWhoseResolutionStillGivesThePoints() throws {
+        let tiers = HistoryTier.allCases
+        for (from, points) in [("-10m", 1000), ("-1h", 1000), ("-6h", 1000), ("-24h", 1000), ("-3d", 1000),
+                               ("-7d", 1000), ("-30d", 1000), ("-90d", 1000), ("-365d", 1000), ("-730d", 1000),
+                               ("-30d", 100), ("-24h", 10_000), ("-730d", 10_000)] {
+            let p = try plan("metrics=cpu&from=\(from)&points=\(points)")
+            let range = HistoryTimeTests.seconds(from) * 1000
+            let res = p.tier.resolutionMillis(config)
+            if p.tier != .raw {
+                XCTAssertLessThanOrEqual(res, (range + Int64(points) - 1) / Int64(points), "\(from) at \(points): \(p.tier) is too coarse")
+            }
+            if let next = tiers.firstIndex(of: p.tier).map({ $0 + 1 }), next < tiers.count {
+                XCTAssertGreaterThan(tiers[next].resolutionMillis(config) * Int64(points), range,
+                                     "\(from) at \(points): \(tiers[next]) still gives the points")
+            }
+            XCTAssertEqual(p.step % res, 0)
+            XCTAssertLessThanOrEqual(p.buckets, points)
+        }
+    }
+
     func testAnExplicitStepPicksTheCoarsestTierNotAboveItAndRoundsUp() throws {
         XCTAssertEqual(try plan("metrics=cpu&from=-1h&step=1&points=5000").tier, .raw)
         let p = try plan("metrics=cpu&from=-24h&step=90")
         XCTAssertEqual(p.tier, .minute)
         XCTAssertEqual(p.step, 120_000)
         XCTAssertEqual(try plan("metrics=cpu&from=-30d&step=3600").tier, .hour)
+        XCTAssertEqual(try plan("metrics=cpu&from=-30d&step=1800&points=2000").tier, .quarterHour)
+        XCTAssertEqual(try plan("metrics=cpu&from=-730d&step=86400").tier, .sixHours)
     }
 
     func testBadInputIsAClear400() throws {
@@ -64,7 +89,7 @@ final class HistoryQueryTests: XCTestCase {
 final class HistoryTimeTests: XCTestCase {
     static func seconds(_ relative: String) -> Int64 {
         let n = Int64(relative.dropFirst().dropLast())!
-        return n * ["h": 3600, "d": 86_400][String(relative.last!)]!
+        return n * ["m": 60, "h": 3600, "d": 86_400][String(relative.last!)]!
     }
 
     func testFromAndToTakeRFC3339UnixSecondsAndRelativeForms() throws {
@@ -86,7 +111,7 @@ final class HistoryTimeTests: XCTestCase {
 final class HistoryCodecTests: XCTestCase {
     func testFieldsAreReadByPositionAndBadOnesAreNoValue() {
         var seen: [Int: Double] = [:]
-        HistoryCodec.forEachValue("1.5,,3,x,-2") { seen[$0] = $1 }
+        HistoryCodec.forEachBucket("1.5,,3,x,-2") { seen[$0] = $1.avg }
         XCTAssertEqual(seen, [0: 1.5, 2: 3, 4: -2])
         XCTAssertEqual(HistoryCodec.bucket("5:4:6,7", at: 0), HistoryBucket(avg: 5, min: 4, max: 6))
         XCTAssertEqual(HistoryCodec.bucket("5:4:6,7", at: 1), HistoryBucket(avg: 7, min: 7, max: 7))

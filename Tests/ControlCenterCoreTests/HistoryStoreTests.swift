@@ -76,6 +76,60 @@ class HistoryStoreTests: StorageTestCase {
         XCTAssertEqual((data[0][2] as? NSNumber)?.doubleValue, expected[t]!.min())
     }
 
+    func testQuarterHoursRollUpFromRawSamplesAndSixHoursFromHoursOnceTheyAreThere() throws {
+        let db = try h.openConnection()
+        defer { db.close() }
+        let store = HistoryStore(db)
+        let t = HistoryStore.floor(Clock.wallMillis() - 30 * 3_600_000, 21_600_000)
+        let end = t + 21_600_000
+        func v(_ s: Int) -> Double { Double((s * 7919) % 1000) / 10 }
+        // Six hours sampled every 10 s except hour 2 (the host was down), and one sample closing them.
+        var raw: [Int64: [Double]] = [:]
+        try db.transaction {
+            for s in stride(from: 0, to: 6 * 3600, by: 10) where !(7200..<10_800).contains(s) {
+                let ts = t + Int64(s) * 1000
+                try store.insertRaw(at: ts, HistorySample(["cpu": v(s)]))
+                raw[HistoryStore.floor(ts, 900_000), default: []].append(v(s))
+            }
+            try store.insertRaw(at: end, HistorySample(["cpu": 1]))
+        }
+        let cpu = try XCTUnwrap(store.series()["cpu"])
+
+        XCTAssertEqual(try store.rollUp(.quarterHour, until: end, limit: 100, config: h.config), 20)
+        let quarters = try store.rows(.quarterHour, from: t, to: end)
+        XCTAssertEqual(quarters.map(\.0), raw.keys.sorted(), "hour 2 stays a gap")
+        for (ts, vals) in quarters {
+            let b = try XCTUnwrap(HistoryCodec.bucket(vals, at: cpu)), samples = try XCTUnwrap(raw[ts])
+            XCTAssertEqual(b.avg, samples.reduce(0, +) / Double(samples.count), accuracy: 0.01)
+            XCTAssertEqual(b.min, samples.min()!)
+            XCTAssertEqual(b.max, samples.max()!)
+        }
+
+        XCTAssertEqual(try store.rollUp(.sixHours, until: end, limit: 5, config: h.config), 0, "no hour rows yet")
+        XCTAssertEqual(try store.rollUp(.hour, until: end, limit: 3, config: h.config), 3)
+        XCTAssertEqual(try store.rollUp(.sixHours, until: end, limit: 5, config: h.config), 0,
+                       "hours 4 and 5 are not rolled up yet: the six hours wait for them")
+        XCTAssertEqual(try store.rollUp(.hour, until: end, limit: 5, config: h.config), 2)
+        XCTAssertEqual(try store.rollUp(.sixHours, until: end, limit: 5, config: h.config), 1)
+        let hours = try store.rows(.hour, from: t, to: end).map { try XCTUnwrap(HistoryCodec.bucket($0.1, at: cpu)) }
+        XCTAssertEqual(hours.count, 5)
+        let six = try store.rows(.sixHours, from: t, to: end)
+        XCTAssertEqual(six.map(\.0), [t])
+        let b = try XCTUnwrap(HistoryCodec.bucket(six[0].1, at: cpu))
+        XCTAssertEqual(b.avg, hours.map(\.avg).reduce(0, +) / 5, accuracy: 0.01, "the hours' averages, equally weighted")
+        XCTAssertEqual(b.min, raw.values.joined().min()!)
+        XCTAssertEqual(b.max, raw.values.joined().max()!)
+
+        // Through the route: one 6-hour bucket.
+        let r = h.call("GET", "/api/system/history?metrics=cpu&from=\(t / 1000)&to=\(end / 1000)&points=1")
+        XCTAssertEqual(r.status, 200, String(decoding: r.body.prefix(300), as: UTF8.self))
+        let body = try h.object(r)
+        XCTAssertEqual(body["tier"] as? String, "6h")
+        let data = try XCTUnwrap((body["series"] as? [[String: Any]])?.first?["data"] as? [[Any]])
+        XCTAssertEqual(data.count, 1)
+        XCTAssertEqual((data[0][2] as? NSNumber)?.doubleValue, b.min)
+    }
+
     func testRetentionDeletesRowsPastEachTierInBatches() throws {
         let db = try h.openConnection()
         defer { db.close() }
@@ -88,6 +142,8 @@ class HistoryStoreTests: StorageTestCase {
             try store.insertRaw(at: t, HistorySample(["cpu": 2]))
             try store.insertRollup(.minute, at: t - 91 * 86_400_000, [0: HistoryBucket(avg: 1, min: 1, max: 1)])
             try store.insertRollup(.minute, at: t - 89 * 86_400_000, [0: HistoryBucket(avg: 1, min: 1, max: 1)])
+            try store.insertRollup(.sixHours, at: t - 731 * 86_400_000, [0: HistoryBucket(avg: 1, min: 1, max: 1)])
+            try store.insertRollup(.sixHours, at: t - 729 * 86_400_000, [0: HistoryBucket(avg: 1, min: 1, max: 1)])
         }
         let recorder = HistoryRecorder(config: h.config, log: Log(path: "off"))
         try recorder.record(HistorySample(["cpu": 3]), at: t + 1000, store: store)
@@ -96,6 +152,7 @@ class HistoryStoreTests: StorageTestCase {
         try recorder.maintain(store)
         XCTAssertEqual(try store.rows(.raw, from: 0, to: .max).map(\.0), [t, t + 1000])
         XCTAssertEqual(try store.rows(.minute, from: 0, to: t - 60 * 86_400_000).map(\.0), [t - 89 * 86_400_000])
+        XCTAssertEqual(try store.rows(.sixHours, from: 0, to: .max).map(\.0), [t - 729 * 86_400_000])
     }
 
     func testAFullDatabaseSkipsSamplesAndRecordsOneDiskFullEventWhenSpaceReturns() throws {
@@ -146,8 +203,8 @@ class HistoryStoreTests: StorageTestCase {
         let db = try h.openConnection()
         defer { db.close() }
         try HistorySeed.seed(db, config: h.config, now: now, series: ["cpu", "memory"],
-                             tiers: [.minute: 30 * 86_400, .hour: 729 * 86_400])
-        for (from, tier, minBuckets) in [("-30d", "1m", 900), ("-729d", "1h", 900)] {
+                             tiers: [.quarterHour: 30 * 86_400, .sixHours: 729 * 86_400])
+        for (from, tier, minBuckets) in [("-30d", "15m", 900), ("-729d", "6h", 900)] {
             let r = h.call("GET", "/api/system/history?metrics=cpu,memory&from=\(from)")
             XCTAssertEqual(r.status, 200, String(decoding: r.body.prefix(300), as: UTF8.self))
             let body = try h.object(r)
@@ -189,6 +246,9 @@ final class HistoryStorePostgresTests: HistoryStoreTests {
         try super.testRollUpsEqualTheAverageMinAndMaxOfTheRawSamplesAndGapsStayGaps()
     }
     override func testRetentionDeletesRowsPastEachTierInBatches() throws { try super.testRetentionDeletesRowsPastEachTierInBatches() }
+    override func testQuarterHoursRollUpFromRawSamplesAndSixHoursFromHoursOnceTheyAreThere() throws {
+        try super.testQuarterHoursRollUpFromRawSamplesAndSixHoursFromHoursOnceTheyAreThere()
+    }
     override func testThirtyDayAndTwoYearRangesOnSeededTiers() throws { try super.testThirtyDayAndTwoYearRangesOnSeededTiers() }
     override func testAFullDatabaseSkipsSamplesAndRecordsOneDiskFullEventWhenSpaceReturns() throws {
         try super.testAFullDatabaseSkipsSamplesAndRecordsOneDiskFullEventWhenSpaceReturns()

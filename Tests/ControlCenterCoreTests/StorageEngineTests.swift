@@ -35,7 +35,8 @@ class StorageEngineTests: StorageTestCase {
         } else {
             for t in ["users", "revoked_tokens", "login_failures", "events", "events_fts", "stream_tickets",
                       "services", "service_state", "service_actions",
-                      "history_series", "history_raw", "history_1m", "history_1h", "schema_migrations"] {
+                      "history_series", "history_raw", "history_1m", "history_15m", "history_1h", "history_6h",
+                      "schema_migrations"] {
                 try db.execute("DROP TABLE \(t)", [])
             }
         }

@@ -48,7 +48,8 @@ public struct Config: Sendable, Equatable {
     /// nginx's `allow` list and the worker's own check.
     public var metricsAllow: [CIDR]
     /// How long each history tier is kept (HistoryTier), in seconds:
-    /// CC_HISTORY_RAW_HOURS, CC_HISTORY_MINUTE_DAYS, CC_HISTORY_HOUR_DAYS.
+    /// CC_HISTORY_RAW_HOURS, CC_HISTORY_MINUTE_DAYS, CC_HISTORY_15MINUTE_DAYS,
+    /// CC_HISTORY_HOUR_DAYS, CC_HISTORY_6HOUR_DAYS.
     public var historyRetention: [HistoryTier: Int64]
     /// Days events (CC_EVENTS_RETENTION_DAYS) and audit records
     /// (CC_AUDIT_RETENTION_DAYS) are kept; EventRetention prunes them.
@@ -152,7 +153,9 @@ public struct Config: Sendable, Equatable {
         ("CC_METRICS_ALLOW", "(none)", "Comma-separated client CIDRs besides loopback that may scrape /metrics (nginx allow list, checked again by the worker)"),
         ("CC_HISTORY_RAW_HOURS", "48", "Hours the collector's raw history samples are kept"),
         ("CC_HISTORY_MINUTE_DAYS", "90", "Days the 1-minute history roll-ups (average, min, max) are kept"),
+        ("CC_HISTORY_15MINUTE_DAYS", "90", "Days the 15-minute history roll-ups (average, min, max) are kept"),
         ("CC_HISTORY_HOUR_DAYS", "730", "Days the 1-hour history roll-ups (average, min, max) are kept"),
+        ("CC_HISTORY_6HOUR_DAYS", "730", "Days the 6-hour history roll-ups (average, min, max) are kept"),
         ("CC_EVENTS_RETENTION_DAYS", "90", "Days events are kept (the collector prunes older ones, alert transitions included)"),
         ("CC_AUDIT_RETENTION_DAYS", "365", "Days audit records (events of source 'audit') are kept"),
         ("CC_NGINX_VIEWS", "true", "nginx serves the default processes, stats and network views from pre-rendered files while they are fresh (needs nginx's Lua and echo modules; only with CC_PUBLIC_READ=true)"),
@@ -266,7 +269,9 @@ public struct Config: Sendable, Equatable {
         historyRetention = [
             .raw: Int64(try p.int("CC_HISTORY_RAW_HOURS", default: 48, range: 1...(24 * 365))) * 3600,
             .minute: Int64(try p.int("CC_HISTORY_MINUTE_DAYS", default: 90, range: 1...3650)) * 86_400,
+            .quarterHour: Int64(try p.int("CC_HISTORY_15MINUTE_DAYS", default: 90, range: 1...36_500)) * 86_400,
             .hour: Int64(try p.int("CC_HISTORY_HOUR_DAYS", default: 730, range: 1...36_500)) * 86_400,
+            .sixHours: Int64(try p.int("CC_HISTORY_6HOUR_DAYS", default: 730, range: 1...36_500)) * 86_400,
         ]
         eventsRetentionDays = try p.int("CC_EVENTS_RETENTION_DAYS", default: 90, range: 1...36_500)
         auditRetentionDays = try p.int("CC_AUDIT_RETENTION_DAYS", default: 365, range: 1...36_500)

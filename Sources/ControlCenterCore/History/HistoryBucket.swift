@@ -12,18 +12,16 @@ public struct HistoryBucket: Equatable, Sendable {
         self.max = max
     }
 
-    /// Sums raw values (or the averages of finer buckets, weighted by one)
-    /// into a bucket.
+    /// Sums raw values (each its own average, min and max) or finer buckets
+    /// (their averages weighted by one) into a bucket.
     struct Accumulator {
         var sum = 0.0, count = 0, low = Double.infinity, high = -Double.infinity
 
-        mutating func add(_ v: Double) { add(avg: v, min: v, max: v) }
-
-        mutating func add(avg: Double, min: Double, max: Double) {
-            sum += avg
+        mutating func add(_ b: HistoryBucket) {
+            sum += b.avg
             count += 1
-            low = Swift.min(low, min)
-            high = Swift.max(high, max)
+            low = Swift.min(low, b.min)
+            high = Swift.max(high, b.max)
         }
 
         var bucket: HistoryBucket? { count == 0 ? nil : HistoryBucket(avg: sum / Double(count), min: low, max: high) }
@@ -33,7 +31,7 @@ public struct HistoryBucket: Equatable, Sendable {
 /// The `vals` text of history rows (HistorySchema): fields separated by
 /// commas, one per series position; a raw field is one number, a roll-up
 /// field `avg:min:max`; an empty field is no value. Read as bytes with
-/// strtod, once per row: a 30-day answer reads 43,200 rows.
+/// strtod, once per row: a 1-hour answer reads 3,600 raw rows.
 enum HistoryCodec {
     /// Calls `body(slot, bucket)` for each `wanted` position (ascending)
     /// that has a value in `vals`; a raw value is its own average, min and max.
@@ -56,8 +54,8 @@ enum HistoryCodec {
         }
     }
 
-    /// Calls `body(position, value)` for every non-empty raw field.
-    static func forEachValue(_ vals: String, _ body: (Int, Double) -> Void) {
+    /// Calls `body(position, bucket)` for every non-empty field, raw or roll-up.
+    static func forEachBucket(_ vals: String, _ body: (Int, HistoryBucket) -> Void) {
         var bytes = Array(vals.utf8)
         bytes.append(0)
         bytes.withUnsafeMutableBufferPointer { buf in
@@ -65,7 +63,7 @@ enum HistoryCodec {
             let n = buf.count - 1
             var i = 0, field = 0
             while i <= n {
-                if let b = parseField(base, at: i) { body(field, b.avg) }
+                if let b = parseField(base, at: i) { body(field, b) }
                 while i < n, base[i] != UInt8(ascii: ",") { i += 1 }
                 i += 1
                 field += 1

@@ -67,8 +67,8 @@ public struct HistoryQuery: Equatable, Sendable {
     public func plan(_ config: Config, now: Int64) throws -> Plan {
         let holding = HistoryTier.allCases.filter { from >= now - (config.historyRetention[$0] ?? 0) * 1000 }
         guard let finest = holding.first else {
-            let days = (config.historyRetention[.hour] ?? 0) / 86_400
-            throw Self.bad("from", "is older than the history keeps (\(days) days, CC_HISTORY_HOUR_DAYS)")
+            let days = (config.historyRetention.values.max() ?? 0) / 86_400
+            throw Self.bad("from", "is older than the history keeps (\(days) days: CC_HISTORY_6HOUR_DAYS and the other tiers' retention)")
         }
         let range = to - from
         let tier: HistoryTier

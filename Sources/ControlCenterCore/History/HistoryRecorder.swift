@@ -108,7 +108,7 @@ public final class HistoryRecorder {
     /// one batch of events past their retention (EventRetention).
     public func maintain(_ store: HistoryStore) throws {
         guard let now = newest, now != Int64.min else { return }
-        for tier in [HistoryTier.minute, .hour] {
+        for tier in HistoryTier.allCases where tier.source != nil {
             try store.rollUp(tier, until: now, limit: Self.rollUpsPerSample, config: config)
         }
         for tier in HistoryTier.allCases {

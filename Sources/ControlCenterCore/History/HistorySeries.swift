@@ -27,7 +27,7 @@ struct HistorySeries {
         for (ts, vals) in try store.rows(plan.tier, from: plan.start, to: plan.end) {
             let i = Int((ts - plan.start) / plan.step)
             guard i >= 0, i < plan.buckets else { continue }
-            HistoryCodec.scan(vals, wanted: wanted) { s, b in acc[s][i].add(avg: b.avg, min: b.min, max: b.max) }
+            HistoryCodec.scan(vals, wanted: wanted) { s, b in acc[s][i].add(b) }
         }
         return zip(chosen, acc).map { HistorySeries(name: $0.0.name, buckets: $0.1.map(\.bucket)) }
     }

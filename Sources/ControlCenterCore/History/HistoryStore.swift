@@ -64,26 +64,29 @@ public final class HistoryStore {
                        [.int(ts), .text(fields.joined(separator: ","))])
     }
 
-    /// Rolls raw samples up into at most `limit` buckets of `tier` (minute
-    /// or hour), oldest first, after the tier's newest bucket and ending at
-    /// or before `until` (Unix ms; a bucket still open is left for later).
-    /// Buckets without samples are skipped, so a gap stays a gap. Returns
-    /// the number of buckets written.
+    /// Rolls `tier`'s source rows (HistoryTier.source) up into at most
+    /// `limit` buckets of `tier`, oldest first, after the tier's newest
+    /// bucket and ending at or before `until` (Unix ms; a bucket still open is
+    /// left for later) and at or before the end of the source's newest row
+    /// (a roll-up source that lags behind is waited for). Buckets without
+    /// rows are skipped, so a gap stays a gap. Returns the buckets written.
     @discardableResult
     public func rollUp(_ tier: HistoryTier, until: Int64, limit: Int, config: Config) throws -> Int {
-        precondition(tier != .raw)
+        guard let source = tier.source else { preconditionFailure("the raw tier is not a roll-up") }
+        guard let sourceNewest = try newest(source) else { return 0 }
+        let closed = min(until, sourceNewest + source.resolutionMillis(config))
         let width = tier.resolutionMillis(config)
         var start = try newest(tier).map { $0 + width } ?? Int64.min
         var written = 0
         while written < limit {
-            guard let first = try db.queryOne("SELECT MIN(ts) FROM history_raw WHERE ts >= ?", [.int(start)])?.int64(0)
+            guard let first = try db.queryOne("SELECT MIN(ts) FROM \(source.table) WHERE ts >= ?", [.int(start)])?.int64(0)
             else { break }
             let bucket = Self.floor(first, width)
-            guard bucket + width <= until else { break }
-            let rows = try db.query("SELECT vals FROM history_raw WHERE ts >= ? AND ts < ?", [.int(bucket), .int(bucket + width)])
+            guard bucket + width <= closed else { break }
+            let rows = try db.query("SELECT vals FROM \(source.table) WHERE ts >= ? AND ts < ?", [.int(bucket), .int(bucket + width)])
             var acc: [Int: HistoryBucket.Accumulator] = [:]
             for row in rows {
-                HistoryCodec.forEachValue(row.string(0) ?? "") { p, v in acc[p, default: .init()].add(v) }
+                HistoryCodec.forEachBucket(row.string(0) ?? "") { p, b in acc[p, default: .init()].add(b) }
             }
             try insertRollup(tier, at: bucket, acc.compactMapValues { $0.bucket })
             written += 1

@@ -8,7 +8,10 @@ import XCTest
 /// minutes, 2 years at 1 hour and at 6 hours), then `GET /api/system/history?metrics=cpu,memory,disk` (6
 /// series) for the last 1 h, 24 h, 30 days and 2 years at the default 1,000
 /// points, through the router in-process (no nginx, one connection). Prints
-/// lines starting with "history-bench", and the database size.
+/// lines starting with "history-bench", and the database size. With
+/// CC_BENCH_HISTORY_KEEP=<dir>, the seeded SQLite database is copied to
+/// `<dir>/control-center.db` and the PostgreSQL one is left in place, for the
+/// script's runs through nginx.
 class HistoryBenchmark: StorageTestCase {
     static let iterations = Int(ProcessInfo.processInfo.environment["CC_BENCH_HISTORY_ITERATIONS"] ?? "") ?? 60
 
@@ -55,6 +58,9 @@ class HistoryBenchmark: StorageTestCase {
             let p50 = ms[ms.count / 2], p99 = ms[min(ms.count - 1, Int(Double(ms.count) * 0.99))]
             print(String(format: "history-bench %@ %-6@ tier %-3@ buckets %4d bytes %6d  p50 %6.1f ms  p99 %6.1f ms",
                          db.engine.rawValue, range, tier, buckets, bytes, p50, p99))
+        }
+        if db.engine == .sqlite, let keep = ProcessInfo.processInfo.environment["CC_BENCH_HISTORY_KEEP"] {
+            try db.execute("VACUUM INTO '\(keep)/control-center.db'", [])
         }
     }
 }

@@ -122,4 +122,21 @@ final class HistoryCodecTests: XCTestCase {
         HistoryCodec.scan("1,2:1:3,,4", wanted: [(1, 10), (2, 11), (3, 12)]) { got[$0] = $1 }
         XCTAssertEqual(got, [10: HistoryBucket(avg: 2, min: 1, max: 3), 12: HistoryBucket(avg: 4, min: 4, max: 4)])
     }
+
+    /// The fast path reads what HistorySample.format writes exactly as strtod
+    /// does; other forms (exponents, long mantissas) still go to strtod.
+    func testNumbersReadBackAsStrtodReadsThem() {
+        var values: [Double] = [0, -0.01, 0.07, 12.34, 99.99, 100, -273.15, 1e12 + 0.5, 123_456_789_012.34, 4_503_599_627_370_495]
+        var g = SystemRandomNumberGenerator()
+        for _ in 0..<2000 { values.append(Double(Int64.random(in: -10_000_000...10_000_000, using: &g)) / 100) }
+        for v in values {
+            let text = HistorySample.format(v)
+            XCTAssertEqual(HistoryCodec.bucket(text, at: 0)?.avg, strtod(text, nil), text)
+        }
+        for text in ["1e3", "1234567890123456789", "-.5", "5.", "12.5x"] {
+            XCTAssertEqual(HistoryCodec.bucket(text, at: 0)?.avg, strtod(text, nil), text)
+        }
+        XCTAssertNil(HistoryCodec.bucket("-", at: 0))
+        XCTAssertNil(HistoryCodec.bucket(".", at: 0))
+    }
 }

@@ -21,11 +21,7 @@ while [ $# -gt 0 ]; do
 done
 
 cc_apt_install wrk curl python3
-if [ -z "${CC_BIN:-}" ]; then cc_build release; fi
-export CC_BIN
-export CC_STATE_DIR="$(mktemp -d /tmp/cc-bench-metrics-XXXXXX)"
-export CC_HTTP_PORT="$(cc_free_port)"
-export CC_LOG_FILE="$CC_STATE_DIR/master.log" CC_ACCESS_LOG="$CC_STATE_DIR/access.log"
+cc_bench_env metrics || exit 1
 # No recycling during the run: the CPU figures come from the workers alive at its end.
 export CC_MAX_REQUESTS=0
 trap 'cc_stop_stack; rm -rf "$CC_STATE_DIR"' EXIT

@@ -26,11 +26,7 @@ while [ $# -gt 0 ]; do
 done
 
 cc_apt_install wrk curl procps
-if [ -z "${CC_BIN:-}" ]; then cc_build release; fi
-export CC_BIN
-export CC_STATE_DIR="$(mktemp -d /tmp/cc-bench-proc-XXXXXX)"
-export CC_HTTP_PORT="$(cc_free_port)"
-export CC_LOG_FILE="$CC_STATE_DIR/master.log" CC_ACCESS_LOG="$CC_STATE_DIR/access.log"
+cc_bench_env proc || exit 1
 unset CC_CACHE_TTL_PROCESSES CC_CACHE_MAX_STALE
 IDLE_PIDS=() GLANCES_PID=""
 cleanup() {

@@ -40,6 +40,17 @@ cc_free_port() {
     python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
 }
 
+# A benchmark's own stack: the release binary (built unless CC_BIN names
+# one), a fresh state directory /tmp/cc-bench-NAME-*, a free port and the
+# logs inside that directory. The caller starts it with cc_start_stack.
+cc_bench_env() { # NAME
+    if [ -z "${CC_BIN:-}" ]; then cc_build release || return 1; fi
+    export CC_BIN
+    export CC_STATE_DIR; CC_STATE_DIR="$(mktemp -d "/tmp/cc-bench-$1-XXXXXX")"
+    export CC_HTTP_PORT; CC_HTTP_PORT="$(cc_free_port)"
+    export CC_LOG_FILE="$CC_STATE_DIR/master.log" CC_ACCESS_LOG="$CC_STATE_DIR/access.log"
+}
+
 # Renders nginx's configuration into $CC_STATE_DIR/nginx with this
 # deployment's settings (control-center nginx-config; `--bench` adds the
 # /__bench reference locations) and checks it with nginx -t. Sets CC_URL,
@@ -63,6 +74,7 @@ cc_wait_for() { # cc_wait_for SECONDS COMMAND...
 # go to cc_render_nginx (`--bench`). Sets CC_MASTER_PID and CC_NGINX_PID.
 cc_start_stack() {
     mkdir -p "$CC_STATE_DIR/log"
+    cc_ensure_worker_user "$CC_BIN" || return 1
     cc_render_nginx "$@" || return 1
     "$CC_BIN" serve &
     CC_MASTER_PID=$!
@@ -101,6 +113,36 @@ cc_stop_stack() {
     for p in "${pids[@]}"; do kill -KILL "$p" 2>/dev/null || true; done
     for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
     CC_NGINX_PID=""; CC_MASTER_PID=""
+}
+
+# A setting's value as BINARY check-config prints it (the default lives in
+# Swift only): cc_setting BINARY NAME.
+cc_setting() { "$1" check-config | awk -v n="$2" '$1 == n { print $2 }'; }
+
+# Started as root, the master runs its request workers as CC_USER (README
+# "Privilege separation"): creates that system user if it is missing.
+# Nothing to do when not root. cc_ensure_worker_user BINARY
+cc_ensure_worker_user() {
+    [ "$(id -u)" -eq 0 ] || return 0
+    local user
+    user="$(cc_setting "$1" CC_USER)" || return 1
+    id -u "$user" >/dev/null 2>&1 && return 0
+    useradd --system --no-create-home --shell /usr/sbin/nologin "$user" || return 1
+    cc_log "created the system user $user (CC_USER): request workers run as it"
+}
+
+# Grants USER search (x) only, with an ACL, on each directory from / down to
+# DIR that USER cannot search, and says so: cc_grant_search USER DIR
+cc_grant_search() {
+    local user="$1" d="" p parts
+    IFS=/ read -ra parts <<< "${2#/}"
+    for p in "${parts[@]}"; do
+        d="$d/$p"
+        runuser -u "$user" -- test -x "$d" && continue
+        cc_apt_install acl
+        setfacl -m "u:$user:x" "$d"
+        cc_log "granted $user search (x) on $d (undo: setfacl -x u:$user $d)"
+    done
 }
 
 # The dashboard's chart library (nginx serves it from /usr/share/javascript).

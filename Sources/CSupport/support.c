@@ -310,3 +310,14 @@ void cc_linebuf_forget_on_fatal_signals(cc_linebuf *b) {
 int cc_set_accept_timeout(int fd, long millis) {
     return set_receive_timeout(fd, millis);
 }
+
+/* Request workers after dropping root: getresuid/getresgid are GNU
+   extensions, and the saved ids are the ones a setuid(0) could restore. */
+int cc_ids_all_equal(uid_t uid, gid_t gid) {
+    uid_t r, e, s;
+    gid_t rg, eg, sg;
+    if (getresuid(&r, &e, &s) != 0 || getresgid(&rg, &eg, &sg) != 0) return 0;
+    return r == uid && e == uid && s == uid && rg == gid && eg == gid && sg == gid;
+}
+
+int cc_set_no_new_privs(void) { return prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); }

@@ -5,10 +5,13 @@ import Glibc
 /// `control-center collector`: the master's one child that serves no
 /// requests. Every `CC_COLLECT_INTERVAL` it refreshes the stats snapshot
 /// (with the same SnapshotCache and /proc readers as the workers) and
-/// publishes one live message; it also refreshes the processes and network
-/// snapshots every half of their TTL, so that under steady traffic no
-/// request pays for a refresh. The file lock stays the rule: a worker that
-/// finds a snapshot stale still refreshes it (the collector is down, say).
+/// publishes one live message; it also refreshes the processes, network and
+/// connections snapshots every half of their TTL, so that under steady
+/// traffic no request pays for a refresh. It keeps root when the master is
+/// root (it reads every process's /proc entries); request workers then run
+/// as CC_USER and only serve its copies (stale ones up to
+/// CC_CACHE_MAX_STALE). Under a master that is not root the file lock stays
+/// the rule: a worker that finds a snapshot stale refreshes it.
 ///
 /// Timing: samples are scheduled on a fixed monotonic grid, and the wait
 /// for the next one is where libcurl sends the publish (NchanPublisher), so
@@ -30,9 +33,17 @@ public final class Collector {
     private var wakeFD: Int32 = -1
     private var eventsError: String?
     private let history: HistoryRecorder
+    private let alerts = AlertEngine()
+    private var alertsError: String?
+    /// What run/alert-levels holds, so an unchanged file is only touched.
+    private var writtenLevels: AlertLevels?
+    /// Sends alert notifications (nil if libcurl cannot start); ticked at every sample.
+    private let notifier: Notifier?
 
     /// The kinds the collector keeps fresh beside stats, each every TTL/2.
-    static let refreshedKinds: [SnapshotKind] = [.processes, .network]
+    /// Workers that dropped root never refresh (SnapshotCache), so every kind
+    /// a route serves is here.
+    static let refreshedKinds: [SnapshotKind] = [.processes, .network, .connections]
 
     public init(config: Config, log: Log) {
         self.config = config
@@ -45,6 +56,7 @@ public final class Collector {
         publisher = config.nginx.nchan && NginxRender.nchanInstalled
             ? NchanPublisher(socketPath: config.publishSocket, timeoutMillis: Self.publishTimeoutMillis(config), log: log)
             : nil
+        notifier = Notifier(allow: config.alertTargetAllow, log: log)
     }
 
     /// A publish may take up to 5 intervals (at least 1 s) before it is
@@ -63,6 +75,7 @@ public final class Collector {
                                                                           reason: "collector_started"),
                                replacingWaiting: false)
         }
+        if notifier == nil { log.error("cannot initialise libcurl; alert notifications are off") }
         if publisher != nil {
             wakeFD = CollectorWake.bind(path: config.collectorWakeSocket)
             if wakeFD < 0 {
@@ -74,6 +87,7 @@ public final class Collector {
         var nextRefresh = Dictionary(uniqueKeysWithValues: Self.refreshedKinds.map { ($0, nextSample) })
         while !stop() {
             sample()
+            tickNotifications()
             let now = Clock.monotonicSeconds()
             for kind in Self.refreshedKinds where now >= nextRefresh[kind]! {
                 refresh(kind)
@@ -114,9 +128,42 @@ public final class Collector {
                                body: LiveMessage.systemStats(stats: stats, epoch: epoch, seq: seq,
                                                              publishedAtMillis: Clock.wallMillis(), network: rates),
                                replacingWaiting: true)
+            evaluateAlerts(config.testMetricsFile.map(AlertMetrics.values(testFile:))
+                           ?? AlertMetrics.values(stats: stats, network: rates))
             history.record(stats: stats, storage: storage)
         } catch {
             log.error("stats sample failed", ["error": String(describing: error)])
+        }
+    }
+
+    /// Steps every alert series with this sample's figures; the transitions'
+    /// events go out on the events channel with the next `publishEvents`.
+    /// A database that fails leaves the levels file to age (so
+    /// `/health/detailed` says unknown) and is retried at the next sample.
+    private func evaluateAlerts(_ values: [AlertMetrics.Key: Double]) {
+        do {
+            let (transitions, levels) = try storage.run { db in
+                try alerts.evaluate(values, db: db, monotonic: Clock.monotonicSeconds(), wall: Clock.wallMillis())
+            }
+            if levels != writtenLevels || !AlertLevels.touch(runDir: config.runDir) {
+                writtenLevels = levels.write(runDir: config.runDir) ? levels : nil
+            }
+            for t in transitions {
+                let labels = t.labels.keys.sorted().map { "\($0)=\(t.labels[$0]!)" }.joined(separator: ",")
+                log.info(t.resumed ? "alert still firing" : "alert \(t.state.rawValue)",
+                         ["rule": t.rule.name, "labels": labels, "value": t.value.map { String($0) } ?? "",
+                          "silenced": String(t.silenced)])
+                guard let notice = AlertNotice(t) else { continue }
+                // A resumed alert goes again only where forgetting is the receiver's
+                // rule (Alertmanager's resolve_timeout); a webhook had its firing.
+                let targets = t.resumed ? t.rule.targets.filter { $0.type == .alertmanager } : t.rule.targets
+                if !targets.isEmpty { notifier?.enqueue(notice, targets: targets, now: Clock.monotonicSeconds()) }
+            }
+            alertsError = nil
+        } catch {
+            let why = String(describing: error)
+            if why != alertsError { log.warning("alert evaluation failed", ["error": why]) }
+            alertsError = why
         }
     }
 
@@ -161,6 +208,21 @@ public final class Collector {
             try cache.forceRefresh(kind)
         } catch {
             log.error("snapshot refresh failed", ["kind": kind.rawValue, "error": String(describing: error)])
+        }
+    }
+
+    /// Advances alert notifications (never waits on a receiver) and records
+    /// each one that failed for good as a `notification_failed` event.
+    private func tickNotifications() {
+        guard let notifier else { return }
+        let events = notifier.tick(now: Clock.monotonicSeconds()).compactMap { $0.event(at: Clock.wallMillis()) }
+        guard !events.isEmpty else { return }
+        do {
+            try storage.run { db in
+                for e in events { _ = try EventRepository(db).insert(e) }
+            }
+        } catch {
+            log.warning("cannot record failed notifications", ["error": String(describing: error), "count": String(events.count)])
         }
     }
 }

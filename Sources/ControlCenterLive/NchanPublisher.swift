@@ -20,13 +20,12 @@ final class NchanPublisher {
     }
 
     private let multi: UnsafeMutableRawPointer
-    private let easy: UnsafeMutableRawPointer
+    private let post: CurlPost
     private let socketPath: String
     private let timeoutMillis: Int
     private let log: Log
     private var waiting: [Message] = []
     private var inFlight: Message?
-    private var headers: UnsafeMutablePointer<curl_slist>?
     /// Failed publishes since the last success; the first is logged, then
     /// the recovery, so a stopped nginx costs two log lines, not one a second.
     private(set) var failures = 0
@@ -34,30 +33,24 @@ final class NchanPublisher {
     /// Subscribers of each channel, from nchan's answer to its latest
     /// successful publish (the channel info's `subscribers`).
     private(set) var subscribers: [String: Int] = [:]
-    /// nchan's answer to the publish in flight.
-    private final class Answer { var bytes: [UInt8] = [] }
-    private let answer = Answer()
+    /// Accept: nchan answers with the channel's info as JSON (subscribers).
+    private static let headers = ["Content-Type: application/json", "Accept: application/json"]
 
     /// - Parameters:
     ///   - socketPath: nchan's publisher socket.
     ///   - timeoutMillis: the longest one POST may take (connect to answer).
     init?(socketPath: String, timeoutMillis: Int, log: Log) {
-        guard curl_global_init(Int(CURL_GLOBAL_DEFAULT)) == CURLE_OK,
-              let m = curl_multi_init(), let e = curl_easy_init() else { return nil }
+        guard let p = CurlPost(), let m = curl_multi_init() else { return nil }
         multi = m
-        easy = e
+        post = p
         self.socketPath = socketPath
         self.timeoutMillis = timeoutMillis
         self.log = log
-        // Accept: nchan answers with the channel's info as JSON (subscribers).
-        headers = curl_slist_append(curl_slist_append(nil, "Content-Type: application/json"), "Accept: application/json")
     }
 
     deinit {
-        if inFlight != nil { curl_multi_remove_handle(multi, easy) }
-        curl_easy_cleanup(easy)
+        if inFlight != nil { curl_multi_remove_handle(multi, post.easy) }
         curl_multi_cleanup(multi)
-        curl_slist_free_all(headers)
     }
 
     /// Messages that may wait while nginx does not answer; beyond it the
@@ -108,26 +101,10 @@ final class NchanPublisher {
     private func startNext() {
         guard inFlight == nil, !waiting.isEmpty else { return }
         let m = waiting.removeFirst()
-        curl_easy_reset(easy)
-        _ = cc_curl_easy_setopt_string(easy, CURLOPT_UNIX_SOCKET_PATH, socketPath)
-        _ = cc_curl_easy_setopt_string(easy, CURLOPT_URL, "http://localhost/pub/\(m.channel)")
-        _ = cc_curl_easy_setopt_slist(easy, CURLOPT_HTTPHEADER, headers)
-        _ = cc_curl_easy_setopt_long(easy, CURLOPT_POSTFIELDSIZE, m.body.count)
-        m.body.withUnsafeBufferPointer { b in
-            _ = cc_curl_easy_setopt_pointer(easy, CURLOPT_COPYPOSTFIELDS, UnsafeMutableRawPointer(mutating: b.baseAddress))
-        }
-        _ = cc_curl_easy_setopt_long(easy, CURLOPT_TIMEOUT_MS, timeoutMillis)
-        _ = cc_curl_easy_setopt_long(easy, CURLOPT_NOSIGNAL, 1)
-        answer.bytes.removeAll(keepingCapacity: true)
-        _ = cc_curl_easy_setopt_pointer(easy, CURLOPT_WRITEDATA, Unmanaged.passUnretained(answer).toOpaque())
-        _ = cc_curl_easy_setopt_write(easy) { data, size, count, user in
-            if let data, let user {
-                Unmanaged<Answer>.fromOpaque(user).takeUnretainedValue().bytes
-                    .append(contentsOf: UnsafeRawBufferPointer(start: data, count: size * count))
-            }
-            return size * count
-        }
-        curl_multi_add_handle(multi, easy)
+        post.prepare(url: "http://localhost/pub/\(m.channel)", headers: Self.headers, body: m.body,
+                     timeoutMillis: timeoutMillis, answerLimit: 64 << 10)
+        _ = cc_curl_easy_setopt_string(post.easy, CURLOPT_UNIX_SOCKET_PATH, socketPath)
+        curl_multi_add_handle(multi, post.easy)
         inFlight = m
         var running: Int32 = 0
         curl_multi_perform(multi, &running)
@@ -139,16 +116,15 @@ final class NchanPublisher {
         while let msg = curl_multi_info_read(multi, &left) {
             guard msg.pointee.msg == CURLMSG_DONE else { continue }
             let result = msg.pointee.data.result
-            var status = 0
-            _ = cc_curl_easy_getinfo_long(easy, CURLINFO_RESPONSE_CODE, &status)
-            curl_multi_remove_handle(multi, easy)
+            let status = post.responseCode
+            curl_multi_remove_handle(multi, post.easy)
             let channel = inFlight?.channel ?? "?"
             inFlight = nil
             if result == CURLE_OK && (200..<300).contains(status) {
                 if failures > 0 { log.info("live publish works again", ["failed": String(failures)]) }
                 failures = 0
                 published += 1
-                if let n = Self.subscribers(inChannelInfo: answer.bytes) { subscribers[channel] = n }
+                if let n = Self.subscribers(inChannelInfo: post.answerBytes) { subscribers[channel] = n }
             } else {
                 if failures == 0 {
                     let why = result == CURLE_OK ? "HTTP \(status)" : String(cString: curl_easy_strerror(result))

@@ -31,9 +31,17 @@ struct Serve: ParsableCommand {
     func run() throws {
         let config = loadConfig()
         let log = Log(path: config.logFile, level: config.logLevel, fields: ["role": "master"])
+        let workerUser: WorkerUser?
+        do {
+            workerUser = try WorkerUser.resolve(config)
+        } catch {
+            log.error("master cannot start", ["error": String(describing: error)])
+            FileHandle.standardError.write(Data("control-center: \(error)\n".utf8))
+            Glibc.exit(1)
+        }
         prepareStorage(config, log: log)
         do {
-            let code = try Master(config: config, log: log).run()
+            let code = try Master(config: config, log: log, workerUser: workerUser).run()
             Glibc.exit(code)
         } catch {
             log.error("master cannot start", ["error": String(describing: error)])
@@ -76,7 +84,18 @@ struct Worker: ParsableCommand {
         let log = Log(path: config.logFile, level: config.logLevel, fields: ["role": "worker", "pool": pool])
         let access = Log(path: config.accessLog, level: .info, defaultFD: 1,
                          bufferSize: config.accessLogBuffer, flushInterval: config.accessLogFlush)
-        let context = WorkerContext(config: config, log: log, pool: pool)
+        // Root only long enough to read the settings and open the logs (as
+        // nginx's workers inherit theirs); no request, database or secret
+        // is touched before the drop.
+        let user: WorkerUser?
+        do {
+            user = try WorkerUser.resolve(config)
+            if let user { try PrivilegeDrop.drop(to: user) }
+        } catch {
+            log.error("worker cannot drop root; not serving", ["error": String(describing: error)])
+            Glibc.exit(1)
+        }
+        let context = WorkerContext(config: config, log: log, pool: pool, runsAs: user)
         let master = ProcessInfo.processInfo.environment["CC_MASTER_PID"].flatMap { Int32($0) }
         let worker = FastCGIWorker(context: context, router: Application.makeRouter(config: config),
                                    accessLog: access, slot: slot, masterPid: master)

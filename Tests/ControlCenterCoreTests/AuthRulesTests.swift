@@ -71,6 +71,7 @@ final class AuthRulesTests: XCTestCase {
         for s in ["audit", "AUDIT", " audit", "ａｕｄｉｔ", "au\u{200B}dit", "Au\u{00AD}dit"] {
             XCTAssertTrue(EventRoutes.isReserved(s), s)
         }
-        for s in ["audits", "api", "audit-export", "aud it x"] { XCTAssertFalse(EventRoutes.isReserved(s), s) }
+        for s in ["audits", "api", "audit-export", "aud it x", "alert"] { XCTAssertFalse(EventRoutes.isReserved(s), s) }
+        for s in ["alerts", "ALERTS", " alerts "] { XCTAssertTrue(EventRoutes.isReserved(s), "alert transitions are the collector's: \(s)") }
     }
 }

@@ -36,7 +36,7 @@ class StorageEngineTests: StorageTestCase {
             for t in ["users", "revoked_tokens", "login_failures", "events", "events_fts", "stream_tickets",
                       "services", "service_state", "service_actions",
                       "history_series", "history_raw", "history_1m", "history_15m", "history_1h", "history_6h",
-                      "schema_migrations"] {
+                      "alert_rules", "alerts", "alert_silences", "schema_migrations"] {
                 try db.execute("DROP TABLE \(t)", [])
             }
         }

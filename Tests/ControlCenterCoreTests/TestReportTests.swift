@@ -74,7 +74,9 @@ final class TestReportTests: XCTestCase {
         <?xml version="1.0" encoding="utf-8"?>
         <testsuites><testsuite name="schemathesis" tests="3">
         <testcase name="GET /health"/><testcase name="GET /api/events"/>
-        <testcase name="POST /api/events"><failure message="5xx">server error</failure></testcase>
+        <testcase name="POST /api/events"><failure message="Server error">1. Server error
+        [500] Internal Server Error
+        curl -X POST http://127.0.0.1/api/events</failure></testcase>
         </testsuite></testsuites>
         """
 
@@ -84,6 +86,8 @@ final class TestReportTests: XCTestCase {
         XCTAssertTrue(out.contains("FAILED: B.testFour"), "\(out)")
         let log = try write("schemathesis.log", schemathesisLog)
         out += try run(["junit", tally, "schemathesis", try write("st.xml", junit), log]).out
+        XCTAssertTrue(out.contains("    [500] Internal Server Error"), "a failure says why on stdout: \(out)")
+        XCTAssertTrue(out.contains("    curl -X POST http://127.0.0.1/api/events"), "\(out)")
         out += try run(["check", tally, "loadtest-smoke", "0", log, "burst and chaos"]).out
         out += try run(["check", tally, "coverage", "1", log]).out
         let closing = try run(["close", tally])

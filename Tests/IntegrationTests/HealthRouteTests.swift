@@ -71,6 +71,14 @@ final class HealthRouteTests: XCTestCase {
         let pct = try XCTUnwrap(mem["percent"] as? Double)
         XCTAssert((0...100).contains(pct))
         XCTAssertNotNil((system["disk"] as? [String: Any])?["percent"] as? Double)
+        // The levels come from the collector's evaluation of the default rules on the host's own figures.
+        let s = try server
+        XCTAssertTrue(waitUntil(5) { ((try? s.get("/health/detailed").json)?["thresholds"] as? [[String: Any]])?.isEmpty == false })
+        let later = try XCTUnwrap(try s.get("/health/detailed").json)
+        let names = (later["thresholds"] as? [[String: Any]])?.compactMap { $0["name"] as? String }
+        XCTAssertEqual(names, ["cpu high", "memory high", "disk almost full", "disk full", "swap high"])
+        let status = ((later["system"] as? [String: Any])?["memory"] as? [String: Any])?["status"] as? String
+        XCTAssertTrue(["ok", "warning", "critical"].contains(status ?? ""), "a level from the rules, not unknown: \(status ?? "nil")")
     }
 
     func testNotFoundAndMethodNotAllowedAreJSON() throws {

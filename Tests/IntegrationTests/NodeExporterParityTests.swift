@@ -45,8 +45,11 @@ final class NodeExporterParityTests: XCTestCase {
 
     func testHostMetricsMatchNodeExporter() throws {
         let binary = try XCTUnwrap(ExternalTool.path("prometheus-node-exporter"), "Debian package prometheus-node-exporter")
-        // Snapshots always refreshed by the scrape, so ours is read between the two node_exporter reads.
-        let s = try TestServer(env: ["CC_CACHE_TTL_STATS": "0.05", "CC_CACHE_TTL_NETWORK": "0.05"])
+        // Snapshots refreshed every 50 ms (by the collector; without root by
+        // the scrape too); ours is read once both were taken after the first
+        // node_exporter read, so it falls between the two.
+        let s = try TestServer(env: ["CC_CACHE_TTL_STATS": "0.05", "CC_CACHE_TTL_NETWORK": "0.05",
+                                     "CC_COLLECT_INTERVAL": "0.05"])
         let port = TestServer.freePort()
         let exporter = try ExternalTool.start(binary, ["--web.listen-address=127.0.0.1:\(port)"], logDir: s.stateDir)
         defer { ExternalTool.stop(exporter) }
@@ -54,6 +57,15 @@ final class NodeExporterParityTests: XCTestCase {
         XCTAssertTrue(waitUntil(10) { (try? HTTPClient.request(port: port, path: "/metrics", timeout: 2).status) == 200 })
 
         let before = try theirs()
+        let beforeMillis = Clock.wallMillis()
+        // A worker under a root master never refreshes: wait for the collector's next copies.
+        XCTAssertTrue(waitUntil(10) {
+            ["stats", "network"].allSatisfy { kind in
+                guard let age = (try? s.get("/api/system/\(kind)"))?.headers["x-snapshot-age-ms"].flatMap({ Int64($0) })
+                else { return false }
+                return Clock.wallMillis() - age > beforeMillis
+            }
+        }, "the collector refreshes stats and network")
         let ours = Scrape(try s.get("/metrics").text)
         let after = try theirs()
 

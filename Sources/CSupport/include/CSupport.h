@@ -39,6 +39,13 @@ void cc_worker_request_stop(void);
 int cc_worker_take_reopen(void);
 int cc_set_parent_death_signal(int sig);
 
+/* Privilege drop: 1 when the real, effective and saved uid and gid all
+   equal uid and gid (nothing left to setuid back to), else 0. */
+int cc_ids_all_equal(uid_t uid, gid_t gid);
+/* PR_SET_NO_NEW_PRIVS: no exec may gain privileges (setuid binaries, file
+   capabilities) from here on; inherited by children. */
+int cc_set_no_new_privs(void);
+
 /* A deadline on reading one request from connection `fd`: after `millis` (> 0)
    SIGALRM (handled by cc_worker_install_signals) interrupts the read in
    progress and shuts the read side of `fd`, so every later read sees EOF.

@@ -2,7 +2,8 @@ import CSodium
 import Glibc
 
 /// The HS256 key: `CC_JWT_SECRET`, or 256 random bits generated once into
-/// `$CC_STATE_DIR/jwt.secret` (mode 0600). There is no built-in default.
+/// `$CC_STATE_DIR/jwt.secret` (mode 0600; a root master makes it 0640 with
+/// CC_USER's group for its workers: StatePermissions). There is no built-in default.
 public enum JWTSecret {
     /// 256 bits, the HS256 minimum of RFC 7518 §3.2.
     public static let minimumBytes = 32

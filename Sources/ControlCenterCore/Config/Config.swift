@@ -55,10 +55,19 @@ public struct Config: Sendable, Equatable {
     /// (CC_AUDIT_RETENTION_DAYS) are kept; EventRetention prunes them.
     public var eventsRetentionDays: Int
     public var auditRetentionDays: Int
+    /// Networks alert notification targets may be in (CC_ALERT_TARGET_ALLOW):
+    /// checked when a target is stored and again at each connection.
+    public var alertTargetAllow: [CIDR]
     public var httpPort: Int
     /// What only nginx's configuration reads (NginxSettings.swift).
     public var nginx: NginxSettings
     public var configFile: String?
+    /// `CC_TEST_METRICS_FILE`: the synthetic metric source alerts read
+    /// instead of the stats snapshot (AlertMetrics); nil unless CC_TEST_ROUTES=true.
+    public var testMetricsFile: String?
+    /// `CC_USER`: the unprivileged user request workers run as when the
+    /// master is root (`WorkerUser`).
+    public var user: String
     /// Set by the master for its workers (CC_MASTER_STARTED).
     public var masterStartedAt: String?
 
@@ -77,6 +86,9 @@ public struct Config: Sendable, Equatable {
     /// Views are written only when nginx may serve them without a token.
     public var writesViews: Bool { nginxViews && publicRead }
     public var workerStatusDir: String { runDir + "/workers" }
+    /// flock(2)ed slot files of storage workers waiting on a service action
+    /// (`ServiceActionRoutes.waitSlot`).
+    public var actionWaitDir: String { runDir + "/action-wait" }
     /// Holds nginx's nchan publisher socket; mode 0700, because nginx makes
     /// every unix socket it listens on 0666 and only the collector may publish.
     public var publishDir: String { runDir + "/publish" }
@@ -158,7 +170,12 @@ public struct Config: Sendable, Equatable {
         ("CC_HISTORY_6HOUR_DAYS", "730", "Days the 6-hour history roll-ups (average, min, max) are kept"),
         ("CC_EVENTS_RETENTION_DAYS", "90", "Days events are kept (the collector prunes older ones, alert transitions included)"),
         ("CC_AUDIT_RETENTION_DAYS", "365", "Days audit records (events of source 'audit') are kept"),
+        // Alert notifications (issue 11).
+        ("CC_ALERT_TARGET_ALLOW", "127.0.0.0/8,::1", "Comma-separated CIDRs alert notification targets (webhooks, Alertmanager) may resolve to and connect to; a target elsewhere is refused. Add your receivers' networks"),
+        ("CC_USER", "control-center", "User the request workers run as when the master is root (the collector and the supervisor keep root); must exist (Scripts/run creates it)"),
         ("CC_NGINX_VIEWS", "true", "nginx serves the default processes, stats and network views from pre-rendered files while they are fresh (needs nginx's Lua and echo modules; only with CC_PUBLIC_READ=true)"),
+        // Alerts (issue 11 §2).
+        ("CC_TEST_METRICS_FILE", "(none)", "Tests only, honoured with CC_TEST_ROUTES=true: a JSON object of series to values ({\"cpu\": 95, \"disk:/\": 97}) that alert rules read instead of the host's figures"),
     ]
 
     public static func load(environment env: [String: String] = ProcessInfo.processInfo.environment) throws -> Config {
@@ -275,9 +292,12 @@ public struct Config: Sendable, Equatable {
         ]
         eventsRetentionDays = try p.int("CC_EVENTS_RETENTION_DAYS", default: 90, range: 1...36_500)
         auditRetentionDays = try p.int("CC_AUDIT_RETENTION_DAYS", default: 365, range: 1...36_500)
+        alertTargetAllow = try CIDR.list(p.string("CC_ALERT_TARGET_ALLOW") ?? "127.0.0.0/8,::1", setting: "CC_ALERT_TARGET_ALLOW")
         httpPort = try p.int("CC_HTTP_PORT", default: 8080, range: 1...65535)
         nginx = try NginxSettings(p)
+        user = p.string("CC_USER") ?? "control-center"
         masterStartedAt = p.string("CC_MASTER_STARTED")
+        testMetricsFile = testRoutes ? p.string("CC_TEST_METRICS_FILE").map(Self.absolute) : nil
     }
 
     /// Variables the master passes to its children; not user settings.

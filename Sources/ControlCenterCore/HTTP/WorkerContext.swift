@@ -12,10 +12,14 @@ public final class WorkerContext {
     /// When the master started: the service's uptime, as /health reports it.
     public let serviceStartedAt: Double
     public let pid: Int32
+    /// The user this worker dropped to from root (`PrivilegeDrop`); nil when
+    /// it runs as the master's own user.
+    public let runsAs: WorkerUser?
     public internal(set) var requestsServed = 0
     private var services: [ObjectIdentifier: AnyObject] = [:]
 
-    public init(config: Config, log: Log, pool: String = "main") {
+    public init(config: Config, log: Log, pool: String = "main", runsAs: WorkerUser? = nil) {
+        self.runsAs = runsAs
         self.config = config
         self.log = log
         self.pool = pool

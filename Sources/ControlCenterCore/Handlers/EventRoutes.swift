@@ -21,7 +21,7 @@ enum EventRoutes {
         }
         let source = try body.string("source", maxLength: 64, minLength: 1) ?? "api"
         guard !isReserved(source) else {
-            throw JSONInput.invalid("source", "'\(Audit.source)' is reserved for the server's own audit records")
+            throw JSONInput.invalid("source", "'\(Audit.source)' and '\(AlertEngine.eventSource)' are reserved for the server's own records")
         }
         let message = try body.requiredString("message", maxLength: 4096)
         let action = try body.string("action", maxLength: 128)
@@ -44,14 +44,14 @@ enum EventRoutes {
         return .json(201) { event.write(&$0) }
     }
 
-    /// True for `audit` however it is spelled: any case or width, with
-    /// white space or invisible characters around or inside it.
+    /// True for `audit` and `alerts` however they are spelled: any case or
+    /// width, with white space or invisible characters around or inside.
     static func isReserved(_ source: String) -> Bool {
         let visible = Username.fold(source).unicodeScalars.filter {
             !$0.properties.isWhitespace && !$0.properties.isDefaultIgnorableCodePoint
                 && $0.properties.generalCategory != .format && $0.properties.generalCategory != .control
         }
-        return String(String.UnicodeScalarView(visible)) == Audit.source
+        return [Audit.source, AlertEngine.eventSource].contains(String(String.UnicodeScalarView(visible)))
     }
 
     static func list(_ req: Request, _ ctx: WorkerContext) throws -> Response {

@@ -64,6 +64,19 @@ public enum HealthRoutes {
         }
     }
 
+    /// A worker that refreshes snapshots must write the cache directory; one
+    /// that dropped root (CC_USER) only reads the collector's copies there.
+    static func cacheDirProblem(_ ctx: WorkerContext) -> String? {
+        let dir = ctx.config.cacheDir
+        if ctx.runsAs != nil {
+            return access(dir, R_OK | X_OK) == 0 ? nil : "cannot read \(dir) as \(ctx.config.user)"
+        }
+        let probe = dir + "/.ready-probe.\(ctx.pid)"
+        guard AtomicFile.write(Array("ok".utf8), to: probe) else { return "cannot write \(dir)" }
+        unlink(probe)
+        return nil
+    }
+
     struct Check {
         let name: String
         let problem: String?
@@ -74,13 +87,7 @@ public enum HealthRoutes {
     /// service refuse traffic.
     static func readinessChecks(_ ctx: WorkerContext, state: PoolState?, extra: [ReadinessCheck]) -> [Check] {
         var checks: [Check] = []
-        let probe = ctx.config.cacheDir + "/.ready-probe.\(ctx.pid)"
-        if AtomicFile.write(Array("ok".utf8), to: probe) {
-            unlink(probe)
-            checks.append(Check(name: "cache_dir", problem: nil))
-        } else {
-            checks.append(Check(name: "cache_dir", problem: "cannot write \(ctx.config.cacheDir)"))
-        }
+        checks.append(Check(name: "cache_dir", problem: cacheDirProblem(ctx)))
         if let state {
             let short = state.pools.filter { $0.live < $0.target }
             let problem = state.phase != "running" ? "master is stopping"
@@ -124,9 +131,16 @@ public enum HealthRoutes {
         }
     }
 
-    static func level(_ percent: Double) -> String {
-        percent >= 95 ? "critical" : percent >= 90 ? "warning" : "ok"
+    /// A metric's level from the collector's alert levels file: the
+    /// highest severity of its firing alerts, "ok" without one, "unknown"
+    /// when the file is missing or older than `levelsMaxAge` (the collector is down).
+    static func level(_ metric: String, _ levels: AlertLevels?) -> String {
+        guard let levels else { return "unknown" }
+        return levels.levels[metric] ?? "ok"
     }
+
+    /// Seconds after which the levels file no longer speaks for the host.
+    static func levelsMaxAge(_ config: Config) -> Double { max(30, config.collectInterval * 10) }
 
     static func detailed(_ req: Request, _ ctx: WorkerContext) throws -> Response {
         let state = PoolState.read(runDir: ctx.config.runDir)
@@ -136,8 +150,9 @@ public enum HealthRoutes {
         let disk = HostFigures.disk(path: "/")
         let memPct = mem.map { $0.total > 0 ? Double($0.total - $0.available) * 100 / Double($0.total) : 0 }
         let diskPct = disk.map { $0.total > 0 ? Double($0.total - $0.free) * 100 / Double($0.total) : 0 }
-        let levels = [cpu, memPct, diskPct].compactMap { $0 }.map(level)
-        let overall = levels.contains("critical") ? "critical" : levels.contains("warning") ? "warning" : "healthy"
+        let alerts = AlertLevels.read(runDir: ctx.config.runDir, maxAge: levelsMaxAge(ctx.config))
+        let firing = Set(alerts?.levels.values.map { $0 } ?? [])
+        let overall = firing.contains("critical") ? "critical" : firing.contains("warning") ? "warning" : "healthy"
         return .json { w in
             w.beginObject()
             w.field("status", overall)
@@ -153,25 +168,27 @@ public enum HealthRoutes {
             w.beginObject("system")
             w.beginObject("cpu")
             w.field("percent", cpu)
-            w.field("status", cpu.map(level) ?? "unknown")
+            w.field("status", level("cpu", alerts))
             w.endObject()
             w.beginObject("memory")
             w.field("percent", memPct)
             w.field("total", mem.map { Int($0.total) })
             w.field("available", mem.map { Int($0.available) })
-            w.field("status", memPct.map(level) ?? "unknown")
+            w.field("status", level("memory", alerts))
             w.endObject()
             w.beginObject("disk")
             w.field("percent", diskPct)
             w.field("total", disk.map { Int($0.total) })
             w.field("free", disk.map { Int($0.free) })
-            w.field("status", diskPct.map(level) ?? "unknown")
+            w.field("status", level("disk", alerts))
+            w.endObject()
+            w.beginObject("swap")
+            w.field("status", level("swap", alerts))
             w.endObject()
             w.endObject()
-            w.beginObject("thresholds")
-            w.field("warning", 90)
-            w.field("critical", 95)
-            w.endObject()
+            // The alert rules' thresholds (`GET /api/alerts/rules` has the whole rules).
+            w.key("thresholds")
+            if let alerts { alerts.writeRules(&w) } else { w.null() }
             w.endObject()
         }
     }

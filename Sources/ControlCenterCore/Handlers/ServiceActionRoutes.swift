@@ -105,8 +105,8 @@ enum ServiceActionRoutes {
     /// without `wait`) rather than queue behind the waiters.
     static func waitSlot(_ config: Config) -> FileLock? {
         let slots = max(1, config.storageWorkers / 2)
-        let dir = config.runDir + "/action-wait"
-        mkdir(dir, 0o700)
+        let dir = config.actionWaitDir
+        mkdir(dir, 0o700) // made by the master (StatePermissions); tests may not have it
         for i in 0..<slots {
             let lock = FileLock(path: "\(dir)/\(i).lock")
             if lock.tryLock() { return lock }

@@ -1,10 +1,11 @@
-/// Auth, users, events and the service registry: the storage-backed routes.
+/// Auth, users, events, the service registry and alerts: the storage-backed routes.
 public enum StorageRoutes {
     public static func register(_ r: inout Router) {
         AuthRoutes.register(&r)
         UserRoutes.register(&r)
         EventRoutes.register(&r)
         ServiceRoutes.register(&r)
+        AlertRoutes.register(&r)
     }
 
     /// The database ping for `/health/ready`. It uses the worker's own

@@ -23,14 +23,15 @@ public enum CollectorWake {
     }
 
     /// The collector's receiving socket at `path` (a stale one is replaced),
-    /// non-blocking; mode 0600, so only the master's user (the workers') may
+    /// non-blocking; mode 0660, so only the master's user and the request
+    /// workers' group (CC_USER's, which run/ passes on: StatePermissions) may
     /// wake it. Returns -1 with errno on failure.
     public static func bind(path: String) -> Int32 {
         guard var addr = address(path) else { errno = ENAMETOOLONG; return -1 }
         let fd = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard fd >= 0 else { return -1 }
         unlink(path)
-        let old = umask(0o177)
+        let old = umask(0o117)
         defer { umask(old) }
         let rc = withUnsafePointer(to: &addr) { p in
             p.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }

@@ -5,6 +5,14 @@ public final class NetworkRates {
     public struct Rates: Equatable, Sendable {
         public var rxBytesPerSecond: Double
         public var txBytesPerSecond: Double
+        /// Per interface (alert rules' `net_rx`, `net_tx`): only those with
+        /// both counters in both readings and neither gone back.
+        public var interfaces: [String: InterfaceRate] = [:]
+    }
+
+    public struct InterfaceRate: Equatable, Sendable {
+        public var rxBytesPerSecond: Double
+        public var txBytesPerSecond: Double
     }
 
     struct Reading: Equatable {
@@ -40,6 +48,11 @@ public final class NetworkRates {
             for (name, v) in now { if let old = before[name], v >= old { total += v - old } }
             return Double(total) / seconds
         }
-        return Rates(rxBytesPerSecond: sum(a.rx, b.rx), txBytesPerSecond: sum(a.tx, b.tx))
+        var interfaces: [String: InterfaceRate] = [:]
+        for (name, rx) in b.rx {
+            guard let rx0 = a.rx[name], rx >= rx0, let tx = b.tx[name], let tx0 = a.tx[name], tx >= tx0 else { continue }
+            interfaces[name] = InterfaceRate(rxBytesPerSecond: Double(rx - rx0) / seconds, txBytesPerSecond: Double(tx - tx0) / seconds)
+        }
+        return Rates(rxBytesPerSecond: sum(a.rx, b.rx), txBytesPerSecond: sum(a.tx, b.tx), interfaces: interfaces)
     }
 }

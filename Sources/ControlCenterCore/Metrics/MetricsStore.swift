@@ -21,6 +21,11 @@ public struct MetricsStore: Sendable {
         "\(directory)/\(pid)-\(startedMillis)\(Self.suffix)"
     }
 
+    /// The fold's lock and result are shared by the master (root) and the
+    /// request workers (CC_USER when the master is root), whose group the
+    /// directory passes on (StatePermissions): read-write for that group.
+    static let sharedMode: mode_t = 0o660
+
     public func ensureDirectory() { mkdir(directory, 0o700) }
 
     /// Decoded files of live workers by name, reused while a file's mtime and
@@ -34,7 +39,7 @@ public struct MetricsStore: Sendable {
     /// Folds exited workers' files and returns the pool's totals: the folded
     /// total plus every live worker's last written file.
     public func totals(cache: Cache? = nil) -> [String: Double] {
-        let lock = FileLock(path: directory + "/fold.lock")
+        let lock = FileLock(path: directory + "/fold.lock", mode: Self.sharedMode)
         guard lock.lock() else { return [:] }
         defer { lock.unlock() }
         return foldLocked(cache: cache).samples
@@ -43,7 +48,7 @@ public struct MetricsStore: Sendable {
     /// The master's fold after a reap: skipped when a scrape holds the lock
     /// (that scrape folds the same files).
     public func foldIfFree() {
-        let lock = FileLock(path: directory + "/fold.lock")
+        let lock = FileLock(path: directory + "/fold.lock", mode: Self.sharedMode)
         guard lock.tryLock() else { return }
         defer { lock.unlock() }
         _ = foldLocked(cache: nil)
@@ -92,7 +97,7 @@ public struct MetricsStore: Sendable {
         if let cache { cache.files = cache.files.filter { seen.contains($0.key) } }
         if !newlyFolded.isEmpty {
             exited.folded = newlyFolded
-            guard AtomicFile.write(exited.encode(), to: foldedPath) else {
+            guard AtomicFile.write(exited.encode(), to: foldedPath, mode: Self.sharedMode) else {
                 // Not folded: count them as live this time and retry next time.
                 live.add(exited.samples)
                 return live

@@ -75,6 +75,10 @@ extension NginxRender {
                 \(apiLimit)
                 fastcgi_pass cc_storage;
             }
+            location /api/alerts/ {
+                \(apiLimit)
+                fastcgi_pass cc_storage;
+            }
             # Test-only routes (CC_TEST_ROUTES=true): they sleep, crash or stall the
             # database, so they run in the pool meant for slow work.
             location /api/test/ {

@@ -23,8 +23,14 @@ public final class Master {
     private var reportedReady = false
     /// The new binary's `migrate --check`, run on HUP before the reload.
     private var schemaCheck: (pid: pid_t, startedAt: Double)?
+    /// CC_USER when the master is root: request workers drop to it, and the
+    /// files they share with root's children get its group.
+    private let workerUser: WorkerUser?
 
-    public init(config: Config, log: Log) {
+    /// - Parameter workerUser: `WorkerUser.resolve(config)`, done by the
+    ///   caller before it touches the state directory.
+    public init(config: Config, log: Log, workerUser: WorkerUser?) {
+        self.workerUser = workerUser
         self.config = config
         self.log = log
         self.executable = Spawner.currentExecutable()
@@ -85,7 +91,7 @@ public final class Master {
     private func prepareDirectories() throws {
         var dirs: [(String, Int)] = [(config.stateDir, 0o755), (config.runDir, 0o755), (config.workerStatusDir, 0o755),
                                      (config.cacheDir, 0o700), (config.publishDir, 0o700),
-                                     (MetricsStore(runDir: config.runDir).directory, 0o700)]
+                                     (MetricsStore(runDir: config.runDir).directory, 0o700), (config.actionWaitDir, 0o700)]
         if config.writesViews { dirs.append((config.viewsDir, 0o755)) }
         for (dir, mode) in dirs {
             if mkdir(dir, mode_t(mode)) != 0 && errno != EEXIST {
@@ -94,6 +100,7 @@ public final class Master {
         }
         chmod(config.cacheDir, 0o700)
         chmod(config.publishDir, 0o700)
+        if let user = workerUser { try share(with: user) }
         // nginx's workers run as another user (CC_NGINX_USER) and reach the
         // sockets and the views through these: search permission, no listing.
         if let user = config.nginx.user {
@@ -106,6 +113,7 @@ public final class Master {
                     + "\(user) can traverse, or grant it search only: setfacl -m u:\(user):x \(blocked)")
             }
         }
+        if let user = workerUser { try checkReach(user) }
         // Views of a previous master may be of another form (before snapshot
         // format 3 the processes view held command lines) or no longer wanted
         // (CC_NGINX_VIEWS or CC_PUBLIC_READ turned off): leave no public copy
@@ -113,6 +121,40 @@ public final class Master {
         Self.removeFiles(in: config.viewsDir, endingWith: ".json")
         // Status files of workers from a previous master are meaningless now.
         Self.removeFiles(in: config.workerStatusDir, endingWith: ".status")
+    }
+
+    /// Root's children and the request workers (`user`) share the state
+    /// directory through its group (StatePermissions).
+    private func share(with user: WorkerUser) throws {
+        createLogFiles()
+        let failed = StatePermissions.apply(StatePermissions.plan(config), group: user.gid)
+        guard failed.isEmpty else {
+            throw ConfigError("cannot give the files request workers share (CC_USER \(user.name)) their group and mode: "
+                + failed.joined(separator: "; "))
+        }
+        log.info("request workers run as an unprivileged user", ["user": user.name, "uid": String(user.uid),
+                                                                  "gid": String(user.gid)])
+    }
+
+    /// Refuses to start when `user` cannot reach the state directory (a
+    /// 0700 directory above it); checked after nginx's reach, so that a
+    /// directory closed to both is named for nginx first.
+    private func checkReach(_ user: WorkerUser) throws {
+        if let blocked = DirectoryReach.firstUnsearchable(path: config.stateDir, user: user.name) {
+            throw ConfigError("request workers run as \(user.name) (CC_USER) and cannot reach \(config.stateDir): "
+                + "\(blocked) is not searchable by \(user.name). Put CC_STATE_DIR under a path \(user.name) can "
+                + "traverse, or grant it search only: setfacl -m u:\(user.name):x \(blocked)")
+        }
+    }
+
+    /// Workers open the log files before they drop root but reopen them on
+    /// USR1 as CC_USER, so the master makes each one (as nginx's master
+    /// does) and gives it the workers' group, at start and at every USR1.
+    private func createLogFiles() {
+        for path in StatePermissions.logFiles(config) {
+            let fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0o660)
+            if fd >= 0 { close(fd) }
+        }
     }
 
     /// Adds group and other search (x) to `dir`; true if it lacked them.
@@ -181,6 +223,11 @@ public final class Master {
             log.info("resizing pool", ["pool": state.groups[0].spec.name, "from": String(from), "to": String(to)])
         case SIGUSR1:
             log.reopen()
+            if let user = workerUser {
+                createLogFiles()
+                StatePermissions.apply(StatePermissions.logFiles(config).map { StatePermissions.Grant($0, 0o660) },
+                                       group: user.gid)
+            }
             log.info("reopened logs")
             for pid in state.children.keys { kill(pid, SIGUSR1) }
         default: break
@@ -230,6 +277,9 @@ public final class Master {
             env["LIBFCGI_OS_CLOSE_POLL_TIMEOUT"] = "0"
         }
         if let file = config.configFile { env["CC_CONFIG_FILE"] = file }
+        // The user the shared files were given at start: a HUP that changes
+        // CC_USER in the file must not move workers to another (restart).
+        if let user = workerUser { env["CC_USER"] = user.name }
         return env
     }
 
@@ -358,6 +408,10 @@ public final class Master {
             if !ignored.isEmpty {
                 log.warning("pools and their listen addresses change only on restart; keeping the old ones",
                             ["pools": ignored.joined(separator: ",")])
+            }
+            if let user = workerUser, fresh.user != user.name {
+                log.warning("CC_USER changes only on restart; workers keep running as the old user",
+                            ["user": user.name, "configured": fresh.user])
             }
             config = fresh
             for fd in listeners where fd >= 0 { ListenSocket.setAcceptTimeout(fd, seconds: fresh.acceptWakeup) }

@@ -98,6 +98,7 @@ public enum Migrations {
         ]),
         ServiceSchema.migration,
         HistorySchema.migration,
+        AlertSchema.migration,
     ]
 
     public static var latest: Int { all.last?.version ?? 0 }

@@ -68,7 +68,9 @@ public final class Supervisor {
         }
         mkdir(config.serviceLogDir, 0o750)
         unlink(config.supervisorWakePath)
-        guard mkfifo(config.supervisorWakePath, 0o600) == 0 else {
+        // 0660: request workers write to it, as CC_USER when the master is
+        // root (run/ is set-group-id with that user's group: StatePermissions).
+        guard mkfifo(config.supervisorWakePath, 0o600) == 0, chmod(config.supervisorWakePath, 0o660) == 0 else {
             log.error("cannot create the wake-up FIFO", ["path": config.supervisorWakePath, "errno": String(errno)])
             return 1
         }

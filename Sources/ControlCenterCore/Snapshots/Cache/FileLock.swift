@@ -4,15 +4,23 @@ import Glibc
 /// dies, so a refresher killed mid-scan never wedges the others.
 final class FileLock {
     let path: String
+    /// The lock file's mode when this process creates it.
+    let mode: mode_t
     private var fd: Int32 = -1
 
-    init(path: String) { self.path = path }
+    init(path: String, mode: mode_t = 0o600) {
+        self.path = path
+        self.mode = mode
+    }
 
     deinit { if fd >= 0 { close(fd) } }
 
     private func open() -> Bool {
         if fd >= 0 { return true }
-        fd = Glibc.open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
+        fd = Glibc.open(path, O_RDWR | O_CREAT | O_CLOEXEC, mode)
+        // The umask may have taken group bits `mode` asks for; only the
+        // owner may change them, so another user's file is left as it is.
+        if fd >= 0 { _ = fchmod(fd, mode) }
         return fd >= 0
     }
 

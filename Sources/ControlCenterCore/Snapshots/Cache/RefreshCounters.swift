@@ -37,6 +37,6 @@ public struct RefreshCounters: Sendable, Equatable {
         let text = "refreshes=\(refreshes)\nerrors=\(errors)\nlast_duration_us=\(lastDurationMicros)\n"
             + "total_duration_us=\(totalDurationMicros)\n"
             + "last_taken_at_ms=\(lastTakenAtMillis)\nlast_error=\(error)\n"
-        AtomicFile.write(Array(text.utf8), to: path)
+        AtomicFile.write(Array(text.utf8), to: path, mode: 0o640) // read by workers (/api/pool/status)
     }
 }

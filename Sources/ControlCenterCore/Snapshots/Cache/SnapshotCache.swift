@@ -9,6 +9,11 @@ import Glibc
 ///   this request wins the non-blocking lock, in which case it refreshes.
 /// - Without a usable copy, requests queue on the lock and re-check the file
 ///   after getting it, so a cold start costs one scan, not one per worker.
+///
+/// A cache that does not refresh (a worker that dropped root, which would
+/// see only its own user's /proc entries) serves the collector's copy while
+/// it is younger than `CC_CACHE_MAX_STALE`, its age shown as for any copy,
+/// and answers 503 after that: never a view of what one user may read.
 public final class SnapshotCache {
     public let config: Config
     public let directory: String
@@ -17,11 +22,15 @@ public final class SnapshotCache {
     private var loaded: [SnapshotKind: LoadedSnapshot] = [:]
     private var locks: [SnapshotKind: FileLock] = [:]
     private var builders: [SnapshotKind: SnapshotBuilder] = [:]
+    /// False: only the collector writes this cache; see the type's comment.
+    public let refreshes: Bool
 
-    public init(config: Config, directory: String? = nil, viewsDirectory: String?? = nil) {
+    public init(config: Config, directory: String? = nil, viewsDirectory: String?? = nil, refreshes: Bool = true) {
         self.config = config
+        self.refreshes = refreshes
         self.directory = directory ?? config.cacheDir
         self.viewsDirectory = viewsDirectory ?? (config.writesViews ? config.viewsDir : nil)
+        guard refreshes else { return }
         // The master creates them; tests and the CLI may not have them yet.
         Self.makePath(self.directory, mode: 0o700)
         if let v = self.viewsDirectory { Self.makePath(v, mode: 0o755) }
@@ -44,6 +53,7 @@ public final class SnapshotCache {
 
         let current = published(kind)
         if let current, now - current.takenAtMillis < ttl { return current }
+        guard refreshes else { return try collectorCopy(kind, current: current, maxStale: maxStale) }
 
         let lock = lockFor(kind)
         if let current, now - current.takenAtMillis < maxStale {
@@ -64,6 +74,28 @@ public final class SnapshotCache {
             if let again, Clock.wallMillis() - again.takenAtMillis < maxStale { return again }
             throw APIError.unavailable("cannot build the \(kind.rawValue) snapshot: \(error)")
         }
+    }
+
+    /// Seconds a non-refreshing cache waits for the collector's first copy
+    /// (a request right after the master started), polling the file.
+    static let firstCopyWait = 2.0
+
+    private func collectorCopy(_ kind: SnapshotKind, current: LoadedSnapshot?, maxStale: Int64) throws -> LoadedSnapshot {
+        var copy = current
+        let deadline = Clock.monotonicSeconds() + min(Self.firstCopyWait, config.requestTimeout / 2)
+        while copy == nil, Clock.monotonicSeconds() < deadline {
+            Clock.sleep(seconds: 0.05)
+            copy = published(kind)
+        }
+        guard let copy else {
+            throw APIError.unavailable("no \(kind.rawValue) snapshot yet: the collector has not written one")
+        }
+        let age = Clock.wallMillis() - copy.takenAtMillis
+        guard age < maxStale else {
+            throw APIError.unavailable("the \(kind.rawValue) snapshot is \(age / 1000) s old, beyond CC_CACHE_MAX_STALE: "
+                + "the collector is not refreshing it")
+        }
+        return copy
     }
 
     /// Rebuilds `kind` now, whatever its age (the CLI benchmark uses this).
@@ -120,7 +152,8 @@ public final class SnapshotCache {
             let bytes = SnapshotFile.encode(kind: kind, takenAtMillis: input.takenAtMillis, takenAtMonoNanos: input.monoNanos,
                                             refreshMicros: micros, itemCount: built.itemCount, sections: built.sections)
             let path = kind.snapPath(directory)
-            guard AtomicFile.write(bytes, to: path) else { throw SnapshotError("cannot write \(path): errno \(errno)") }
+            // 0640: request workers read it through the cache directory's group (StatePermissions).
+            guard AtomicFile.write(bytes, to: path, mode: 0o640) else { throw SnapshotError("cannot write \(path): errno \(errno)") }
             guard let file = SnapshotFile.decode(bytes, kind: kind) else { throw SnapshotError("encoded snapshot does not decode") }
             let snap = LoadedSnapshot(file: file, identity: FileIdentity.of(path: path))
             if !publishView(kind, file, takenAtMillis: input.takenAtMillis) {

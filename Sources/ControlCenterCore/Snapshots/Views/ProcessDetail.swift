@@ -36,12 +36,26 @@ enum ProcessDetail {
         for c in children(pid, scanner: scanner, snapshot: snapshot) { w.int(Int(c)) }
         w.endArray()
         if access == .viewer {
+            // A worker that dropped root (CC_USER) may not read these for
+            // another user's process: each such field is null, and
+            // `unreadable` says why, so a client never takes it for "none".
+            var unreadable: [String] = []
+            func denied() -> Bool { errno == EACCES || errno == EPERM }
             w.field("cmdline", p.cmdline)
-            w.field("exe", r.readlink("/proc/\(pid)/exe"))
-            w.field("cwd", r.readlink("/proc/\(pid)/cwd"))
-            w.field("fd_count", fdCount(pid))
-            writeIO(&w, pid: pid, reader: r)
+            let exe = r.readlink("/proc/\(pid)/exe")
+            if exe == nil, denied() { unreadable.append("exe") }
+            w.field("exe", exe)
+            let cwd = r.readlink("/proc/\(pid)/cwd")
+            if cwd == nil, denied() { unreadable.append("cwd") }
+            w.field("cwd", cwd)
+            let fds = fdCount(pid)
+            if fds == nil, denied() { unreadable.append("fd_count") }
+            w.field("fd_count", fds)
+            if !writeIO(&w, pid: pid, reader: r), denied() { unreadable.append("io") }
             w.field("cgroup", r.string("/proc/\(pid)/cgroup").map { trimmedLines($0) })
+            w.beginObject("unreadable")
+            for field in unreadable { w.field(field, "permission") }
+            w.endObject()
         }
         w.endObject()
         return true
@@ -56,8 +70,15 @@ enum ProcessDetail {
         return n
     }
 
-    static func writeIO(_ w: inout JSONWriter, pid: Int32, reader: ProcReader) {
-        guard let text = reader.string("/proc/\(pid)/io") else { w.nullField("io"); return }
+    /// False when /proc/<pid>/io could not be read (`io` is then null).
+    @discardableResult
+    static func writeIO(_ w: inout JSONWriter, pid: Int32, reader: ProcReader) -> Bool {
+        guard let text = reader.string("/proc/\(pid)/io") else {
+            let saved = errno
+            w.nullField("io")
+            errno = saved
+            return false
+        }
         w.beginObject("io")
         for line in text.split(separator: "\n") {
             let parts = line.split(separator: ":")
@@ -65,6 +86,7 @@ enum ProcessDetail {
             w.field(String(parts[0]), v)
         }
         w.endObject()
+        return true
     }
 
     /// From the kernel's per-thread children lists when present, else from

@@ -32,6 +32,7 @@ public final class Collector {
     private let storage: StorageService
     private var wakeFD: Int32 = -1
     private var eventsError: String?
+    private let history: HistoryRecorder
     private let alerts = AlertEngine()
     private var alertsError: String?
     /// What run/alert-levels holds, so an unchanged file is only touched.
@@ -49,6 +50,7 @@ public final class Collector {
         self.log = log
         cache = SnapshotCache(config: config)
         storage = StorageService(config: config, log: log)
+        history = HistoryRecorder(config: config, log: log)
         // Live updates are on when asked for and nginx can carry them (the
         // same test as the renderer's); otherwise the collector only samples.
         publisher = config.nginx.nchan && NginxRender.nchanInstalled
@@ -128,6 +130,7 @@ public final class Collector {
                                replacingWaiting: true)
             evaluateAlerts(config.testMetricsFile.map(AlertMetrics.values(testFile:))
                            ?? AlertMetrics.values(stats: stats, network: rates))
+            history.record(stats: stats, storage: storage)
         } catch {
             log.error("stats sample failed", ["error": String(describing: error)])
         }

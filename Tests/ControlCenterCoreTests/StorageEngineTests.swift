@@ -33,7 +33,10 @@ class StorageEngineTests: StorageTestCase {
             try db.execute("DROP SCHEMA public CASCADE", [])
             try db.execute("CREATE SCHEMA public", [])
         } else {
-            for t in ["users", "revoked_tokens", "login_failures", "events", "events_fts", "stream_tickets", "services", "service_state", "service_actions", "process_signals", "alert_rules", "alerts", "alert_silences", "schema_migrations"] {
+            for t in ["users", "revoked_tokens", "login_failures", "events", "events_fts", "stream_tickets",
+                      "services", "service_state", "service_actions", "process_signals",
+                      "history_series", "history_raw", "history_1m", "history_15m", "history_1h", "history_6h",
+                      "alert_rules", "alerts", "alert_silences", "schema_migrations"] {
                 try db.execute("DROP TABLE \(t)", [])
             }
         }

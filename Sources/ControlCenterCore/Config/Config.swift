@@ -51,6 +51,14 @@ public struct Config: Sendable, Equatable {
     /// Networks besides loopback that may scrape /metrics (CC_METRICS_ALLOW):
     /// nginx's `allow` list and the worker's own check.
     public var metricsAllow: [CIDR]
+    /// How long each history tier is kept (HistoryTier), in seconds:
+    /// CC_HISTORY_RAW_HOURS, CC_HISTORY_MINUTE_DAYS, CC_HISTORY_15MINUTE_DAYS,
+    /// CC_HISTORY_HOUR_DAYS, CC_HISTORY_6HOUR_DAYS.
+    public var historyRetention: [HistoryTier: Int64]
+    /// Days events (CC_EVENTS_RETENTION_DAYS) and audit records
+    /// (CC_AUDIT_RETENTION_DAYS) are kept; EventRetention prunes them.
+    public var eventsRetentionDays: Int
+    public var auditRetentionDays: Int
     /// Networks alert notification targets may be in (CC_ALERT_TARGET_ALLOW):
     /// checked when a target is stored and again at each connection.
     public var alertTargetAllow: [CIDR]
@@ -160,6 +168,13 @@ public struct Config: Sendable, Equatable {
         ("CC_CACHE_MAX_STALE", "30", "Seconds an old snapshot may still be served while one process refreshes it"),
         ("CC_COLLECT_INTERVAL", "1", "Seconds between two samples of the collector (stats snapshot and one live message)"),
         ("CC_METRICS_ALLOW", "(none)", "Comma-separated client CIDRs besides loopback that may scrape /metrics (nginx allow list, checked again by the worker)"),
+        ("CC_HISTORY_RAW_HOURS", "48", "Hours the collector's raw history samples are kept"),
+        ("CC_HISTORY_MINUTE_DAYS", "90", "Days the 1-minute history roll-ups (average, min, max) are kept"),
+        ("CC_HISTORY_15MINUTE_DAYS", "90", "Days the 15-minute history roll-ups (average, min, max) are kept"),
+        ("CC_HISTORY_HOUR_DAYS", "730", "Days the 1-hour history roll-ups (average, min, max) are kept"),
+        ("CC_HISTORY_6HOUR_DAYS", "730", "Days the 6-hour history roll-ups (average, min, max) are kept"),
+        ("CC_EVENTS_RETENTION_DAYS", "90", "Days events are kept (the collector prunes older ones, alert transitions included)"),
+        ("CC_AUDIT_RETENTION_DAYS", "365", "Days audit records (events of source 'audit') are kept"),
         // Alert notifications (issue 11).
         ("CC_ALERT_TARGET_ALLOW", "127.0.0.0/8,::1", "Comma-separated CIDRs alert notification targets (webhooks, Alertmanager) may resolve to and connect to; a target elsewhere is refused. Add your receivers' networks"),
         ("CC_USER", "control-center", "User the request workers run as when the master is root (the collector and the supervisor keep root); must exist (Scripts/run creates it)"),
@@ -274,6 +289,15 @@ public struct Config: Sendable, Equatable {
         nginxViews = try p.bool("CC_NGINX_VIEWS", default: true)
         collectInterval = try p.double("CC_COLLECT_INTERVAL", default: 1, range: 0.05...3600)
         metricsAllow = try CIDR.list(p.string("CC_METRICS_ALLOW") ?? "", setting: "CC_METRICS_ALLOW")
+        historyRetention = [
+            .raw: Int64(try p.int("CC_HISTORY_RAW_HOURS", default: 48, range: 1...(24 * 365))) * 3600,
+            .minute: Int64(try p.int("CC_HISTORY_MINUTE_DAYS", default: 90, range: 1...3650)) * 86_400,
+            .quarterHour: Int64(try p.int("CC_HISTORY_15MINUTE_DAYS", default: 90, range: 1...36_500)) * 86_400,
+            .hour: Int64(try p.int("CC_HISTORY_HOUR_DAYS", default: 730, range: 1...36_500)) * 86_400,
+            .sixHours: Int64(try p.int("CC_HISTORY_6HOUR_DAYS", default: 730, range: 1...36_500)) * 86_400,
+        ]
+        eventsRetentionDays = try p.int("CC_EVENTS_RETENTION_DAYS", default: 90, range: 1...36_500)
+        auditRetentionDays = try p.int("CC_AUDIT_RETENTION_DAYS", default: 365, range: 1...36_500)
         alertTargetAllow = try CIDR.list(p.string("CC_ALERT_TARGET_ALLOW") ?? "127.0.0.0/8,::1", setting: "CC_ALERT_TARGET_ALLOW")
         httpPort = try p.int("CC_HTTP_PORT", default: 8080, range: 1...65535)
         nginx = try NginxSettings(p)

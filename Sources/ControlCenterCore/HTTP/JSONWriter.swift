@@ -160,14 +160,18 @@ public struct JSONWriter: Sendable {
         appendUInt(UInt64(whole / s))
         var frac = whole % s
         guard places > 0, frac != 0 else { return }
-        var digits = [UInt8](repeating: UInt8(ascii: "0"), count: places)
-        for i in stride(from: places - 1, through: 0, by: -1) {
-            digits[i] = UInt8(ascii: "0") + UInt8(frac % 10)
-            frac /= 10
-        }
-        while digits.last == UInt8(ascii: "0") { digits.removeLast() }
+        // Digits written in place, trailing zeros dropped: no array per number.
+        var kept = places
+        while frac % 10 == 0 { frac /= 10; kept -= 1 }
         bytes.append(UInt8(ascii: "."))
-        bytes.append(contentsOf: digits)
+        let at = bytes.count
+        bytes.append(contentsOf: repeatElement(UInt8(ascii: "0"), count: kept))
+        var i = at + kept - 1
+        while frac > 0 {
+            bytes[i] = UInt8(ascii: "0") + UInt8(frac % 10)
+            frac /= 10
+            i -= 1
+        }
     }
 }
 

@@ -5,6 +5,7 @@ public enum Application {
         HealthRoutes.register(&r, readiness: readinessChecks(config: config))
         PoolRoutes.register(&r, sections: statusSections(config: config))
         SystemRoutes.register(&r)
+        HistoryRoutes.register(&r)
         MetricsRoutes.register(&r)
         ContractRoutes.register(&r)
         StorageRoutes.register(&r)

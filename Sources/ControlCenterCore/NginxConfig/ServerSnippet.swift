@@ -66,6 +66,11 @@ extension NginxRender {
                 \(apiLimit)
                 fastcgi_pass cc_storage;
             }
+            # Metric history: a database query, so the storage pool.
+            location = /api/system/history {
+                \(apiLimit)
+                fastcgi_pass cc_storage;
+            }
             location /api/services {
                 \(apiLimit)
                 fastcgi_pass cc_storage;

@@ -97,6 +97,7 @@ public enum Migrations {
             "CREATE INDEX stream_tickets_expires ON stream_tickets (expires_at)",
         ]),
         ServiceSchema.migration,
+        HistorySchema.migration,
         AlertSchema.migration,
         ProcessSignalSchema.migration,
     ]

@@ -89,7 +89,8 @@ final class DashboardPrivateBrowserTests: XCTestCase {
 /// metric source), so that a rule the page adds fires at once.
 private func syntheticCPU() -> [String: String] {
     let path = FileManager.default.temporaryDirectory.appendingPathComponent("cc-ui-metrics-\(getpid())-\(UUID().uuidString.prefix(8)).json").path
-    FileManager.default.createFile(atPath: path, contents: Data(#"{"cpu": 99}"#.utf8))
+    // A file that cannot be written leaves the alert step to fail, with its own message.
+    _ = FileManager.default.createFile(atPath: path, contents: Data(#"{"cpu": 99}"#.utf8))
     return ["CC_TEST_ROUTES": "true", "CC_TEST_METRICS_FILE": path]
 }
 

@@ -344,9 +344,10 @@ public final class Supervisor {
             unrecordedSignals[r.id] = answer
             try repo.answer(r.id, answer.0, message: answer.1)
             unrecordedSignals.removeValue(forKey: r.id)
-            try? EventRepository(db).insert(Event(level: answer.0 == .sent ? .info : .warning, source: "supervisor", actor: r.actor,
-                                                  action: "process.signal", target: "pid \(r.pid)",
-                                                  message: "SIG\(r.signal.rawValue) asked by \(r.actor): \(answer.1)", data: nil))
+            // The answer is recorded; its event is a courtesy that a failing insert must not undo.
+            _ = try? EventRepository(db).insert(Event(level: answer.0 == .sent ? .info : .warning, source: "supervisor", actor: r.actor,
+                                                      action: "process.signal", target: "pid \(r.pid)",
+                                                      message: "SIG\(r.signal.rawValue) asked by \(r.actor): \(answer.1)", data: nil))
         }
     }
 

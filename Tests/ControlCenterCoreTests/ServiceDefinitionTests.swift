@@ -1,5 +1,6 @@
 @testable import ControlCenterCore
 import Foundation
+import Glibc
 import XCTest
 
 /// The registry's pure rules: parsing a definition and the dependency graph.
@@ -133,6 +134,31 @@ final class ServiceDefinitionTests: XCTestCase {
             let d = try parse(["name": "a", "command": ["x"], k: v])
             XCTAssertThrowsError(try d.checkHost(), "\(k)=\(v)") { XCTAssertEqual(($0 as? ServiceDefinition.Invalid)?.field, k) }
         }
+    }
+
+    func testAccountDefaultsToCCUserUnderRootOnly() throws {
+        let plain = try parse(["name": "a", "command": ["x"]])
+        let named = try parse(["name": "a", "command": ["x"], "user": "daemon"])
+        XCTAssertEqual(ServiceAccount.userName(plain, defaultUser: "control-center", supervisorIsRoot: true), "control-center")
+        XCTAssertNil(ServiceAccount.userName(plain, defaultUser: "control-center", supervisorIsRoot: false),
+                     "a supervisor that is not root starts services as itself")
+        XCTAssertEqual(ServiceAccount.userName(named, defaultUser: "control-center", supervisorIsRoot: true), "daemon")
+        XCTAssertEqual(ServiceAccount.userName(named, defaultUser: "control-center", supervisorIsRoot: false), "daemon")
+
+        let nobody = try XCTUnwrap(getpwnam("nobody")).pointee
+        let asDefault = try ServiceAccount.resolve(plain, defaultUser: "nobody", supervisorIsRoot: true)
+        XCTAssertEqual([asDefault.uid, asDefault.gid], [nobody.pw_uid, nobody.pw_gid])
+        XCTAssertEqual(asDefault.name, "nobody")
+        XCTAssertTrue(asDefault.setIDs)
+        XCTAssertTrue(asDefault.groups.contains(nobody.pw_gid))
+        let own = try ServiceAccount.resolve(plain, defaultUser: "nobody", supervisorIsRoot: false)
+        XCTAssertEqual(own.uid, getuid())
+        XCTAssertFalse(own.setIDs)
+        XCTAssertThrowsError(try ServiceAccount.resolve(plain, defaultUser: "no-such-user-x", supervisorIsRoot: true))
+
+        XCTAssertTrue(try parse(["name": "a", "command": ["x"], "user": "root"]).runsAsRoot)
+        XCTAssertFalse(named.runsAsRoot)
+        XCTAssertFalse(plain.runsAsRoot, "without user a service runs as CC_USER, which is never uid 0")
     }
 
     func testGraph() {

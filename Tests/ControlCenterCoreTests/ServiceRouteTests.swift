@@ -50,9 +50,18 @@ class ServiceRouteTests: StorageTestCase {
         XCTAssertEqual(try h.count("SELECT COUNT(*) FROM events WHERE data LIKE '%s3cret%' OR message LIKE '%s3cret%'"), 0, "no environment in the audit log")
     }
 
-    func testRootIsAuditedAsAWarning() throws {
+    func testRootNeedsAnAdminAndIsAuditedAsAWarning() throws {
+        let (_, op) = try h.makeUser("oscar", role: "operator")
+        XCTAssertEqual(h.call("POST", "/api/services", json: service("rooty", ["user": "root"]), token: op).status, 403)
+        XCTAssertEqual(try servicesRows(), 0, "an operator cannot make a service run as root")
         create(service("rooty", ["user": "root"]))
-        XCTAssertEqual(try h.count("SELECT COUNT(*) FROM events WHERE action = 'service.create' AND target = 'rooty' AND level = 'warning' AND message LIKE '%root%'"), 1)
+        XCTAssertEqual(try h.count("SELECT COUNT(*) FROM events WHERE action = 'service.create' AND target = 'rooty' AND level = 'warning' AND message LIKE '%runs as root%'"), 1)
+        // Without `user` a service runs as CC_USER, never root: an ordinary change.
+        create(service("plain"))
+        XCTAssertEqual(try h.count("SELECT COUNT(*) FROM events WHERE action = 'service.create' AND target = 'plain' AND level = 'info' AND message NOT LIKE '%root%'"), 1)
+        let up = h.call("PUT", "/api/services/plain", json: ["command": ["/bin/true"], "user": "root"], token: h.adminToken)
+        XCTAssertEqual(up.status, 200, String(decoding: up.body, as: UTF8.self))
+        XCTAssertEqual(try h.count("SELECT COUNT(*) FROM events WHERE action = 'service.update' AND target = 'plain' AND level = 'warning' AND message LIKE '%runs as root%'"), 1)
     }
 
     func testListKeepsTheOldShapeAndPages() throws {
@@ -212,7 +221,7 @@ class ServiceRouteTests: StorageTestCase {
 final class ServiceRoutePostgresTests: ServiceRouteTests {
     override class var engine: TestEngine { .postgres }
     override func testCreateGetUpdateDeleteWithAudit() throws { try super.testCreateGetUpdateDeleteWithAudit() }
-    override func testRootIsAuditedAsAWarning() throws { try super.testRootIsAuditedAsAWarning() }
+    override func testRootNeedsAnAdminAndIsAuditedAsAWarning() throws { try super.testRootNeedsAnAdminAndIsAuditedAsAWarning() }
     override func testListKeepsTheOldShapeAndPages() throws { try super.testListKeepsTheOldShapeAndPages() }
     override func testDependenciesAndCycles() throws { try super.testDependenciesAndCycles() }
     override func testBadInputIs400AndWritesNothing() throws { try super.testBadInputIs400AndWritesNothing() }

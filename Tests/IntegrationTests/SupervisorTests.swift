@@ -1,3 +1,4 @@
+@testable import ControlCenterCore
 import Foundation
 import Glibc
 import XCTest
@@ -224,6 +225,33 @@ final class SupervisorTests: XCTestCase {
         }
         XCTAssertEqual(try call("GET", "/api/services/talker/logs", token: nil).status, 401)
         XCTAssertEqual(try call("GET", "/api/services/nope/logs").status, 404)
+    }
+
+    /// Under a root master a service without `user` runs as CC_USER and can
+    /// reopen its own output (the FIFO is its user's); `user: root` runs as 0.
+    func testServiceWithoutUserRunsAsCCUserAndRootOnlyWhenNamed() throws {
+        try XCTSkipUnless(geteuid() == 0, "services run as CC_USER only under a root supervisor; this run is not root")
+        let user = try XCTUnwrap(getpwnam(try Config.load().user), "CC_USER exists (Scripts/test creates it)").pointee
+        try register(["name": "plain", "start_timeout_seconds": 0.2,
+                      "command": ["/bin/sh", "-c", "echo reopened > /dev/stdout; exec sleep 1000"]])
+        try register(["name": "rooted", "user": "root", "command": ["/bin/sleep", "1000"], "start_timeout_seconds": 0.2])
+        defer {
+            for name in ["plain", "rooted"] {
+                _ = try? call("POST", "/api/services/\(name)/stop?wait=5")
+                _ = try? call("DELETE", "/api/services/\(name)")
+            }
+        }
+        let plain = try call("POST", "/api/services/plain/start?wait=5")
+        let plainPid = try XCTUnwrap(plain.json?["pid"] as? Int, plain.text)
+        let ids = try PrivilegeSeparationTests.ids(pid_t(plainPid))
+        XCTAssertEqual(ids.uid, Array(repeating: user.pw_uid, count: 4), "CC_USER's uid")
+        XCTAssertEqual(ids.gid, Array(repeating: user.pw_gid, count: 4), "CC_USER's gid")
+        XCTAssertTrue(waitUntil(3) {
+            ((try? self.call("GET", "/api/services/plain/logs"))?.json?["logs"] as? [String]) == ["reopened"]
+        }, "a service that reopens /dev/stdout writes its log")
+        let rooted = try call("POST", "/api/services/rooted/start?wait=5")
+        let rootPid = try XCTUnwrap(rooted.json?["pid"] as? Int, rooted.text)
+        XCTAssertEqual(try PrivilegeSeparationTests.ids(pid_t(rootPid)).uid, [0, 0, 0, 0], "user: root runs as root")
     }
 
     func health(_ name: String) -> String? { (try? status(name))?["health"] as? String }

@@ -173,11 +173,11 @@ public struct Config: Sendable, Equatable {
         ("CC_HISTORY_15MINUTE_DAYS", "90", "Days the 15-minute history roll-ups (average, min, max) are kept"),
         ("CC_HISTORY_HOUR_DAYS", "730", "Days the 1-hour history roll-ups (average, min, max) are kept"),
         ("CC_HISTORY_6HOUR_DAYS", "730", "Days the 6-hour history roll-ups (average, min, max) are kept"),
-        ("CC_EVENTS_RETENTION_DAYS", "90", "Days events are kept (the collector prunes older ones, alert transitions included)"),
+        ("CC_EVENTS_RETENTION_DAYS", "90", "Days events are kept (the collector prunes older ones, alert transitions included), and closed alerts"),
         ("CC_AUDIT_RETENTION_DAYS", "365", "Days audit records (events of source 'audit') are kept"),
         // Alert notifications (issue 11).
         ("CC_ALERT_TARGET_ALLOW", "127.0.0.0/8,::1", "Comma-separated CIDRs alert notification targets (webhooks, Alertmanager) may resolve to and connect to; a target elsewhere is refused. Add your receivers' networks"),
-        ("CC_USER", "control-center", "User the request workers run as when the master is root (the collector and the supervisor keep root); must exist (Scripts/run creates it)"),
+        ("CC_USER", "control-center", "User the request workers, and services whose definition names no user, run as when the master is root (the collector and the supervisor keep root); must exist (Scripts/run creates it)"),
         ("CC_NGINX_VIEWS", "true", "nginx serves the default processes, stats and network views from pre-rendered files while they are fresh (needs nginx's Lua and echo modules; only with CC_PUBLIC_READ=true)"),
         // Alerts (issue 11 §2).
         ("CC_TEST_METRICS_FILE", "(none)", "Tests only, honoured with CC_TEST_ROUTES=true: a JSON object of series to values ({\"cpu\": 95, \"disk:/\": 97}) that alert rules read instead of the host's figures"),

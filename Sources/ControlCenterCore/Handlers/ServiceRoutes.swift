@@ -63,7 +63,7 @@ enum ServiceRoutes {
         w.field("role", p.user.role.rawValue)
         if let def { w.field("user", def.user) }
         w.endObject()
-        let root = def?.user == "root"
+        let root = def?.runsAsRoot ?? false
         try Audit.record(db, actor: p.user.username, action: action, target: name,
                          message: root ? message + "; runs as root" : message,
                          level: root ? .warning : .info, data: String(decoding: w.bytes, as: UTF8.self))

@@ -105,7 +105,8 @@ public final class HistoryRecorder {
     /// Rolls up finished buckets (ending at or before the newest sample)
     /// and prunes each tier past its retention, measured from the newest
     /// sample so that a wall clock stepping back prunes nothing early; then
-    /// one batch of events past their retention (EventRetention).
+    /// one batch of events past their retention (EventRetention) and of the
+    /// control tables' finished rows (ControlRetention).
     public func maintain(_ store: HistoryStore) throws {
         guard let now = newest, now != Int64.min else { return }
         for tier in HistoryTier.allCases where tier.source != nil {
@@ -116,6 +117,7 @@ public final class HistoryRecorder {
             try store.prune(tier, before: now - keep, batches: Self.pruneBatchesPerSample)
         }
         try EventRetention.prune(store.db, config: config, now: now, batches: Self.pruneBatchesPerSample)
+        try ControlRetention.prune(store.db, config: config, now: now, batches: Self.pruneBatchesPerSample)
     }
 
     private func note(_ why: String) {

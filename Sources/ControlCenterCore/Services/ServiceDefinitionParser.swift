@@ -108,6 +108,14 @@ extension ServiceDefinition {
         if let user, getpwnam(user) == nil { throw Invalid(field: "user", reason: "no local user \(user)") }
         if let group, getgrnam(group) == nil { throw Invalid(field: "group", reason: "no local group \(group)") }
     }
+
+    /// Whether `user` names uid 0, by any name (root, toor): such a service
+    /// runs as root, which only an admin may write and is audited as a warning.
+    /// A definition without `user` runs as `CC_USER`, never uid 0 (`WorkerUser`).
+    public var runsAsRoot: Bool {
+        guard let user, let pw = getpwnam(user) else { return false }
+        return pw.pointee.pw_uid == 0
+    }
 }
 
 extension ServiceDefinition.HealthCheck {

@@ -69,7 +69,7 @@ public enum ServiceImport {
                     result.updated.append(def.name)
                     action = "service.update"
                 }
-                let root = def.user == "root"
+                let root = def.runsAsRoot
                 try Audit.record(db, actor: actor, action: action, target: def.name,
                                  message: "imported service definition" + (root ? "; runs as root" : ""),
                                  level: root ? .warning : .info, data: #"{"role":"cli"}"#)

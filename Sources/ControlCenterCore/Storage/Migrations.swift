@@ -100,6 +100,7 @@ public enum Migrations {
         HistorySchema.migration,
         AlertSchema.migration,
         ProcessSignalSchema.migration,
+        RetentionSchema.migration,
     ]
 
     public static var latest: Int { all.last?.version ?? 0 }

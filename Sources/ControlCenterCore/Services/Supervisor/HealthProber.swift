@@ -47,8 +47,9 @@ final class HealthProber {
     }
 
     /// Starts a probe of `def`'s `check`; a probe that cannot even start
-    /// (an exec that fails) is a failed result at once.
-    func start(_ def: ServiceDefinition, _ check: ServiceDefinition.HealthCheck, now: Double) {
+    /// (an exec that fails) is a failed result at once. An exec probe runs
+    /// as the service does (`defaultUser`: `CC_USER`, see `ServiceAccount`).
+    func start(_ def: ServiceDefinition, _ check: ServiceDefinition.HealthCheck, defaultUser: String, now: Double) {
         switch check.kind {
         case .http(let url, let expected):
             transfer(def.name, url: url, expected: expected, timeout: check.timeoutSeconds)
@@ -58,7 +59,8 @@ final class HealthProber {
             let null = open("/dev/null", O_WRONLY | O_CLOEXEC)
             defer { if null >= 0 { close(null) } }
             do {
-                let pid = try ServiceLauncher.spawn(def, argv: command, output: null, marked: false)
+                let account = try ServiceAccount.resolve(def, defaultUser: defaultUser)
+                let pid = try ServiceLauncher.spawn(def, as: account, argv: command, output: null, marked: false)
                 execs[pid] = (def.name, now + check.timeoutSeconds, check.timeoutSeconds)
             } catch {
                 finished.append(Result(service: def.name, error: "cannot run the probe: \(error)"))

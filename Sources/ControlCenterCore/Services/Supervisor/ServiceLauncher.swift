@@ -2,10 +2,11 @@ import CSupport
 import Foundation
 import Glibc
 
-/// Starts one service process (`cc_spawn_service`): its own session, the
-/// definition's user, group, directory and open-files limit, stdin from
-/// /dev/null, stdout and stderr both to `output` (the write end of the pipe
-/// the supervisor reads into the service's log files).
+/// Starts one service process (`cc_spawn_service`): its own session, its
+/// account's user and groups (`ServiceAccount`), the definition's directory
+/// and open-files limit, stdin from /dev/null, stdout and stderr both to
+/// `output` (the service's output FIFO, which the supervisor reads into its
+/// log files).
 ///
 /// The environment is built, not inherited, so nothing of the master's
 /// (`CC_JWT_SECRET`, a database URL) reaches a service: a fixed `PATH`,
@@ -27,48 +28,21 @@ enum ServiceLauncher {
         return env.keys.sorted().map { "\($0)=\(env[$0]!)" }
     }
 
-    /// Runs `argv` (the definition's `command` unless given) the way the service runs.
-    static func spawn(_ def: ServiceDefinition, argv command: [String]? = nil, output: Int32, marked: Bool = true) throws -> Int32 {
+    /// Runs `argv` (the definition's `command` unless given) the way the
+    /// service runs, as `account` (`ServiceAccount.resolve`).
+    static func spawn(_ def: ServiceDefinition, as account: ServiceAccount, argv command: [String]? = nil,
+                      output: Int32, marked: Bool = true) throws -> Int32 {
         let command = command ?? def.command
-        var setIDs: Int32 = 0
-        var uid = getuid(), gid = getgid()
-        var groups: [gid_t] = []
-        var home = "/", userName = ""
-        if let pw = getpwuid(uid) {
-            home = String(cString: pw.pointee.pw_dir)
-            userName = String(cString: pw.pointee.pw_name)
-        }
-        if let user = def.user {
-            guard let pw = getpwnam(user) else { throw Failure(description: "no local user \(user)") }
-            uid = pw.pointee.pw_uid
-            gid = pw.pointee.pw_gid
-            home = String(cString: pw.pointee.pw_dir)
-            userName = user
-            setIDs = 1
-        }
-        if let group = def.group {
-            guard let gr = getgrnam(group) else { throw Failure(description: "no local group \(group)") }
-            gid = gr.pointee.gr_gid
-            setIDs = 1
-        }
-        if setIDs != 0 {
-            var n: Int32 = 64
-            groups = [gid_t](repeating: 0, count: Int(n))
-            if getgrouplist(userName.isEmpty ? "nobody" : userName, gid, &groups, &n) < 0 {
-                groups = [gid_t](repeating: 0, count: Int(n))
-                _ = getgrouplist(userName, gid, &groups, &n)
-            }
-            groups = Array(groups.prefix(Int(max(n, 0))))
-        }
         let argv = command.map { strdup($0) } + [nil]
-        let envp = environment(def, home: home, user: userName, marked: marked).map { strdup($0) } + [nil]
+        let envp = environment(def, home: account.home, user: account.name, marked: marked).map { strdup($0) } + [nil]
         defer {
             argv.forEach { free($0) }
             envp.forEach { free($0) }
         }
         var err: Int32 = 0
-        let pid = cc_spawn_service(command[0], argv, envp, def.workingDirectory ?? "/", uid, gid, groups,
-                                   Int32(groups.count), setIDs, def.limitOpenFiles ?? 0, output, &err)
+        let pid = cc_spawn_service(command[0], argv, envp, def.workingDirectory ?? "/", account.uid, account.gid,
+                                   account.groups, Int32(account.groups.count), account.setIDs ? 1 : 0,
+                                   def.limitOpenFiles ?? 0, output, &err)
         guard pid > 0 else { throw Failure(description: "\(command[0]): \(String(cString: strerror(err)))") }
         return pid
     }

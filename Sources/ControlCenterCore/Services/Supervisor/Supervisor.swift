@@ -504,7 +504,7 @@ public final class Supervisor {
             }
             let state = health[name] ?? ServiceHealth.State(check: check, since: now)
             health[name] = state
-            if now >= state.nextProbeAt && !prober.isProbing(name) { prober.start(def, check, now: now) }
+            if now >= state.nextProbeAt && !prober.isProbing(name) { prober.start(def, check, defaultUser: config.user, now: now) }
         }
     }
 
@@ -555,13 +555,18 @@ public final class Supervisor {
         let retry = rt.status == .backoff || rt.status == .failed
         if rt.status == .failed { rt.failures = 0 }
         do {
+            let account = try ServiceAccount.resolve(def, defaultUser: config.user)
             try openOutput(name)
             // The service's own open of the FIFO: blocking (its writes wait
             // rather than fail), and read-write (it is never without a reader).
             let output = open(Self.outputPath(config, name), O_RDWR | O_CLOEXEC)
             guard output >= 0 else { throw ServiceLauncher.Failure(description: "output FIFO: \(String(cString: strerror(errno)))") }
             defer { close(output) }
-            let pid = try ServiceLauncher.spawn(def, output: output)
+            // Owned by the service's user (mode 0600), so that a service that
+            // reopens its output (/dev/stdout, /proc/self/fd/1: an open of the
+            // FIFO itself, permission-checked) may write it, and no one else.
+            if account.setIDs { _ = fchown(output, account.uid, account.gid) }
+            let pid = try ServiceLauncher.spawn(def, as: account, output: output)
             rt.pid = pid
             rt.startTicks = ServiceProcessTree.startTicks(pid)
             rt.startedAt = now

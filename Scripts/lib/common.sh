@@ -74,7 +74,7 @@ cc_wait_for() { # cc_wait_for SECONDS COMMAND...
 # go to cc_render_nginx (`--bench`). Sets CC_MASTER_PID and CC_NGINX_PID.
 cc_start_stack() {
     mkdir -p "$CC_STATE_DIR/log"
-    cc_ensure_worker_user "$CC_BIN" || return 1
+    cc_ensure_users "$CC_BIN" || return 1
     cc_render_nginx "$@" || return 1
     "$CC_BIN" serve &
     CC_MASTER_PID=$!
@@ -119,16 +119,20 @@ cc_stop_stack() {
 # Swift only): cc_setting BINARY NAME.
 cc_setting() { "$1" check-config | awk -v n="$2" '$1 == n { print $2 }'; }
 
-# Started as root, the master runs its request workers as CC_USER (README
-# "Privilege separation"): creates that system user if it is missing.
-# Nothing to do when not root. cc_ensure_worker_user BINARY
-cc_ensure_worker_user() {
+# Started as root, the master runs its request workers as CC_USER and the
+# supervisor starts services that name no user as CC_SERVICES_USER (README
+# "Who runs as whom"): creates those system users if they are missing.
+# Nothing to do when not root. cc_ensure_users BINARY
+cc_ensure_users() {
     [ "$(id -u)" -eq 0 ] || return 0
-    local user
-    user="$(cc_setting "$1" CC_USER)" || return 1
-    id -u "$user" >/dev/null 2>&1 && return 0
-    useradd --system --no-create-home --shell /usr/sbin/nologin "$user" || return 1
-    cc_log "created the system user $user (CC_USER): request workers run as it"
+    local setting user
+    for setting in CC_USER CC_SERVICES_USER; do
+        user="$(cc_setting "$1" "$setting")" || return 1
+        [ -n "$user" ] || return 1
+        id -u "$user" >/dev/null 2>&1 && continue
+        useradd --system --no-create-home --shell /usr/sbin/nologin "$user" || return 1
+        cc_log "created the system user $user ($setting)"
+    done
 }
 
 # Grants USER search (x) only, with an ACL, on each directory from / down to

@@ -155,6 +155,7 @@ final class ServiceDefinitionTests: XCTestCase {
         XCTAssertEqual(own.uid, getuid())
         XCTAssertFalse(own.setIDs)
         XCTAssertThrowsError(try ServiceAccount.resolve(plain, defaultUser: "no-such-user-x", supervisorIsRoot: true))
+        XCTAssertThrowsError(try ServiceAccount.resolve(plain, defaultUser: "root", supervisorIsRoot: true), "root is never a default")
 
         XCTAssertTrue(try parse(["name": "a", "command": ["x"], "user": "root"]).runsAsRoot)
         XCTAssertFalse(named.runsAsRoot)

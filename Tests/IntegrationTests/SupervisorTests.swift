@@ -227,11 +227,14 @@ final class SupervisorTests: XCTestCase {
         XCTAssertEqual(try call("GET", "/api/services/nope/logs").status, 404)
     }
 
-    /// Under a root master a service without `user` runs as CC_USER and can
+    /// Under a root master a service without `user` runs as CC_SERVICES_USER and can
     /// reopen its own output (the FIFO is its user's); `user: root` runs as 0.
-    func testServiceWithoutUserRunsAsCCUserAndRootOnlyWhenNamed() throws {
-        try XCTSkipUnless(geteuid() == 0, "services run as CC_USER only under a root supervisor; this run is not root")
-        let user = try XCTUnwrap(getpwnam(try Config.load().user), "CC_USER exists (Scripts/test creates it)").pointee
+    func testServiceWithoutUserRunsAsTheServicesUserAndRootOnlyWhenNamed() throws {
+        try XCTSkipUnless(geteuid() == 0, "services run as CC_SERVICES_USER only under a root supervisor; this run is not root")
+        let config = try Config.load()
+        let user = try XCTUnwrap(getpwnam(config.servicesUser), "CC_SERVICES_USER exists (Scripts/test creates it)").pointee
+        let workers = try XCTUnwrap(getpwnam(config.user), "CC_USER exists").pointee
+        XCTAssertNotEqual(user.pw_uid, workers.pw_uid, "a service does not share the workers' user")
         try register(["name": "plain", "start_timeout_seconds": 0.2,
                       "command": ["/bin/sh", "-c", "echo reopened > /dev/stdout; exec sleep 1000"]])
         try register(["name": "rooted", "user": "root", "command": ["/bin/sleep", "1000"], "start_timeout_seconds": 0.2])
@@ -244,8 +247,8 @@ final class SupervisorTests: XCTestCase {
         let plain = try call("POST", "/api/services/plain/start?wait=5")
         let plainPid = try XCTUnwrap(plain.json?["pid"] as? Int, plain.text)
         let ids = try PrivilegeSeparationTests.ids(pid_t(plainPid))
-        XCTAssertEqual(ids.uid, Array(repeating: user.pw_uid, count: 4), "CC_USER's uid")
-        XCTAssertEqual(ids.gid, Array(repeating: user.pw_gid, count: 4), "CC_USER's gid")
+        XCTAssertEqual(ids.uid, Array(repeating: user.pw_uid, count: 4), "CC_SERVICES_USER's uid")
+        XCTAssertEqual(ids.gid, Array(repeating: user.pw_gid, count: 4), "CC_SERVICES_USER's gid")
         XCTAssertTrue(waitUntil(3) {
             ((try? self.call("GET", "/api/services/plain/logs"))?.json?["logs"] as? [String]) == ["reopened"]
         }, "a service that reopens /dev/stdout writes its log")

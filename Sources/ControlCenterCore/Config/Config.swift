@@ -72,6 +72,11 @@ public struct Config: Sendable, Equatable {
     /// `CC_USER`: the unprivileged user request workers run as when the
     /// master is root (`WorkerUser`).
     public var user: String
+    /// `CC_SERVICES_USER`: the user a managed service whose definition
+    /// names none runs as under a root supervisor (`ServiceAccount`). Not
+    /// `CC_USER`: a service must not share the workers' access to
+    /// jwt.secret and the database.
+    public var servicesUser: String
     /// Set by the master for its workers (CC_MASTER_STARTED).
     public var masterStartedAt: String?
 
@@ -177,7 +182,8 @@ public struct Config: Sendable, Equatable {
         ("CC_AUDIT_RETENTION_DAYS", "365", "Days audit records (events of source 'audit') are kept"),
         // Alert notifications (issue 11).
         ("CC_ALERT_TARGET_ALLOW", "127.0.0.0/8,::1", "Comma-separated CIDRs alert notification targets (webhooks, Alertmanager) may resolve to and connect to; a target elsewhere is refused. Add your receivers' networks"),
-        ("CC_USER", "control-center", "User the request workers, and services whose definition names no user, run as when the master is root (the collector and the supervisor keep root); must exist (Scripts/run creates it)"),
+        ("CC_USER", "control-center", "User the request workers run as when the master is root (the collector and the supervisor keep root); must exist (Scripts/run creates it)"),
+        ("CC_SERVICES_USER", "control-center-svc", "User a managed service whose definition names no user runs as under a root master; not CC_USER, so that a service cannot read the workers' secret or database; must exist to start such a service (Scripts/run creates it)"),
         ("CC_NGINX_VIEWS", "true", "nginx serves the default processes, stats and network views from pre-rendered files while they are fresh (needs nginx's Lua and echo modules; only with CC_PUBLIC_READ=true)"),
         // Alerts (issue 11 §2).
         ("CC_TEST_METRICS_FILE", "(none)", "Tests only, honoured with CC_TEST_ROUTES=true: a JSON object of series to values ({\"cpu\": 95, \"disk:/\": 97}) that alert rules read instead of the host's figures"),
@@ -302,6 +308,7 @@ public struct Config: Sendable, Equatable {
         httpPort = try p.int("CC_HTTP_PORT", default: 8080, range: 1...65535)
         nginx = try NginxSettings(p)
         user = p.string("CC_USER") ?? "control-center"
+        servicesUser = p.string("CC_SERVICES_USER") ?? "control-center-svc"
         masterStartedAt = p.string("CC_MASTER_STARTED")
         testMetricsFile = testRoutes ? p.string("CC_TEST_METRICS_FILE").map(Self.absolute) : nil
     }

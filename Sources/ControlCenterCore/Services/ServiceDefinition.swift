@@ -21,7 +21,7 @@ public struct ServiceDefinition: Sendable, Equatable {
     public var workingDirectory: String?
     /// Variables added to the service's environment (admins only may read it).
     public var environment: [String: String]
-    /// A local account name; nil runs as `CC_USER` under a root supervisor (`ServiceAccount`).
+    /// A local account name; nil runs as `CC_SERVICES_USER` under a root supervisor (`ServiceAccount`).
     public var user: String?
     public var group: String?
     /// The TCP port the service listens on, for display and probes.

@@ -111,7 +111,7 @@ extension ServiceDefinition {
 
     /// Whether `user` names uid 0, by any name (root, toor): such a service
     /// runs as root, which only an admin may write and is audited as a warning.
-    /// A definition without `user` runs as `CC_USER`, never uid 0 (`WorkerUser`).
+    /// A definition without `user` runs as `CC_SERVICES_USER`, never uid 0 (`ServiceAccount` refuses it).
     public var runsAsRoot: Bool {
         guard let user, let pw = getpwnam(user) else { return false }
         return pw.pointee.pw_uid == 0

@@ -48,7 +48,7 @@ final class HealthProber {
 
     /// Starts a probe of `def`'s `check`; a probe that cannot even start
     /// (an exec that fails) is a failed result at once. An exec probe runs
-    /// as the service does (`defaultUser`: `CC_USER`, see `ServiceAccount`).
+    /// as the service does (`defaultUser`: `CC_SERVICES_USER`, see `ServiceAccount`).
     func start(_ def: ServiceDefinition, _ check: ServiceDefinition.HealthCheck, defaultUser: String, now: Double) {
         switch check.kind {
         case .http(let url, let expected):

@@ -3,9 +3,11 @@ import Glibc
 /// The account a service (and its exec health probe) runs as, from the
 /// passwd and group databases (getpwnam(3), getgrnam(3), getgrouplist(3)).
 ///
-/// Under a root supervisor a service without `user` runs as `CC_USER`, the
-/// request workers' unprivileged user: root only when a definition names
-/// it (`user: root`, which only an admin may write, audited as a warning).
+/// Under a root supervisor a service without `user` runs as
+/// `CC_SERVICES_USER`, an unprivileged user of its own (not `CC_USER`, whose
+/// group reads jwt.secret and writes the database): root only when a
+/// definition names it (`user: root`, which only an admin may write,
+/// audited as a warning).
 /// A supervisor that is not root starts services as itself, the only user
 /// it can be, unless a definition names another user (which then fails).
 struct ServiceAccount: Equatable {
@@ -20,8 +22,8 @@ struct ServiceAccount: Equatable {
     /// Whether the spawned child must setgroups, setgid and setuid.
     var setIDs: Bool
 
-    /// The user to run as by name: the definition's, else `CC_USER` when the
-    /// supervisor is root, else nil (the supervisor's own). Pure.
+    /// The user to run as by name: the definition's, else `CC_SERVICES_USER`
+    /// when the supervisor is root, else nil (the supervisor's own). Pure.
     static func userName(_ def: ServiceDefinition, defaultUser: String, supervisorIsRoot: Bool) -> String? {
         def.user ?? (supervisorIsRoot ? defaultUser : nil)
     }
@@ -36,6 +38,10 @@ struct ServiceAccount: Equatable {
         }
         if let user = userName(def, defaultUser: defaultUser, supervisorIsRoot: supervisorIsRoot) {
             guard let pw = getpwnam(user) else { throw ServiceLauncher.Failure(description: "no local user \(user)") }
+            // Root is only ever named, by an admin, and audited: never a default.
+            if def.user == nil && pw.pointee.pw_uid == 0 {
+                throw ServiceLauncher.Failure(description: "CC_SERVICES_USER \(user) is uid 0; a service runs as root only when its definition says user: root")
+            }
             account.name = user
             account.uid = pw.pointee.pw_uid
             account.gid = pw.pointee.pw_gid

@@ -504,7 +504,7 @@ public final class Supervisor {
             }
             let state = health[name] ?? ServiceHealth.State(check: check, since: now)
             health[name] = state
-            if now >= state.nextProbeAt && !prober.isProbing(name) { prober.start(def, check, defaultUser: config.user, now: now) }
+            if now >= state.nextProbeAt && !prober.isProbing(name) { prober.start(def, check, defaultUser: config.servicesUser, now: now) }
         }
     }
 
@@ -555,7 +555,7 @@ public final class Supervisor {
         let retry = rt.status == .backoff || rt.status == .failed
         if rt.status == .failed { rt.failures = 0 }
         do {
-            let account = try ServiceAccount.resolve(def, defaultUser: config.user)
+            let account = try ServiceAccount.resolve(def, defaultUser: config.servicesUser)
             try openOutput(name)
             // The service's own open of the FIFO: blocking (its writes wait
             // rather than fail), and read-write (it is never without a reader).

@@ -36,10 +36,11 @@ cc_pg_install() {
     cc_pg_bindir >/dev/null
 }
 
-# Runs a command as the cluster's owner.
+# Runs a command as the cluster's owner, from / (the owner may not enter
+# the caller's directory: a checkout under a 0700 directory).
 cc_pg_as() {
     if [ "$(id -u)" -eq 0 ]; then
-        runuser -u "$CC_PG_USER" -- "$@"
+        (cd / && runuser -u "$CC_PG_USER" -- "$@")
     else
         "$@"
     fi

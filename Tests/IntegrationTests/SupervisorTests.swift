@@ -107,7 +107,11 @@ final class SupervisorTests: XCTestCase {
     }
 
     func testStopEndsTheWholeTreeIncludingADoubleForkedDaemon() throws {
-        let dir = try server.stateDir
+        // The service (CC_SERVICES_USER under a root master) writes its daemon's
+        // pid here: a directory of its own that anyone may write, not the state directory.
+        let dir = NSTemporaryDirectory() + "cc-it-tree-\(getpid())-\(UUID().uuidString.prefix(8))"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o1777])
+        defer { try? FileManager.default.removeItem(atPath: dir) }
         let script = "sleep 1000 & (setsid /bin/sh -c 'echo $$ > \(dir)/daemon.pid; exec sleep 1001' &); wait"
         try register(["name": "tree", "command": ["/bin/sh", "-c", script], "start_timeout_seconds": 0.2,
                       "stop_timeout_seconds": 2])

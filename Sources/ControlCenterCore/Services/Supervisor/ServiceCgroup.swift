@@ -52,11 +52,37 @@ public struct ServiceCgroup: Sendable {
         return nil
     }
 
-    /// `<mount><own path>/control-center-<hash of stateDir>`.
+    /// `control-center-<12 hex digits of SHA-256 of stateDir>`.
+    static func baseName(stateDir: String) -> String {
+        "control-center-" + SHA256.hash(data: Data(stateDir.utf8)).map { String(format: "%02x", $0) }.joined().prefix(12)
+    }
+
+    /// `<mount><own path>/<baseName>`.
     static func basePath(mount: String, own: String, stateDir: String) -> String {
-        let digest = SHA256.hash(data: Data(stateDir.utf8)).map { String(format: "%02x", $0) }.joined()
-        let parent = own == "/" ? mount : mount + own
-        return parent + "/control-center-" + digest.prefix(12)
+        (own == "/" ? mount : mount + own) + "/" + baseName(stateDir: stateDir)
+    }
+
+    /// How a running service is tracked, judged from its main process's
+    /// /proc/PID/cgroup: `.cgroup` when its cgroup v2 is the service's own
+    /// (`…/<baseName>/<name>`), with that cgroup's path below the mount.
+    static func tracking(procCgroup: String, name: String, stateDir: String) -> (ServiceTracking, String?) {
+        guard let path = ownPath(procCgroup: procCgroup), path.hasSuffix("/" + baseName(stateDir: stateDir) + "/" + name) else {
+            return (.subreaper, nil)
+        }
+        return (.cgroup, path)
+    }
+
+    /// What a request worker shows of a running service (its pid already
+    /// checked against reuse): the tracking mode and, in the cgroup mode,
+    /// the pids of its cgroup. Reads /proc/PID/cgroup, /proc/self/mountinfo
+    /// and `cgroup.procs`, all readable by any user.
+    public static func members(ofService name: String, pid: Int32, stateDir: String) -> (ServiceTracking, [Int32]?) {
+        guard let text = try? String(contentsOfFile: "/proc/\(pid)/cgroup", encoding: .utf8) else { return (.subreaper, nil) }
+        let (mode, path) = tracking(procCgroup: text, name: name, stateDir: stateDir)
+        guard mode == .cgroup, let path,
+              let mount = (try? String(contentsOfFile: "/proc/self/mountinfo", encoding: .utf8)).flatMap(mountPoint),
+              let procs = try? String(contentsOfFile: mount + path + "/cgroup.procs", encoding: .utf8) else { return (mode, nil) }
+        return (mode, procs.split(separator: "\n").compactMap { Int32($0) })
     }
 
     /// The mode, decided from what was found: cgroup v2 only when it is not

@@ -100,14 +100,24 @@ public struct ServiceProcessTree {
         for (pid, s) in all { children[s.ppid, default: []].append(pid) }
         var seen = Set<Int32>()
         var stack = all.filter { $0.value.session == sessionID }.map(\.key)
+        while let p = stack.popLast() {
+            guard seen.insert(p).inserted, all[p] != nil else { continue }
+            stack.append(contentsOf: children[p] ?? [])
+        }
+        return sum(seen.compactMap { all[$0] })
+    }
+
+    /// The usage of exactly `pids` (a service's `cgroup.procs`: every
+    /// process of its tree, orphans included).
+    public static func usage(pids: [Int32]) -> Usage { sum(pids.compactMap(stat)) }
+
+    static func sum(_ stats: [Stat]) -> Usage {
         var u = Usage(processes: 0, rssBytes: 0, cpuSeconds: 0)
         let page = UInt64(sysconf(Int32(_SC_PAGESIZE))), hz = Double(sysconf(Int32(_SC_CLK_TCK)))
-        while let p = stack.popLast() {
-            guard seen.insert(p).inserted, let s = all[p] else { continue }
+        for s in stats {
             u.processes += 1
             u.rssBytes += s.rssPages * page
             u.cpuSeconds += Double(s.cpuTicks) / hz
-            stack.append(contentsOf: children[p] ?? [])
         }
         return u
     }

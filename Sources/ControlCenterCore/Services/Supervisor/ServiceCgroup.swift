@@ -146,6 +146,17 @@ public struct ServiceCgroup: Sendable {
     /// Removes the service's cgroup once empty (rmdir fails with EBUSY otherwise).
     public func remove(_ name: String) { rmdir(path(name)) }
 
+    /// At the supervisor's exit: removes every empty service cgroup, then the
+    /// base if nothing is left (running services keep theirs, and the base,
+    /// for the next supervisor).
+    public func removeEmpty() {
+        for entry in (try? FileManager.default.contentsOfDirectory(atPath: base)) ?? [] {
+            var st = stat()
+            if lstat(base + "/" + entry, &st) == 0, (st.st_mode & S_IFMT) == S_IFDIR { rmdir(base + "/" + entry) }
+        }
+        rmdir(base)
+    }
+
     /// Sets `memory.max` when the service's cgroup has the memory controller;
     /// false (nothing written) when it does not.
     public func limitMemory(_ name: String, bytes: Int64) -> Bool {

@@ -161,6 +161,7 @@ public final class Supervisor {
             }
             if stopping && runtime.values.allSatisfy({ $0.pid == nil && $0.status != .stopping }) {
                 log.info("supervisor stopped")
+                cgroup?.removeEmpty()
                 unlink(config.supervisorWakePath)
                 return 0
             }
@@ -189,6 +190,7 @@ public final class Supervisor {
         pumpOutputs(Array(outputs.keys))
         for pipe in outputs.values { pipe.flushPartialLine() }
         log.info("supervisor exiting; services keep running", ["running": String(runtime.values.filter { $0.pid != nil }.count)])
+        cgroup?.removeEmpty()
         unlink(config.supervisorWakePath)
         return 0
     }

@@ -161,7 +161,8 @@ final class SupervisorTests: XCTestCase {
         let file = try server.stateDir + ".hidden.pid"
         defer { unlink(file) }
         let script = "sleep 1000 & (setsid /usr/bin/env -i /bin/sh -c 'echo $$ > \(file); exec sleep 1002' &); wait"
-        try register(["name": "cgtree", "command": ["/bin/sh", "-c", script], "start_timeout_seconds": 0.2, "stop_timeout_seconds": 2])
+        try register(["name": "cgtree", "command": ["/bin/sh", "-c", script], "start_timeout_seconds": 0.2, "stop_timeout_seconds": 2,
+                      "limits": ["memory_bytes": 64 << 20]])
         let started = try call("POST", "/api/services/cgtree/start?wait=5")
         let pid = Int32(try XCTUnwrap(started.json?["pid"] as? Int, started.text))
         let first = try status("cgtree")
@@ -182,6 +183,12 @@ final class SupervisorTests: XCTestCase {
         let procs = try String(contentsOfFile: mount + path + "/cgroup.procs", encoding: .utf8).split(separator: "\n").compactMap { Int32($0) }
         XCTAssertTrue(procs.contains(daemon) && procs.contains(pid), "\(procs)")
         XCTAssertEqual((try status("cgtree")["tree"] as? [String: Any])?["processes"] as? Int, procs.count, "the tree is the cgroup")
+        // memory.max where the memory controller reaches the service's cgroup, else a warning (not here: memory is on cgroup v1).
+        if ServiceCgroup.controllers(mount + path).contains("memory") {
+            XCTAssertEqual(try String(contentsOfFile: mount + path + "/memory.max", encoding: .utf8), "\(64 << 20)\n")
+        } else {
+            XCTAssertTrue((first["message"] as? String ?? "").contains("limits.memory_bytes ignored: no memory controller"), "\(first)")
+        }
         let stopped = try call("POST", "/api/services/cgtree/stop?wait=5")
         XCTAssertEqual(stopped.json?["status"] as? String, "done", stopped.text)
         XCTAssertFalse(alive(pid))

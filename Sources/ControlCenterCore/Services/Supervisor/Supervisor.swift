@@ -579,7 +579,8 @@ public final class Supervisor {
             var note = ""
             if let bytes = def.limitMemoryBytes {
                 if cgroup?.limitMemory(name, bytes: bytes) != true {
-                    note = "; limits.memory_bytes ignored: no memory controller in the service's cgroup v2"
+                    note = "; limits.memory_bytes ignored: " + (cgroup == nil ? "no cgroup v2 (subreaper mode)"
+                                                                          : "no memory controller in the service's cgroup v2")
                     log.warning("limits.memory_bytes ignored", ["service": name, "tracking": cgroup == nil ? "subreaper" : "cgroup"])
                 }
             }

@@ -497,6 +497,34 @@ final class SupervisorTests: XCTestCase {
         XCTAssertTrue((after["last_exit"] as? [String: Any])?["code"] is NSNull, "not our child: the status is unknown")
     }
 
+    /// A service's main process dies while no supervisor runs; a daemon it
+    /// left (out of its session, no marker) is found in its cgroup by the
+    /// next supervisor and killed before the service starts again.
+    func testWhatAMainProcessLeftInItsCgroupWhileNoSupervisorRanIsKilled() throws {
+        try XCTSkipUnless(geteuid() == 0, "cgroup mode needs a root supervisor; this run is not root")
+        let s = try server
+        let file = s.stateDir + ".left.pid"
+        defer { unlink(file) }
+        let script = "(setsid /usr/bin/env -i /bin/sh -c 'echo $$ > \(file); exec sleep 1003' &); exec sleep 1004"
+        try register(["name": "leaver", "command": ["/bin/sh", "-c", script], "start_timeout_seconds": 0.2, "stop_timeout_seconds": 1])
+        let pid = Int32(try XCTUnwrap(try call("POST", "/api/services/leaver/start?wait=5").json?["pid"] as? Int))
+        let tracking = try status("leaver")["tracking"] as? String
+        if tracking != "cgroup" { try call("POST", "/api/services/leaver/stop?wait=5") }
+        try XCTSkipUnless(tracking == "cgroup", "no writable cgroup v2 here: the subreaper mode cannot see this case")
+        XCTAssertTrue(waitUntil(3) { FileManager.default.fileExists(atPath: file) })
+        Thread.sleep(forTimeInterval: 0.1)
+        let daemon = try XCTUnwrap(Int32(try String(contentsOfFile: file, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)))
+        // The supervisor stopped first, so that it neither reaps the main process nor cleans up after it.
+        let old = try XCTUnwrap(supervisorPid(s))
+        kill(old, SIGSTOP)
+        kill(pid, SIGKILL)
+        kill(old, SIGKILL)
+        XCTAssertTrue(waitUntil(8) { self.supervisorPid(s).map { $0 != old } == true }, "the master starts another")
+        XCTAssertTrue(waitUntil(5) { !self.alive(daemon) }, "the daemon left in the cgroup is killed")
+        let stopped = try call("POST", "/api/services/leaver/stop?wait=5")
+        XCTAssertEqual(stopped.json?["status"] as? String, "done", stopped.text)
+    }
+
     func testConcurrentStartsAndStopsEndInTheLastActionsState() throws {
         try register(["name": "busy", "command": ["/bin/sh", "-c", "sleep 1000 & exec sleep 1001"], "start_timeout_seconds": 0.1,
                       "stop_timeout_seconds": 1])

@@ -7,9 +7,10 @@ import Glibc
 /// orphans that reparented to the supervisor (a child subreaper) carrying
 /// the service's `CC_SERVICE` marker in their environment, with everything
 /// below them. A daemon that double-forks and calls setsid leaves the
-/// session but not the marker or the subreaper. Without a writable cgroup v2
-/// (this is the fallback the issue names) a process that also clears its
-/// environment after escaping would be missed.
+/// session but not the marker or the subreaper. In the subreaper mode (no
+/// writable cgroup v2) a process that also clears its environment after
+/// escaping would be missed; in the cgroup mode `Supervisor.members` adds
+/// every pid of the service's cgroup.procs.
 public struct ServiceProcessTree {
     /// /proc/PID/stat fields 3, 4, 6, 9, 14, 15, 22 and 24.
     struct Stat: Equatable {

@@ -5,7 +5,9 @@ import Glibc
 
 /// `control-center supervisor`: the master's `supervisor` child group (one
 /// process, no socket). It is the parent of every service process, and a
-/// child subreaper, so that a service's orphans come back to it.
+/// child subreaper, so that a service's orphans come back to it; where a
+/// cgroup v2 is writable each service also has a cgroup of its own
+/// (`ServiceCgroup`), the mode decided once at start.
 ///
 /// Workers never touch a service: they queue an action in `service_actions`
 /// and write a byte to the wake-up FIFO (`Config.supervisorWakePath`). The
@@ -286,6 +288,11 @@ public final class Supervisor {
                 log.warning("stopping a service left by a previous supervisor", ["service": name, "pid": String(pid),
                                                                                  "processes": String(members.count)])
                 killTree(name, members)
+            } else if let cgroup, !cgroup.procs(name).isEmpty {
+                // Its main process ended while no supervisor ran: what it left
+                // in its cgroup goes before any restart (the subreaper mode cannot tell).
+                log.warning("stopping what a service's exited main process left in its cgroup", ["service": name])
+                killTree(name, members(name, sessionID: nil))
             }
             runtime[name] = rt
             recorded[name] = rt

@@ -18,6 +18,8 @@ final class ServiceCgroupTests: XCTestCase {
                        "/sys/fs/cgroup", "unified layout, with optional fields before the separator")
         XCTAssertNil(ServiceCgroup.mountPoint(mountinfo: "42 35 0:39 / /sys/fs/cgroup/memory rw - cgroup cgroup rw,memory"), "v1 only")
         XCTAssertNil(ServiceCgroup.mountPoint(mountinfo: "41 35 0:38 / /odd\\040dir rw - cgroup2 cgroup2 rw"), "an escaped mount point is not used")
+        XCTAssertNil(ServiceCgroup.mountPoint(mountinfo: "41 35 0:38 /docker/abc /sys/fs/cgroup rw - cgroup2 cgroup2 rw"),
+                     "a bind of a subtree: its paths are not /proc/self/cgroup's")
     }
 
     func testOwnCgroupIsTheV2Line() {

@@ -28,15 +28,18 @@ public enum ServiceTracking: String, Sendable, Equatable {
 public struct ServiceCgroup: Sendable {
     public let base: String
 
-    /// The cgroup2 mount point in /proc/self/mountinfo (proc(5): field 5 is
-    /// the mount point; the filesystem type follows the " - " separator), or
-    /// nil when none is mounted. Octal escapes (`\040`) are not decoded: a
-    /// mount point with a space is not used.
+    /// The cgroup2 mount point in /proc/self/mountinfo (proc(5): field 4 is
+    /// the root of the mount within the hierarchy, field 5 the mount point;
+    /// the filesystem type follows the " - " separator), or nil when none is
+    /// mounted. Only a mount of the whole hierarchy (root `/`, as this cgroup
+    /// namespace sees it) is used, so that the mount point plus a path from
+    /// /proc/self/cgroup is that cgroup's directory. Octal escapes (`\040`)
+    /// are not decoded: a mount point with a space is not used.
     static func mountPoint(mountinfo: String) -> String? {
         for line in mountinfo.split(separator: "\n") {
             guard let sep = line.range(of: " - ") else { continue }
             let before = line[..<sep.lowerBound].split(separator: " "), after = line[sep.upperBound...].split(separator: " ")
-            if after.first == "cgroup2", before.count >= 5, !before[4].contains("\\") { return String(before[4]) }
+            if after.first == "cgroup2", before.count >= 5, before[3] == "/", !before[4].contains("\\") { return String(before[4]) }
         }
         return nil
     }

@@ -20,7 +20,7 @@ int cc_pidfd_send_signal(int pidfd, int sig) { return (int)syscall(SYS_pidfd_sen
    cloexec pipe and exits 127; the parent reads 0 bytes on a successful exec. */
 pid_t cc_spawn_service(const char *path, char *const argv[], char *const envp[], const char *cwd,
                        uid_t uid, gid_t gid, const gid_t *groups, int ngroups, int set_ids,
-                       long nofile, int out_fd, int *err) {
+                       long nofile, int out_fd, int cgroup_procs_fd, int *err) {
     int p[2];
     if (pipe2(p, O_CLOEXEC) != 0) { *err = errno; return -1; }
     pid_t pid = fork();
@@ -31,7 +31,9 @@ pid_t cc_spawn_service(const char *path, char *const argv[], char *const envp[],
         sigemptyset(&none);
         sigprocmask(SIG_SETMASK, &none, NULL);
         for (int s = 1; s < 32; s++) if (s != SIGKILL && s != SIGSTOP) signal(s, SIG_DFL);
-        if (setsid() < 0) e = errno;
+        /* Joins the service's cgroup before anything can fork: "0" names the writer (cgroup-v2.rst). */
+        if (cgroup_procs_fd >= 0 && write(cgroup_procs_fd, "0", 1) != 1) e = errno;
+        if (!e && setsid() < 0) e = errno;
         if (!e && nofile > 0) {
             struct rlimit rl = { (rlim_t)nofile, (rlim_t)nofile };
             if (setrlimit(RLIMIT_NOFILE, &rl) != 0) e = errno;

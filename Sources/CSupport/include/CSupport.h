@@ -11,14 +11,15 @@ int cc_spawn_addclosefrom(posix_spawn_file_actions_t *actions, int lowfd);
 /* Services (the supervisor). PR_SET_CHILD_SUBREAPER on the caller, so
    orphans of a service (a daemon that double-forks) become its children. */
 int cc_set_child_subreaper(void);
-/* fork + exec of one service: a new session (its pid is its process group),
-   signals reset, RLIMIT_NOFILE when nofile > 0, groups/gid/uid when set_ids,
+/* fork + exec of one service: joins a cgroup first when cgroup_procs_fd
+   (an open cgroup.procs, or -1) is given, a new session (its pid is its
+   process group), signals reset, RLIMIT_NOFILE when nofile > 0, groups/gid/uid when set_ids,
    chdir, stdin /dev/null, stdout and stderr to out_fd, every other fd closed,
    execvpe (PATH from envp). Returns the pid, or -1 with *err set to the
    errno of whichever step failed (the child's exec included). */
 pid_t cc_spawn_service(const char *path, char *const argv[], char *const envp[], const char *cwd,
                        uid_t uid, gid_t gid, const gid_t *groups, int ngroups, int set_ids,
-                       long nofile, int out_fd, int *err);
+                       long nofile, int out_fd, int cgroup_procs_fd, int *err);
 
 /* pidfd_open(2) and pidfd_send_signal(2) by syscall number: a signal that
    reaches the process the descriptor was opened on, never a later process

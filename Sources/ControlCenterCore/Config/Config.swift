@@ -34,6 +34,10 @@ public struct Config: Sendable, Equatable {
     /// services (dependents first); otherwise it leaves them running and the
     /// next supervisor re-adopts them.
     public var servicesStopOnExit: Bool
+    /// `CC_SERVICES_TRACKING`: `auto` puts each service in a cgroup v2 of its
+    /// own where one is writable (`ServiceCgroup`); `subreaper` never does.
+    public var servicesTracking: ServicesTracking
+    public enum ServicesTracking: String, Sendable { case auto, subreaper }
     public var pidFile: String
     public var databaseURL: String
     public var dbTimeout: Double
@@ -158,6 +162,7 @@ public struct Config: Sendable, Equatable {
         ("CC_SERVICE_LOG_MAX_BYTES", "10485760", "Size at which a service's output file is rotated (bytes)"),
         ("CC_SERVICE_LOG_FILES", "5", "Output files kept per service (the oldest is deleted at rotation)"),
         ("CC_SERVICES_STOP_ON_EXIT", "false", "Stop the services (dependents first) when Control Center stops; by default they keep running and are re-adopted at the next start"),
+        ("CC_SERVICES_TRACKING", "auto", "`auto`: each service in a cgroup v2 of its own where one is writable, else tracked as a child subreaper; `subreaper`: never a cgroup"),
         ("CC_TEST_ROUTES", "false", "Enables /api/test/* routes (tests and load scenarios only)"),
         ("CC_PID_FILE", "$CC_STATE_DIR/run/master.pid", "Master pid file (also the single-master lock)"),
         ("CC_DATABASE_URL", "sqlite://$CC_STATE_DIR/control-center.db", "sqlite:///path or postgres://user@host:port/db"),
@@ -263,6 +268,10 @@ public struct Config: Sendable, Equatable {
         serviceLogMaxBytes = UInt64(try p.int("CC_SERVICE_LOG_MAX_BYTES", default: 10 << 20, range: 65_536...(1 << 40)))
         serviceLogFiles = try p.int("CC_SERVICE_LOG_FILES", default: 5, range: 1...1000)
         servicesStopOnExit = try p.bool("CC_SERVICES_STOP_ON_EXIT", default: false)
+        guard let tracking = ServicesTracking(rawValue: p.string("CC_SERVICES_TRACKING") ?? "auto") else {
+            throw ConfigError("CC_SERVICES_TRACKING must be auto or subreaper")
+        }
+        servicesTracking = tracking
         pidFile = Self.absolute(p.string("CC_PID_FILE") ?? "\(state)/run/master.pid")
         databaseURL = p.string("CC_DATABASE_URL") ?? "sqlite://\(state)/control-center.db"
         guard databaseURL.hasPrefix("sqlite://") || databaseURL.hasPrefix("postgres://")

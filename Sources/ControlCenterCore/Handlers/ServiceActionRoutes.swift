@@ -150,10 +150,12 @@ enum ServiceActionRoutes {
         guard service != nil else { throw APIError.notFound("No service \(name)") }
         let now = Clock.wallMillis()
         // Checked by start time, so a reused pid's session is never shown as the service's.
-        let usage = state.flatMap { st -> ServiceProcessTree.Usage? in
+        let tree = state.flatMap { st -> (ServiceTracking, ServiceProcessTree.Usage)? in
             guard let pid = st.pid, let ticks = st.startTicks, ServiceProcessTree.startTicks(pid) == ticks else { return nil }
-            return ServiceProcessTree.usage(sessionID: pid)
+            let (mode, pids) = ServiceCgroup.members(ofService: name, pid: pid, stateDir: ctx.config.stateDir)
+            return (mode, pids.map(ServiceProcessTree.usage(pids:)) ?? ServiceProcessTree.usage(sessionID: pid))
         }
+        let usage = tree?.1
         return .json { w in
             w.beginObject()
             w.field("success", true)
@@ -173,6 +175,7 @@ enum ServiceActionRoutes {
             w.endObject()
             w.field("next_retry_at", state?.nextRetryAt.map { Clock.iso8601(Double($0) / 1000) })
             w.field("message", state?.message)
+            w.field("tracking", tree?.0.rawValue)
             if let u = usage {
                 w.beginObject("tree")
                 w.field("processes", u.processes)

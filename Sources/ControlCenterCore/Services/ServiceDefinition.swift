@@ -45,7 +45,8 @@ public struct ServiceDefinition: Sendable, Equatable {
     public var healthCheck: HealthCheck?
     /// RLIMIT_NOFILE for the service's processes.
     public var limitOpenFiles: Int?
-    /// memory.max in bytes, applied only where a cgroup v2 is writable.
+    /// memory.max in bytes, applied only where the service's cgroup v2 has
+    /// the memory controller; elsewhere ignored with a warning (`ServiceCgroup`).
     public var limitMemoryBytes: Int64?
 
     public enum RestartPolicy: String, Sendable, CaseIterable {

@@ -29,9 +29,10 @@ enum ServiceLauncher {
     }
 
     /// Runs `argv` (the definition's `command` unless given) the way the
-    /// service runs, as `account` (`ServiceAccount.resolve`).
+    /// service runs, as `account` (`ServiceAccount.resolve`), in the cgroup
+    /// whose `cgroup.procs` is open as `cgroupProcs` (-1: none; `ServiceCgroup.prepare`).
     static func spawn(_ def: ServiceDefinition, as account: ServiceAccount, argv command: [String]? = nil,
-                      output: Int32, marked: Bool = true) throws -> Int32 {
+                      output: Int32, marked: Bool = true, cgroupProcs: Int32 = -1) throws -> Int32 {
         let command = command ?? def.command
         let argv = command.map { strdup($0) } + [nil]
         let envp = environment(def, home: account.home, user: account.name, marked: marked).map { strdup($0) } + [nil]
@@ -42,7 +43,7 @@ enum ServiceLauncher {
         var err: Int32 = 0
         let pid = cc_spawn_service(command[0], argv, envp, def.workingDirectory ?? "/", account.uid, account.gid,
                                    account.groups, Int32(account.groups.count), account.setIDs ? 1 : 0,
-                                   def.limitOpenFiles ?? 0, output, &err)
+                                   def.limitOpenFiles ?? 0, output, cgroupProcs, &err)
         guard pid > 0 else { throw Failure(description: "\(command[0]): \(String(cString: strerror(err)))") }
         return pid
     }

@@ -7,9 +7,10 @@ import Glibc
 /// orphans that reparented to the supervisor (a child subreaper) carrying
 /// the service's `CC_SERVICE` marker in their environment, with everything
 /// below them. A daemon that double-forks and calls setsid leaves the
-/// session but not the marker or the subreaper. Without a writable cgroup v2
-/// (this is the fallback the issue names) a process that also clears its
-/// environment after escaping would be missed.
+/// session but not the marker or the subreaper. In the subreaper mode (no
+/// writable cgroup v2) a process that also clears its environment after
+/// escaping would be missed; in the cgroup mode `Supervisor.members` adds
+/// every pid of the service's cgroup.procs.
 public struct ServiceProcessTree {
     /// /proc/PID/stat fields 3, 4, 6, 9, 14, 15, 22 and 24.
     struct Stat: Equatable {
@@ -100,14 +101,24 @@ public struct ServiceProcessTree {
         for (pid, s) in all { children[s.ppid, default: []].append(pid) }
         var seen = Set<Int32>()
         var stack = all.filter { $0.value.session == sessionID }.map(\.key)
+        while let p = stack.popLast() {
+            guard seen.insert(p).inserted, all[p] != nil else { continue }
+            stack.append(contentsOf: children[p] ?? [])
+        }
+        return sum(seen.compactMap { all[$0] })
+    }
+
+    /// The usage of exactly `pids` (a service's `cgroup.procs`: every
+    /// process of its tree, orphans included).
+    public static func usage(pids: [Int32]) -> Usage { sum(pids.compactMap(stat)) }
+
+    static func sum(_ stats: [Stat]) -> Usage {
         var u = Usage(processes: 0, rssBytes: 0, cpuSeconds: 0)
         let page = UInt64(sysconf(Int32(_SC_PAGESIZE))), hz = Double(sysconf(Int32(_SC_CLK_TCK)))
-        while let p = stack.popLast() {
-            guard seen.insert(p).inserted, let s = all[p] else { continue }
+        for s in stats {
             u.processes += 1
             u.rssBytes += s.rssPages * page
             u.cpuSeconds += Double(s.cpuTicks) / hz
-            stack.append(contentsOf: children[p] ?? [])
         }
         return u
     }

@@ -5,7 +5,9 @@ import Glibc
 
 /// `control-center supervisor`: the master's `supervisor` child group (one
 /// process, no socket). It is the parent of every service process, and a
-/// child subreaper, so that a service's orphans come back to it.
+/// child subreaper, so that a service's orphans come back to it; where a
+/// cgroup v2 is writable each service also has a cgroup of its own
+/// (`ServiceCgroup`), the mode decided once at start.
 ///
 /// Workers never touch a service: they queue an action in `service_actions`
 /// and write a byte to the wake-up FIFO (`Config.supervisorWakePath`). The
@@ -67,6 +69,8 @@ public final class Supervisor {
     /// Signal requests answered (the signal sent or refused) but not yet
     /// recorded: recorded at the next round, never decided or sent twice.
     var unrecordedSignals: [Int64: (ProcessSignal.Outcome, String)] = [:]
+    /// The services' cgroups v2, nil in the subreaper mode (decided once, at start).
+    var cgroup: ServiceCgroup?
 
     static let pollInterval: Int32 = 200   // ms
     static let reloadInterval = 2.0        // s
@@ -89,6 +93,10 @@ public final class Supervisor {
         if cc_set_child_subreaper() != 0 {
             log.warning("PR_SET_CHILD_SUBREAPER failed; orphans of services reparent to init", ["errno": String(errno)])
         }
+        let (cg, detail) = ServiceCgroup.open(setting: config.servicesTracking, stateDir: config.stateDir)
+        cgroup = cg
+        log.info("services tracked", ["tracking": (cg == nil ? ServiceTracking.subreaper : .cgroup).rawValue,
+                                      cg == nil ? "reason" : "cgroup": detail])
         mkdir(config.serviceLogDir, 0o750)
         unlink(config.supervisorWakePath)
         // 0660: request workers write to it, as CC_USER when the master is
@@ -155,6 +163,7 @@ public final class Supervisor {
             }
             if stopping && runtime.values.allSatisfy({ $0.pid == nil && $0.status != .stopping }) {
                 log.info("supervisor stopped")
+                cgroup?.removeEmpty()
                 unlink(config.supervisorWakePath)
                 return 0
             }
@@ -183,6 +192,7 @@ public final class Supervisor {
         pumpOutputs(Array(outputs.keys))
         for pipe in outputs.values { pipe.flushPartialLine() }
         log.info("supervisor exiting; services keep running", ["running": String(runtime.values.filter { $0.pid != nil }.count)])
+        cgroup?.removeEmpty()
         unlink(config.supervisorWakePath)
         return 0
     }
@@ -274,10 +284,15 @@ public final class Supervisor {
                     try ServiceStateRepository(db).save(name, rt, message: messages[name])
                     continue
                 }
-                let members = ServiceProcessTree.members(name: name, sessionID: pid)
+                let members = self.members(name, sessionID: pid)
                 log.warning("stopping a service left by a previous supervisor", ["service": name, "pid": String(pid),
                                                                                  "processes": String(members.count)])
-                ServiceProcessTree.signal(members, SIGKILL)
+                killTree(name, members)
+            } else if let cgroup, !cgroup.procs(name).isEmpty {
+                // Its main process ended while no supervisor ran: what it left
+                // in its cgroup goes before any restart (the subreaper mode cannot tell).
+                log.warning("stopping what a service's exited main process left in its cgroup", ["service": name])
+                killTree(name, members(name, sessionID: nil))
             }
             runtime[name] = rt
             recorded[name] = rt
@@ -418,9 +433,8 @@ public final class Supervisor {
             return
         }
         // An unexpected exit: what it left behind goes before any restart.
-        if let session = sessions.removeValue(forKey: name) {
-            ServiceProcessTree.signal(ServiceProcessTree.members(name: name, sessionID: session), SIGKILL)
-        }
+        let session = sessions.removeValue(forKey: name)
+        if session != nil || cgroup != nil { killTree(name, members(name, sessionID: session)) }
         rt = ServicePolicy.afterExit(definitions[name]!, rt, exit, now: now, jitter: Double.random(in: 0.9...1.1))
         if let sig = exit.signal {
             messages[name] = "exited with signal \(sig)"
@@ -522,7 +536,7 @@ public final class Supervisor {
 
     func beginStop(_ name: String, _ def: ServiceDefinition?, _ rt: inout ServicePolicy.Runtime, now: Double) {
         let signal = def.map { Self.signalNumber($0.stopSignal) } ?? SIGTERM
-        let members = ServiceProcessTree.members(name: name, sessionID: sessions[name])
+        let members = self.members(name, sessionID: sessions[name])
         ServiceProcessTree.signal(members, signal)
         rt.status = .stopping
         rt.killAt = now + (def?.stopTimeoutSeconds ?? ServiceDefinition.Defaults.stopTimeoutSeconds)
@@ -532,10 +546,11 @@ public final class Supervisor {
     /// `stopping` ends when no process of the tree is left; past the stop
     /// timeout every one left gets SIGKILL (again each second).
     func finishStop(_ name: String, _ rt: inout ServicePolicy.Runtime, now: Double) {
-        let members = ServiceProcessTree.members(name: name, sessionID: sessions[name])
+        let members = self.members(name, sessionID: sessions[name])
         if members.isEmpty && rt.pid == nil {
             // An empty session's id may be given to a new process: never look it up again.
             sessions.removeValue(forKey: name)
+            cgroup?.remove(name)
             rt.status = .stopped
             rt.killAt = nil
             rt.startedAt = nil
@@ -545,7 +560,7 @@ public final class Supervisor {
             return
         }
         if let killAt = rt.killAt, now >= killAt {
-            ServiceProcessTree.signal(members, SIGKILL)
+            killTree(name, members)
             rt.killAt = now + Self.killRepeat
             messages[name] = "stop timeout: sent SIGKILL to \(members.count) process(es)"
         }
@@ -566,7 +581,17 @@ public final class Supervisor {
             // reopens its output (/dev/stdout, /proc/self/fd/1: an open of the
             // FIFO itself, permission-checked) may write it, and no one else.
             if account.setIDs { _ = fchown(output, account.uid, account.gid) }
-            let pid = try ServiceLauncher.spawn(def, as: account, output: output)
+            let procs = try cgroup?.prepare(name) ?? -1
+            defer { if procs >= 0 { close(procs) } }
+            var note = ""
+            if let bytes = def.limitMemoryBytes {
+                if cgroup?.limitMemory(name, bytes: bytes) != true {
+                    note = "; limits.memory_bytes ignored: " + (cgroup == nil ? "no cgroup v2 (subreaper mode)"
+                                                                          : "no memory controller in the service's cgroup v2")
+                    log.warning("limits.memory_bytes ignored", ["service": name, "tracking": cgroup == nil ? "subreaper" : "cgroup"])
+                }
+            }
+            let pid = try ServiceLauncher.spawn(def, as: account, output: output, cgroupProcs: procs)
             rt.pid = pid
             rt.startTicks = ServiceProcessTree.startTicks(pid)
             rt.startedAt = now
@@ -574,7 +599,7 @@ public final class Supervisor {
             rt.nextRetryAt = nil
             if retry { rt.restarts += 1 }
             sessions[name] = pid
-            messages[name] = "started pid \(pid)"
+            messages[name] = "started pid \(pid)" + note
             if def.startTimeoutSeconds == 0 { rt.status = .running }
         } catch {
             // Like an exit at once: the policy decides whether to retry.
@@ -621,6 +646,23 @@ public final class Supervisor {
             }
         }
         inFlight.removeValue(forKey: name)
+    }
+
+    /// Every live process of `name`: its session's tree and marked orphans
+    /// (`ServiceProcessTree.members`), and in the cgroup mode every pid in
+    /// its cgroup too (with start ticks, against pid reuse).
+    func members(_ name: String, sessionID: Int32?) -> [Int32: UInt64] {
+        var found = ServiceProcessTree.members(name: name, sessionID: sessionID)
+        for pid in cgroup?.procs(name) ?? [] where found[pid] == nil {
+            if let s = ServiceProcessTree.stat(pid), !s.zombie { found[pid] = s.startTicks }
+        }
+        return found
+    }
+
+    /// SIGKILL to the whole tree: `cgroup.kill` in the cgroup mode, and each member by pid.
+    func killTree(_ name: String, _ members: [Int32: UInt64]) {
+        cgroup?.kill(name)
+        ServiceProcessTree.signal(members, SIGKILL)
     }
 
     static func signalNumber(_ s: ServiceDefinition.StopSignal) -> Int32 {

@@ -9,9 +9,10 @@ cpu figure, sees it on the overview and the Alerts page, acknowledges and
 silences it. Fails on any console error, failed request or CSP violation
 except the signed-out session probe's 401.
 
-Usage: ui_check.py BASE_URL USER PASSWORD NEW_PASSWORD SCREENSHOT_DIR NGINX_PID_FILE
+Usage: ui_check.py BASE_URL USER PASSWORD NEW_PASSWORD SCREENSHOT_DIR NGINX_PID_FILE MASTER_PID
 (nginx is reloaded once, which closes every live subscriber: the page must
-reconnect and its charts keep moving).
+reconnect and its charts keep moving; the master's collector is killed once,
+and the page must back-fill on the new collector's reset).
 Prints one JSON object per line; the last is {"result": "ok", ...} or
 {"result": "fail", "error": ...}; exits 0 only when it is ok."""
 
@@ -36,7 +37,7 @@ from selenium.webdriver.support.ui import Select, WebDriverWait
 
 import ui_redraw
 
-base, user, password, new_password, shots, nginx_pid_file = sys.argv[1:7]
+base, user, password, new_password, shots, nginx_pid_file, master_pid = sys.argv[1:8]
 os.makedirs(shots, exist_ok=True)
 
 # Console lines that are expected: the probe of /api/auth/me while signed out.
@@ -153,6 +154,50 @@ def alerts_flow():
     say(step="alerts", alert_id=alert_id, acked_by=user)
 
 
+def chart_attr(name):
+    return css("#cpu-chart")[0].get_attribute(f"data-{name}")
+
+
+def history_range(rid, tier, seconds):
+    """Chooses the overview's range `rid` and waits until its charts hold
+    points of the history route's `tier` (choosing it again while the tier
+    has no rows yet: a roll-up row appears once its first bucket closes).
+    Returns the CPU chart's history points and the route's URL."""
+    deadline = time.time() + seconds
+    while True:
+        before = int(chart_attr("backfills") or 0)
+        click(f"#range-{rid}")
+        wait(20, lambda d: chart_attr("range") == rid and int(chart_attr("backfills") or 0) > before,
+             f"the {rid} range's back-fill")
+        got = int(chart_attr("history") or 0)
+        if chart_attr("tier") == tier and got > 0:
+            break
+        if time.time() > deadline:
+            raise AssertionError(f"the {rid} range shows {got} history points of tier {chart_attr('tier')} (wanted {tier})")
+        time.sleep(5)
+    asked = driver.execute_script(
+        "return performance.getEntriesByType('resource').map(r => r.name)"
+        f".filter(n => n.includes('/api/system/history?') && n.includes('from=-{rid}'))")
+    if not asked:
+        raise AssertionError(f"no /api/system/history request for the {rid} range")
+    return got, asked[-1]
+
+
+def collector_pid(master):
+    """The master's collector child, from /proc."""
+    for d in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{d}/stat") as f:
+                ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+            with open(f"/proc/{d}/cmdline", "rb") as f:
+                argv = f.read().split(b"\0")
+        except (OSError, ValueError, IndexError):
+            continue
+        if ppid == master and b"collector" in argv:
+            return int(d)
+    raise AssertionError(f"no collector child of the master {master}")
+
+
 def page(name, ready, what):
     driver.execute_script(f"location.hash = '#/{name}'")
     wait(15, lambda d: ready(), what)
@@ -228,6 +273,21 @@ try:
          "live samples again after an nginx reload")
     check_console("reconnect")
     say(step="reconnect", points_before=before, points_after=points())
+
+    # The 1 h range: the raw tier's samples since the server started (0.25 s
+    # apart, one point per 3.75 s bucket).
+    got, url = history_range("1h", "raw", 20)
+    check_console("range-1h")
+    say(step="range-1h", history_points=got, url=url)
+    # A collector restart publishes a reset: the page back-fills on it.
+    fills = int(chart_attr("backfills"))
+    os.kill(collector_pid(int(master_pid)), signal.SIGKILL)
+    wait(30, lambda d: int(chart_attr("backfills") or 0) > fills, "a back-fill after the new collector's reset")
+    click("#range-15m")
+    before = points()
+    wait(20, lambda d: chart_attr("range") == "15m" and points() >= before + 3, "live samples from the new collector")
+    check_console("reset")
+    say(step="reset", backfills_before=fills, backfills_after=int(chart_attr("backfills")))
 
     page("processes", lambda: len(css("#process-list tbody tr")) > 0, "process rows")
     rows = len(css("#process-list tbody tr"))
@@ -364,6 +424,16 @@ try:
 
     page("alerts", lambda: css("#alerts-active table, #alerts-active .empty"), "active alerts or their empty state")
     alerts_flow()
+
+    # The 24 h range: the 1-minute roll-ups (one point per 2 min), the first
+    # one once the server's first whole minute closed.
+    driver.execute_script("location.hash = '#/overview'")
+    wait(15, lambda d: css("#range-24h"), "the overview's range buttons")
+    got, url = history_range("24h", "1m", 150)
+    shot("overview-24h")
+    click("#range-15m")
+    check_console("range-24h")
+    say(step="range-24h", history_points=got, url=url)
 
     # Dark mode (prefers-color-scheme): the overview, re-rendered with the dark palette.
     driver.execute_cdp_cmd("Emulation.setEmulatedMedia",

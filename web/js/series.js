@@ -31,15 +31,13 @@ export function sampleFigures(s) {
 /**
  * A history answer as {key: points}. Per-interface network series are summed
  * into `net_rx` and `net_tx` (sums of averages; their min and max are not
- * sums, so left out); a bucket no interface has stays null, a gap. The last
- * bucket, still in progress when the answer was written, is left for live
- * samples (`dropLast`).
+ * sums, so left out); a bucket no interface has stays null, a gap.
  */
-export function historyPoints(answer, dropLast) {
+export function historyPoints(answer) {
   const out = {};
   const sums = {};
   for (const s of answer.series) {
-    const rows = dropLast ? s.data.slice(0, -1) : s.data;
+    const rows = s.data;
     if (s.metric === 'net_rx' || s.metric === 'net_tx') {
       const acc = sums[s.metric] ??= rows.map(r => ({ x: r[0], y: null }));
       rows.forEach((r, i) => { if (r[1] !== null) acc[i].y = (acc[i].y ?? 0) + r[1]; });
@@ -52,10 +50,13 @@ export function historyPoints(answer, dropLast) {
 
 /**
  * Folds `value` sampled at `t` (Unix ms) into `points`, whose buckets are
- * `step` ms wide: the bucket in progress keeps the average, minimum and
- * maximum of its samples (`n` counts them); a new bucket is appended after a
- * null point when buckets were skipped (a gap stays a gap), and points older
- * than `from` are dropped. A null value only leaves the gap.
+ * `step` ms wide: a bucket of live samples keeps their average, minimum and
+ * maximum (`n` counts them); a new bucket is appended after a null point when
+ * buckets were skipped (a gap stays a gap), and points older than `from` are
+ * dropped. The history's bucket in progress keeps the history's figures until
+ * its end (the route does not say how many samples they cover, so a live
+ * sample cannot be weighed against them), unless it had none. A null value
+ * only leaves the gap.
  */
 export function fold(points, t, value, step, from) {
   const b = t - t % step;
@@ -63,8 +64,8 @@ export function fold(points, t, value, step, from) {
   if (last && last.x === b) {
     if (value === null || value === undefined) return;
     if (last.y === null) Object.assign(last, { y: value, min: value, max: value, n: 1 });
-    else {
-      last.n = (last.n ?? 1) + 1;
+    else if (last.n !== undefined) {
+      last.n += 1;
       last.y += (value - last.y) / last.n;
       last.min = Math.min(last.min, value);
       last.max = Math.max(last.max, value);

@@ -459,6 +459,7 @@ except Exception as e:  # noqa: BLE001 - every failure is reported the same way
         check_console("failure")
     except Exception:
         pass
+    import traceback; traceback.print_exc()
     say(result="fail", error=str(e), problems=problems)
     sys.exit(1)
 finally:

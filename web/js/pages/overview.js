@@ -191,22 +191,23 @@ export async function render(view) {
     rangeMs = seconds * 1000;
     axis.format = seconds > 86400 ? dayClock : clock;
     for (const c of Object.values(charts)) c.data.datasets = [];
-    for (const [key, points] of Object.entries(historyPoints(answer, true))) {
+    for (const [key, points] of Object.entries(historyPoints(answer))) {
       const def = owner(key);
       if (def) dataset(def, key).data = points;
     }
     for (const c of Object.values(charts)) c.options.plugins.legend.display = c.data.datasets.length > 1;
+    countPoints();
+    panels.cpu.dataset.range = id;
+    panels.cpu.dataset.tier = answer.tier;
+    panels.cpu.dataset.history = panels.cpu.dataset.points;
     lastT = 0;
     apply(stats);
     setAxis(lastT || answer.to);
     for (const c of Object.values(charts)) c.update('none');
     countPoints();
-    panels.cpu.dataset.range = id;
-    panels.cpu.dataset.tier = answer.tier;
-    panels.cpu.dataset.history = panels.cpu.dataset.points;
     panels.cpu.dataset.backfills = String(++backfills);
     fill(rangeNote, `${label} from the history (${answer.tier === 'raw' ? 'raw samples' : `${answer.tier} roll-ups`}, `
-      + `one point per ${span(step / 1000)}), then live samples folded into the point in progress. `
+      + `one point per ${span(step / 1000)}), then live samples, folded into one point per bucket. `
       + 'Hover for a point\'s minimum and maximum; a gap is a time without samples.');
   };
   const choose = id => {

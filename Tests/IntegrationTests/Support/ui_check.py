@@ -430,6 +430,7 @@ try:
     driver.execute_script("location.hash = '#/overview'")
     wait(15, lambda d: css("#range-24h"), "the overview's range buttons")
     got, url = history_range("24h", "1m", 150)
+    driver.execute_script("document.getElementById('range-24h').scrollIntoView({block: 'start'})")
     shot("overview-24h")
     click("#range-15m")
     check_console("range-24h")
@@ -459,7 +460,6 @@ except Exception as e:  # noqa: BLE001 - every failure is reported the same way
         check_console("failure")
     except Exception:
         pass
-    import traceback; traceback.print_exc()
     say(result="fail", error=str(e), problems=problems)
     sys.exit(1)
 finally:

@@ -97,10 +97,9 @@ export async function render(view) {
     tiles, meta,
     h('div', { class: 'controls range', role: 'group', 'aria-label': 'Chart range' }, h('span', {}, 'Range'), rangeButtons),
     rangeNote,
-    h('div', { class: 'grid' },
+    h('div', { class: 'grid' }, sections,
       h('section', { class: 'panel' }, h('h2', {}, 'Host'), host),
-      h('section', { class: 'panel' }, h('h2', {}, 'Pool health'), pool),
-      sections));
+      h('section', { class: 'panel' }, h('h2', {}, 'Pool health'), pool)));
 
   // The datasets of each chart by series name, made on first sight (a core or
   // a mount the history did not have yet gets its line when a sample has it).

@@ -5,7 +5,8 @@ import XCTest
 /// The dashboard (web/, served by nginx under /ui/) through the real stack:
 /// nginx's headers and the `/` redirect over HTTP, then a real browser
 /// (headless Chromium driven by Selenium, Support/ui_check.py) that signs in
-/// with the cookie, watches a live chart move, opens every page, runs a real
+/// with the cookie, watches a live chart move, switches the overview's history
+/// ranges (and kills and stops the collector: reset, gap), opens every page, runs a real
 /// service through the Services page (so the supervisor is on) and signals a
 /// process from the process detail. Screenshots go to $CC_TEST_OUT/ui (default .build/test-output/ui).
 final class DashboardBrowserTests: XCTestCase {

@@ -88,3 +88,20 @@ export function stepMillis(answer) {
   const rows = answer.series.find(s => s.data.length > 1)?.data;
   return rows ? rows[1][0] - rows[0][0] : Math.max(1, answer.step_s) * 1000;
 }
+
+/**
+ * Chart.js draws a line between neighbours only, so a point between two gaps
+ * (or at an end beside one) would not show: `r` for such points, 0 for the
+ * rest, as a dataset's `pointRadius` (plain 0, the cheap shared option, when
+ * there is none).
+ */
+export function isolatedRadius(points, r) {
+  let any = false;
+  const radius = points.map((p, i) => {
+    const alone = p.y !== null && (i === 0 || points[i - 1].y === null)
+      && (i === points.length - 1 || points[i + 1].y === null);
+    any ||= alone;
+    return alone ? r : 0;
+  });
+  return any ? radius : 0;
+}

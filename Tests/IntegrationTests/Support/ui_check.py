@@ -1,7 +1,9 @@
 """Drives the dashboard in headless Chromium (Selenium + chromedriver) for
 DashboardBrowserTests: signs in through the cookie (changing the generated
 first-admin password on the way), waits for the overview's chart to receive
-live samples, opens every page and saves a screenshot of each at desktop and phone widths, creates a
+live samples, switches it to the 1 h and 24 h ranges and sees the history
+route's points, sees it back-fill on a new collector's reset and show a
+stopped collector's gap as a gap (live and back-filled), opens every page and saves a screenshot of each at desktop and phone widths, creates a
 real service through the Services page, starts and stops it and sees its log
 tail move, then edits and deletes it, and signals a process from the process
 detail, and adds an alert rule that fires against the server's synthetic
@@ -32,6 +34,7 @@ from selenium import webdriver
 from selenium.webdriver.chrome.options import Options
 from selenium.webdriver.chrome.service import Service
 from selenium.common.exceptions import StaleElementReferenceException, TimeoutException
+from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
@@ -289,6 +292,34 @@ try:
     check_console("reset")
     say(step="reset", backfills_before=fills, backfills_after=int(chart_attr("backfills")))
 
+    # A gap: the collector stopped for 3 s leaves buckets without samples. The
+    # live line breaks there (a null point, spanGaps false), and so does the
+    # history's back-fill (null buckets); neither bridges it.
+    def cpu_line():
+        """The CPU line's points as [x, y] (y None for a gap)."""
+        return driver.execute_script("return Chart.getChart(document.querySelector('#cpu-chart canvas'))"
+                                     ".data.datasets[0].data.map(p => [p.x, p.y])")
+
+    def gap_shown(t0, t1):
+        line = cpu_line()
+        return (any(y is None and t0 - 1500 < x < t1 - 1000 for x, y in line)
+                and any(y is not None and x > t1 for x, y in line))
+    time.sleep(2)  # clear of the reset's own gap
+    stopped = collector_pid(int(master_pid))
+    t0 = time.time() * 1000
+    if any(y is None and x > t0 - 1500 for x, y in cpu_line()):
+        raise AssertionError("a gap in the CPU line before the collector stopped")
+    os.kill(stopped, signal.SIGSTOP)
+    time.sleep(3)
+    os.kill(stopped, signal.SIGCONT)
+    t1 = time.time() * 1000
+    wait(15, lambda d: gap_shown(t0, t1), "a gap in the live CPU line where the collector stopped")
+    fills = int(chart_attr("backfills"))
+    click("#range-15m")
+    wait(15, lambda d: int(chart_attr("backfills") or 0) > fills and gap_shown(t0, t1), "the same gap in the history's back-fill")
+    check_console("gap")
+    say(step="gap", stopped_ms=round(t1 - t0))
+
     page("processes", lambda: len(css("#process-list tbody tr")) > 0, "process rows")
     rows = len(css("#process-list tbody tr"))
     # Sorted by PID, the first row is a process that lives as long as the test (PID 1).
@@ -431,10 +462,24 @@ try:
     wait(15, lambda d: css("#range-24h"), "the overview's range buttons")
     got, url = history_range("24h", "1m", 150)
     driver.execute_script("document.getElementById('range-24h').scrollIntoView({block: 'start'})")
+    # The tooltip (a bucket's time, average, minimum and maximum) over the
+    # CPU line's newest point (Chart.js looks at the points either side of
+    # the pointer only, and most of this day is a gap).
+    canvas = css("#cpu-chart canvas")[0]
+    x, y = driver.execute_script("""const c = Chart.getChart(arguments[0]);
+        const p = c.data.datasets[0].data.filter(q => q.y !== null).pop();
+        return [c.scales.x.getPixelForValue(p.x), c.scales.y.getPixelForValue(p.y)]""", canvas)
+    ActionChains(driver).move_to_element_with_offset(
+        canvas, int(x - canvas.size["width"] / 2), int(y - canvas.size["height"] / 2)).perform()
+    tip = wait(5, lambda d: driver.execute_script(
+        "const t = Chart.getChart(document.querySelector('#cpu-chart canvas')).tooltip;"
+        "return t.opacity > 0 && t.body ? [t.title, t.body.flatMap(b => b.lines)] : null"), "the CPU chart's tooltip")
+    if not any(line.startswith("CPU: ") and "%" in line for line in tip[1]):
+        raise AssertionError(f"the tooltip does not give the CPU figure: {tip}")
     shot("overview-24h")
     click("#range-15m")
     check_console("range-24h")
-    say(step="range-24h", history_points=got, url=url)
+    say(step="range-24h", history_points=got, url=url, tooltip=tip)
 
     # Dark mode (prefers-color-scheme): the overview, re-rendered with the dark palette.
     driver.execute_cdp_cmd("Emulation.setEmulatedMedia",

@@ -10,7 +10,7 @@ import { h, fill, errorLine, unavailable } from '../dom.js';
 import { bytes, rate, percent, clock, dayClock, span, localTime, duration } from '../format.js';
 import * as live from '../live.js';
 import { activeTable } from './alerts.js';
-import { RANGES, METRICS, sampleFigures, historyPoints, fold, stepMillis } from '../series.js';
+import { RANGES, METRICS, sampleFigures, historyPoints, fold, stepMillis, isolatedRadius } from '../series.js';
 
 const palette = ['#2563eb', '#dc2626', '#16a34a', '#d97706', '#7c3aed', '#0891b2', '#db2777', '#65a30d'];
 /** The chosen range's id; kept while the page is open in this tab. */
@@ -114,8 +114,11 @@ export async function render(view) {
     return d;
   };
   const owner = key => CHARTS.find(def => (def.keys ? def.keys.includes(key) : key.startsWith(def.prefix)));
+  // After a back-fill and when a new bucket starts: the panels' point counts
+  // (read by the browser test) and the dots of points between gaps.
   const countPoints = () => {
     for (const def of CHARTS) {
+      for (const d of charts[def.id].data.datasets) d.pointRadius = isolatedRadius(d.data, 2);
       const d = charts[def.id].data.datasets[0];
       panels[def.id].dataset.points = String(d ? d.data.reduce((n, p) => n + (p.y === null ? 0 : 1), 0) : 0);
     }
@@ -144,9 +147,9 @@ export async function render(view) {
       if (def) fold(dataset(def, key).data, t, value, step, t - rangeMs);
     }
     setAxis(t);
-    for (const c of Object.values(charts)) c.update('none');
     const d = charts.cpu.data.datasets[0]?.data ?? [];
     if (d.length && d[d.length - 1].n === 1) countPoints(); // a new bucket: the counts changed
+    for (const c of Object.values(charts)) c.update('none');
     const load = (cpu.load_avg ?? []).map(v => v.toFixed(2)).join(' / ');
     const values = [
       percent(cpu.usage_percent),
@@ -188,7 +191,7 @@ export async function render(view) {
     if (mine !== generation) return;
     step = stepMillis(answer);
     rangeMs = seconds * 1000;
-    axis.format = seconds > 86400 ? dayClock : clock;
+    axis.format = seconds >= 86400 ? dayClock : clock;
     for (const c of Object.values(charts)) c.data.datasets = [];
     for (const [key, points] of Object.entries(historyPoints(answer))) {
       const def = owner(key);
@@ -201,9 +204,9 @@ export async function render(view) {
     panels.cpu.dataset.history = panels.cpu.dataset.points;
     lastT = 0;
     apply(stats);
+    countPoints();
     setAxis(lastT || answer.to);
     for (const c of Object.values(charts)) c.update('none');
-    countPoints();
     panels.cpu.dataset.backfills = String(++backfills);
     fill(rangeNote, `${label} from the history (${answer.tier === 'raw' ? 'raw samples' : `${answer.tier} roll-ups`}, `
       + `one point per ${span(step / 1000)}), then live samples, folded into one point per bucket. `

@@ -249,6 +249,13 @@ try:
         raise AssertionError(f"the session is readable by scripts or stored: {stored}")
     say(step="cookie", http_only=True, same_site=session.get("sameSite"))
 
+    # The overview's chart-data rules (web/js/series.js), run in the page.
+    with open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "ui_series_check.js")) as f:
+        failed = driver.execute_async_script(f.read())
+    if failed:
+        raise AssertionError(f"web/js/series.js: {failed}")
+    say(step="series-rules", ok=True)
+
     # Live: the CPU chart gains samples from /ws while the page stays open.
     points = lambda: int(css("#cpu-chart")[0].get_attribute("data-points") or 0)
     first = points()

@@ -5,7 +5,8 @@ import XCTest
 /// The dashboard (web/, served by nginx under /ui/) through the real stack:
 /// nginx's headers and the `/` redirect over HTTP, then a real browser
 /// (headless Chromium driven by Selenium, Support/ui_check.py) that signs in
-/// with the cookie, watches a live chart move, opens every page, runs a real
+/// with the cookie, watches a live chart move, switches the overview's history
+/// ranges (and kills and stops the collector: reset, gap), opens every page, runs a real
 /// service through the Services page (so the supervisor is on) and signals a
 /// process from the process detail. Screenshots go to $CC_TEST_OUT/ui (default .build/test-output/ui).
 final class DashboardBrowserTests: XCTestCase {
@@ -108,7 +109,7 @@ private func runBrowserCheck(_ server: TestServer, screenshots: String, file: St
     let p = Process()
     p.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
     p.arguments = [script, "http://127.0.0.1:\(server.port)", "admin", password, "a-better-admin-password", out,
-                   server.stateDir + "/nginx/nginx.pid"]
+                   server.stateDir + "/nginx/nginx.pid", String(server.masterPid)]
     let stdout = Pipe(), stderr = Pipe()
     p.standardOutput = stdout
     p.standardError = stderr
@@ -122,7 +123,7 @@ private func runBrowserCheck(_ server: TestServer, screenshots: String, file: St
     XCTAssertEqual(result["result"] as? String, "ok", "\(text)\n\(errText.suffix(2000))", file: file, line: line)
     XCTAssertEqual(p.terminationStatus, 0, file: file, line: line)
     XCTAssertGreaterThan(result["process_rows"] as? Int ?? 0, 0, file: file, line: line)
-    for name in ["login", "overview-dark", "processes-detail", "processes-signal", "services-new", "alerts-firing"] {
+    for name in ["login", "overview-dark", "overview-24h", "processes-detail", "processes-signal", "services-new", "alerts-firing"] {
         XCTAssertTrue(FileManager.default.fileExists(atPath: "\(out)/\(name).png"), "screenshot \(name)", file: file, line: line)
     }
     for name in ["overview", "processes", "network", "events", "users", "services", "alerts"] {

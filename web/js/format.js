@@ -21,6 +21,18 @@ export function clock(ms) {
   return `${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}`;
 }
 
+/** "11-29 19:04" local, for chart axes over days. */
+export function dayClock(ms) {
+  const d = new Date(ms);
+  return `${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${pad(d.getHours())}:${pad(d.getMinutes())}`;
+}
+
+/** A whole span of seconds in its largest exact unit: "1 s", "2 min", "6 h", "1 d". */
+export function span(s) {
+  for (const [unit, n] of [['d', 86400], ['h', 3600], ['min', 60]]) if (s % n === 0) return `${s / n} ${unit}`;
+  return `${s} s`;
+}
+
 const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB', 'PiB'];
 
 /** Bytes in binary units: "1.5 GiB". */

@@ -2,7 +2,7 @@
 // page: one WebSocket, reconnected with back-off, and the client rule of
 // docs/openapi.yaml: a `seq` that is not the previous plus one, a changed
 // `epoch` or a `reset` message means messages were missed, so listeners are
-// told to back-fill from GET /api/system/stats.
+// told to back-fill (the overview: GET /api/system/history and /stats).
 
 const listeners = new Set();
 const statusListeners = new Set();

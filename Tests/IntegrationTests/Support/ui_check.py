@@ -1,7 +1,9 @@
 """Drives the dashboard in headless Chromium (Selenium + chromedriver) for
 DashboardBrowserTests: signs in through the cookie (changing the generated
 first-admin password on the way), waits for the overview's chart to receive
-live samples, opens every page and saves a screenshot of each at desktop and phone widths, creates a
+live samples, switches it to the 1 h and 24 h ranges and sees the history
+route's points, sees it back-fill on a new collector's reset and show a
+stopped collector's gap as a gap (live and back-filled), opens every page and saves a screenshot of each at desktop and phone widths, creates a
 real service through the Services page, starts and stops it and sees its log
 tail move, then edits and deletes it, and signals a process from the process
 detail, and adds an alert rule that fires against the server's synthetic
@@ -9,9 +11,10 @@ cpu figure, sees it on the overview and the Alerts page, acknowledges and
 silences it. Fails on any console error, failed request or CSP violation
 except the signed-out session probe's 401.
 
-Usage: ui_check.py BASE_URL USER PASSWORD NEW_PASSWORD SCREENSHOT_DIR NGINX_PID_FILE
+Usage: ui_check.py BASE_URL USER PASSWORD NEW_PASSWORD SCREENSHOT_DIR NGINX_PID_FILE MASTER_PID
 (nginx is reloaded once, which closes every live subscriber: the page must
-reconnect and its charts keep moving).
+reconnect and its charts keep moving; the master's collector is killed once,
+and the page must back-fill on the new collector's reset).
 Prints one JSON object per line; the last is {"result": "ok", ...} or
 {"result": "fail", "error": ...}; exits 0 only when it is ok."""
 
@@ -31,12 +34,13 @@ from selenium import webdriver
 from selenium.webdriver.chrome.options import Options
 from selenium.webdriver.chrome.service import Service
 from selenium.common.exceptions import StaleElementReferenceException, TimeoutException
+from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
 import ui_redraw
 
-base, user, password, new_password, shots, nginx_pid_file = sys.argv[1:7]
+base, user, password, new_password, shots, nginx_pid_file, master_pid = sys.argv[1:8]
 os.makedirs(shots, exist_ok=True)
 
 # Console lines that are expected: the probe of /api/auth/me while signed out.
@@ -153,6 +157,50 @@ def alerts_flow():
     say(step="alerts", alert_id=alert_id, acked_by=user)
 
 
+def chart_attr(name):
+    return css("#cpu-chart")[0].get_attribute(f"data-{name}")
+
+
+def history_range(rid, tier, seconds):
+    """Chooses the overview's range `rid` and waits until its charts hold
+    points of the history route's `tier` (choosing it again while the tier
+    has no rows yet: a roll-up row appears once its first bucket closes).
+    Returns the CPU chart's history points and the route's URL."""
+    deadline = time.time() + seconds
+    while True:
+        before = int(chart_attr("backfills") or 0)
+        click(f"#range-{rid}")
+        wait(20, lambda d: chart_attr("range") == rid and int(chart_attr("backfills") or 0) > before,
+             f"the {rid} range's back-fill")
+        got = int(chart_attr("history") or 0)
+        if chart_attr("tier") == tier and got > 0:
+            break
+        if time.time() > deadline:
+            raise AssertionError(f"the {rid} range shows {got} history points of tier {chart_attr('tier')} (wanted {tier})")
+        time.sleep(5)
+    asked = driver.execute_script(
+        "return performance.getEntriesByType('resource').map(r => r.name)"
+        f".filter(n => n.includes('/api/system/history?') && n.includes('from=-{rid}'))")
+    if not asked:
+        raise AssertionError(f"no /api/system/history request for the {rid} range")
+    return got, asked[-1]
+
+
+def collector_pid(master):
+    """The master's collector child, from /proc."""
+    for d in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{d}/stat") as f:
+                ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+            with open(f"/proc/{d}/cmdline", "rb") as f:
+                argv = f.read().split(b"\0")
+        except (OSError, ValueError, IndexError):
+            continue
+        if ppid == master and b"collector" in argv:
+            return int(d)
+    raise AssertionError(f"no collector child of the master {master}")
+
+
 def page(name, ready, what):
     driver.execute_script(f"location.hash = '#/{name}'")
     wait(15, lambda d: ready(), what)
@@ -201,6 +249,13 @@ try:
         raise AssertionError(f"the session is readable by scripts or stored: {stored}")
     say(step="cookie", http_only=True, same_site=session.get("sameSite"))
 
+    # The overview's chart-data rules (web/js/series.js), run in the page.
+    with open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "ui_series_check.js")) as f:
+        failed = driver.execute_async_script(f.read())
+    if failed:
+        raise AssertionError(f"web/js/series.js: {failed}")
+    say(step="series-rules", ok=True)
+
     # Live: the CPU chart gains samples from /ws while the page stays open.
     points = lambda: int(css("#cpu-chart")[0].get_attribute("data-points") or 0)
     first = points()
@@ -228,6 +283,49 @@ try:
          "live samples again after an nginx reload")
     check_console("reconnect")
     say(step="reconnect", points_before=before, points_after=points())
+
+    # The 1 h range: the raw tier's samples since the server started (0.25 s
+    # apart, one point per 3.75 s bucket).
+    got, url = history_range("1h", "raw", 20)
+    check_console("range-1h")
+    say(step="range-1h", history_points=got, url=url)
+    # A collector restart publishes a reset: the page back-fills on it.
+    fills = int(chart_attr("backfills"))
+    os.kill(collector_pid(int(master_pid)), signal.SIGKILL)
+    wait(30, lambda d: int(chart_attr("backfills") or 0) > fills, "a back-fill after the new collector's reset")
+    click("#range-15m")
+    before = points()
+    wait(20, lambda d: chart_attr("range") == "15m" and points() >= before + 3, "live samples from the new collector")
+    check_console("reset")
+    say(step="reset", backfills_before=fills, backfills_after=int(chart_attr("backfills")))
+
+    # A gap: the collector stopped for 3 s leaves buckets without samples. The
+    # live line breaks there (a null point, spanGaps false), and so does the
+    # history's back-fill (null buckets); neither bridges it.
+    def cpu_line():
+        """The CPU line's points as [x, y] (y None for a gap)."""
+        return driver.execute_script("return Chart.getChart(document.querySelector('#cpu-chart canvas'))"
+                                     ".data.datasets[0].data.map(p => [p.x, p.y])")
+
+    def gap_shown(t0, t1):
+        line = cpu_line()
+        return (any(y is None and t0 - 1500 < x < t1 - 1000 for x, y in line)
+                and any(y is not None and x > t1 for x, y in line))
+    time.sleep(2)  # clear of the reset's own gap
+    stopped = collector_pid(int(master_pid))
+    t0 = time.time() * 1000
+    if any(y is None and x > t0 - 1500 for x, y in cpu_line()):
+        raise AssertionError("a gap in the CPU line before the collector stopped")
+    os.kill(stopped, signal.SIGSTOP)
+    time.sleep(3)
+    os.kill(stopped, signal.SIGCONT)
+    t1 = time.time() * 1000
+    wait(15, lambda d: gap_shown(t0, t1), "a gap in the live CPU line where the collector stopped")
+    fills = int(chart_attr("backfills"))
+    click("#range-15m")
+    wait(15, lambda d: int(chart_attr("backfills") or 0) > fills and gap_shown(t0, t1), "the same gap in the history's back-fill")
+    check_console("gap")
+    say(step="gap", stopped_ms=round(t1 - t0))
 
     page("processes", lambda: len(css("#process-list tbody tr")) > 0, "process rows")
     rows = len(css("#process-list tbody tr"))
@@ -364,6 +462,31 @@ try:
 
     page("alerts", lambda: css("#alerts-active table, #alerts-active .empty"), "active alerts or their empty state")
     alerts_flow()
+
+    # The 24 h range: the 1-minute roll-ups (one point per 2 min), the first
+    # one once the server's first whole minute closed.
+    driver.execute_script("location.hash = '#/overview'")
+    wait(15, lambda d: css("#range-24h"), "the overview's range buttons")
+    got, url = history_range("24h", "1m", 150)
+    driver.execute_script("document.getElementById('range-24h').scrollIntoView({block: 'start'})")
+    # The tooltip (a bucket's time, average, minimum and maximum) over the
+    # CPU line's newest point (Chart.js looks at the points either side of
+    # the pointer only, and most of this day is a gap).
+    canvas = css("#cpu-chart canvas")[0]
+    x, y = driver.execute_script("""const c = Chart.getChart(arguments[0]);
+        const p = c.data.datasets[0].data.filter(q => q.y !== null).pop();
+        return [c.scales.x.getPixelForValue(p.x), c.scales.y.getPixelForValue(p.y)]""", canvas)
+    ActionChains(driver).move_to_element_with_offset(
+        canvas, int(x - canvas.size["width"] / 2), int(y - canvas.size["height"] / 2)).perform()
+    tip = wait(5, lambda d: driver.execute_script(
+        "const t = Chart.getChart(document.querySelector('#cpu-chart canvas')).tooltip;"
+        "return t.opacity > 0 && t.body ? [t.title, t.body.flatMap(b => b.lines)] : null"), "the CPU chart's tooltip")
+    if not any(line.startswith("CPU: ") and "%" in line for line in tip[1]):
+        raise AssertionError(f"the tooltip does not give the CPU figure: {tip}")
+    shot("overview-24h")
+    click("#range-15m")
+    check_console("range-24h")
+    say(step="range-24h", history_points=got, url=url, tooltip=tip)
 
     # Dark mode (prefers-color-scheme): the overview, re-rendered with the dark palette.
     driver.execute_cdp_cmd("Emulation.setEmulatedMedia",

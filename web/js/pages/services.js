@@ -183,10 +183,13 @@ export async function render(view, ctx) {
 
   // The log tail: the last 100 lines, then every 2 s the lines after the
   // cursor the previous answer gave; at most TAIL lines stay on the page.
+  // Its stop function returns a promise that settles when a read in flight
+  // has ended, so that a delete can wait for it (else that read gets 404).
   function tail(name, log, logMeta) {
     let cursor = null;
     let timer = null;
     let done = false;
+    let inflight = null;
     const poll = async () => {
       try {
         const { data } = await api(`/api/services/${encodeURIComponent(name)}/logs`,
@@ -202,15 +205,16 @@ export async function render(view, ctx) {
       } catch (e) {
         if (!done) fill(logMeta, errorLine(e));
       }
-      if (!done) timer = setTimeout(poll, 2000);
+      if (!done) timer = setTimeout(() => { inflight = poll(); }, 2000);
     };
-    poll();
-    return () => { done = true; clearTimeout(timer); };
+    inflight = poll();
+    return () => { done = true; clearTimeout(timer); return inflight; };
   }
 
   async function remove(name) {
     if (!await confirmDialog(`Delete the service ${name}? A running service is stopped first.`, 'Delete')) return;
     try {
+      if (stopTail) { await stopTail(); stopTail = null; }
       await api(`/api/services/${encodeURIComponent(name)}`, { method: 'DELETE' });
       closeDetail();
       load();

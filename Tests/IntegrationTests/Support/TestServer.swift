@@ -59,8 +59,27 @@ final class TestServer {
         env["CC_SUPERVISOR"] = "false"
         for (k, v) in extra { env[k] = v }
         self.env = env
+        Self.letWorkersWriteCoverage
         try start()
     }
+
+    /// Under `swift test --enable-code-coverage` as root, the masters the
+    /// tests start drop their request workers to CC_USER, whose coverage
+    /// profiles go to the directory of LLVM_PROFILE_FILE: swift test makes
+    /// that directory afresh (root's, 0755) when it starts, so the grant is
+    /// made here, once, after it did: read-write for CC_USER on what is
+    /// there and, by a default ACL, on every profile made later (by root's
+    /// processes too, which workers then add to).
+    static let letWorkersWriteCoverage: Void = {
+        guard geteuid() == 0, let file = ProcessInfo.processInfo.environment["LLVM_PROFILE_FILE"],
+              let user = try? Config.load().user, FileManager.default.isExecutableFile(atPath: "/usr/bin/setfacl") else { return }
+        let dir = (file as NSString).deletingLastPathComponent
+        for args in [["-R", "-m", "u:\(user):rwX", dir], ["-d", "-m", "u:\(user):rwx", dir]] {
+            if let r = try? ExternalTool.capture("/usr/bin/setfacl", args), r.status != 0 {
+                print("coverage of dropped workers is lost: setfacl \(args.joined(separator: " ")): \(r.output)")
+            }
+        }
+    }()
 
     /// Starts the stack; after `stop()`, starts it again on the same state directory and port.
     func start() throws {

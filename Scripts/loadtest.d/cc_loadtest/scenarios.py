@@ -829,14 +829,15 @@ def _delivery_checks(R, label, sub, requested, p99_limit):
     R.check(label + ": delivery delay p99", sub["delay_ms"]["p99"], "<", p99_limit, "ms")
 
 
-def _find_max(ctx):
+def _find_max(ctx, nofile):
     """Step the WebSocket subscriber count up (no HTTP load) until delivery
-    p99 reaches 1 s, handshakes fail, or the open-file limit stops it."""
+    p99 reaches 1 s, handshakes fail, or the next step would pass the
+    client's open-file limit `nofile`."""
     a = ctx.args
     R = ctx.report
     steps = []
     n = a.ws + a.sse
-    while True:
+    while n + 64 <= nofile:
         log("find-max: %d WebSocket subscribers for %.0f s" % (n, a.duration or 20.0))
         subs, rss = _subscribe(ctx, n, 0)
         time.sleep(a.duration or 20.0)
@@ -852,8 +853,9 @@ def _find_max(ctx):
     held = [s["subscribers"] for s in steps if not s["failed"] and s["connected"] == s["subscribers"]
             and s["delay_ms"]["p99"] < 1000.0]
     R.add_extra("find_max", steps)
-    R.check("find-max: most subscribers held with delivery p99 < 1 s", max(held) if held else 0, ">", 0, "",
-            gating=False)
+    if steps and steps[-1]["subscribers"] in held:
+        R.note("find-max stopped at the open-file limit (%d): the next step would not fit" % nofile)
+    R.check("find-max: most subscribers held with delivery p99 < 1 s", max(held) if held else 0, ">", 0)
 
 
 def live(ctx):
@@ -867,10 +869,10 @@ def live(ctx):
     R.add_extra("open_files_limit", nofile)
     if a.ws + a.sse + 64 > nofile:
         raise SetupError("%d subscribers need more open files than the limit here (%d)" % (a.ws + a.sse, nofile))
-    if a.find_max:
-        return _find_max(ctx)
-    rate = a.rate or 5000.0
     ctx.authenticate()
+    if a.find_max:
+        return _find_max(ctx, nofile)
+    rate = a.rate or 5000.0
     routes = [Route("GET", "/health", 1, cls="health"), Route("GET", "/api/system/stats", 1, auth="optional")]
     g = Group("http", routes, rate=rate, max_conns=a.max_conns or 100, poisson=a.poisson)
     dur = a.duration or 20.0

@@ -137,6 +137,9 @@ def build_parser():
                    help="live: subscribers per 127.0.0.0/8 source address (default 16, under CC_STREAM_MAX_PER_IP)")
     a.add_argument("--ws-path", default="/ws", help="live: the WebSocket location (default /ws)")
     a.add_argument("--sse-path", default="/api/stream/system", help="live: the SSE location")
+    a.add_argument("--start-stack", action="store_true",
+                   help="live: run against a stack of its own (Scripts/loadtest.d/stack.sh: release build, fresh "
+                        "state dir, operator `loadtest`) instead of --url")
     a.add_argument("--find-max", action="store_true",
                    help="live: step WebSocket subscribers up by --ws + --sse until delivery p99 >= 1 s or "
                         "handshakes fail (no HTTP load)")

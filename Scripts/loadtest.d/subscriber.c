@@ -23,11 +23,11 @@
  * stderr: "connected N failed F" once every subscription has answered its
  * handshake (or failed), then "progress T MESSAGES" each second.
  * On SIGTERM/SIGINT or after --duration: one JSON line on stdout:
- *   {"connected","failed","closed","messages","missed","resets","first_seq",
+ *   {"connected","failed","closed","messages","missed","silent","resets","first_seq",
  *    "last_seq","delay_ms":{"p50","p95","p99","max","n"},"cpu_user_s","cpu_sys_s","wall_s"}
  * "missed" counts gaps inside each subscription plus, for a subscription
  * open at the end, the messages after its last one up to the highest seq
- * any subscriber saw.
+ * any subscriber saw; "silent" counts open subscriptions that got no message.
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -323,18 +323,19 @@ int main(int argc, char **argv) {
             }
         }
     }
-    long long tail = 0;
+    long long tail = 0, silent = 0;
     for (int i = 0; i < opened; i++) {
         n_missed += subs[i].missed;
         if (subs[i].state == OPEN && subs[i].last_seq > 0 && max_seq > subs[i].last_seq) tail += max_seq - subs[i].last_seq;
+        if (subs[i].state == OPEN && subs[i].last_seq <= 0) silent++;
     }
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
     printf("{\"connected\":%d,\"failed\":%d,\"closed\":%d,\"requested\":%d,\"messages\":%lld,\"missed\":%lld,"
-           "\"missed_in_gaps\":%lld,\"missed_at_end\":%lld,\"resets\":%lld,\"first_seq\":%lld,\"last_seq\":%lld,"
+           "\"missed_in_gaps\":%lld,\"missed_at_end\":%lld,\"silent\":%lld,\"resets\":%lld,\"first_seq\":%lld,\"last_seq\":%lld,"
            "\"delay_ms\":{\"p50\":%.1f,\"p95\":%.1f,\"p99\":%.1f,\"max\":%.1f,\"n\":%lld},"
            "\"cpu_user_s\":%.3f,\"cpu_sys_s\":%.3f,\"wall_s\":%.3f}\n",
-           connected, failed, closed, total, n_msgs, n_missed + tail, n_missed, tail, n_resets, min_seq, max_seq,
+           connected, failed, closed, total, n_msgs, n_missed + tail, n_missed, tail, silent, n_resets, min_seq, max_seq,
            pct(0.50), pct(0.95), pct(0.99), pct(1.0), n_delay,
            ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6, ru.ru_stime.tv_sec + ru.ru_stime.tv_usec / 1e6,
            now_mono() - t0);

@@ -838,6 +838,7 @@ def _delivery_checks(R, label, sub, requested, p99_limit):
     R.check(label + ": subscriptions closed by the server", sub["closed"], "==", 0)
     R.check(label + ": messages received", sub["messages"], ">", 0)
     R.check(label + ": messages missed (seq gaps)", sub["missed"], "==", 0)
+    R.check(label + ": open subscriptions that got no message", sub["silent"], "==", 0)
     R.check(label + ": delivery delay p99", sub["delay_ms"]["p99"], "<", p99_limit, "ms")
 
 

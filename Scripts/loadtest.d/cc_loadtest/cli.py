@@ -21,7 +21,7 @@ SCENARIOS = {
     "sustained": "50 users (closed loop, think time) for 10 minutes on the mixed workload",
     "burst": "100 users firing back to back (200 with --profile strict)",
     "stress": "concurrency steps 50 -> 100 -> 200 -> 400: degradation curve and knee",
-    "live": "live-update subscribers plus 50 HTTP users (skipped while no live channel exists)",
+    "live": "WebSocket + SSE subscribers on the live channel beside 5,000 req/s of HTTP, in with/without pairs",
     "pool-exhaustion": "more slow requests (/api/test/sleep) than workers; fast routes must stay fast",
     "slow-storage": "200 clients on a slow database route (/api/test/db-sleep); the rest stays fast",
     "soak": "long run sampling RSS, fds and threads of master and workers; fails on steady growth",
@@ -128,8 +128,21 @@ def build_parser():
     a.add_argument("--body-path", help="payload: the POST route for the body-limit test (default /api/test/echo "
                                        "when the test routes are on, else /api/events)")
     a.add_argument("--body-limit", type=int, default=1048576, help="payload: the body limit in bytes (1 MiB)")
-    a.add_argument("--live-path", action="append", default=[], help="live: the live channel path(s) to try")
-    a.add_argument("--subscribers", type=int, default=100, help="live: concurrent subscribers")
+    a.add_argument("--ws", type=int, default=5000, help="live: WebSocket subscribers (default 5000)")
+    a.add_argument("--sse", type=int, default=1000, help="live: EventSource (SSE) subscribers (default 1000)")
+    a.add_argument("--pairs", type=int, default=5,
+                   help="live: alternating phases without and with subscribers (default 5; 0: one phase with)")
+    a.add_argument("--delivery-p99", type=float, default=250.0, help="live: max delivery delay p99, ms (250)")
+    a.add_argument("--per-ip", type=int, default=16,
+                   help="live: subscribers per 127.0.0.0/8 source address (default 16, under CC_STREAM_MAX_PER_IP)")
+    a.add_argument("--ws-path", default="/ws", help="live: the WebSocket location (default /ws)")
+    a.add_argument("--sse-path", default="/api/stream/system", help="live: the SSE location")
+    a.add_argument("--start-stack", action="store_true",
+                   help="live: run against a stack of its own (Scripts/loadtest.d/stack.sh: release build, fresh "
+                        "state dir, operator `loadtest`) instead of --url")
+    a.add_argument("--find-max", action="store_true",
+                   help="live: step WebSocket subscribers up by --ws + --sse until delivery p99 >= 1 s or "
+                        "handshakes fail (no HTTP load)")
     a.add_argument("--selftest-min-rps", type=float, default=20000.0, help="selftest: required req/s")
     a.add_argument("--nginx-workers", type=int, default=1, help="selftest: nginx worker processes")
     a = p.add_argument_group("output")

@@ -10,7 +10,6 @@ import sys
 from .util import SetupError, log
 
 HERE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # Scripts/loadtest.d
-LOADGEN_SRC = os.path.join(HERE, "loadgen.c")
 
 _apt_updated = False
 
@@ -50,27 +49,38 @@ def cache_dir():
 
 
 def loadgen_binary():
-    """Path of the compiled generator, compiling it when the source changed."""
-    with open(LOADGEN_SRC, "rb") as f:
+    """Path of the compiled HTTP load generator (loadgen.c)."""
+    return c_binary("loadgen")
+
+
+def subscriber_binary():
+    """Path of the compiled live-channel subscriber client (subscriber.c)."""
+    return c_binary("subscriber")
+
+
+def c_binary(name):
+    """Path of Scripts/loadtest.d/NAME.c compiled, compiling it when the source changed."""
+    with open(os.path.join(HERE, name + ".c"), "rb") as f:
         src = f.read()
     digest = hashlib.sha256(src).hexdigest()[:16]
-    path = os.path.join(cache_dir(), "loadgen-" + digest)
+    path = os.path.join(cache_dir(), name + "-" + digest)
     if os.path.exists(path) and os.access(path, os.X_OK):
         return path
     cc = shutil.which("gcc") or shutil.which("cc")
     if not cc:
-        log("installing gcc (Debian) to build the load generator")
+        log("installing gcc (Debian) to build %s.c" % name)
         apt_install("gcc", "libc6-dev")
         cc = shutil.which("gcc")
         if not cc:
             raise SetupError("gcc is still missing after apt-get install")
     tmp = path + ".tmp%d" % os.getpid()
-    r = subprocess.run([cc, "-O2", "-pthread", "-Wno-format-truncation", "-o", tmp, LOADGEN_SRC, "-lm"],
+    r = subprocess.run([cc, "-O2", "-pthread", "-Wno-format-truncation", "-o", tmp, os.path.join(HERE, name + ".c"),
+                        "-lm"],
                        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=120)
     if r.returncode != 0:
-        raise SetupError("building the load generator failed:\n" + r.stdout)
+        raise SetupError("building %s.c failed:\n%s" % (name, r.stdout))
     os.replace(tmp, path)
-    log("built load generator %s" % path)
+    log("built %s" % path)
     return path
 
 

@@ -6,15 +6,16 @@ import json
 import os
 import random
 import re
-import selectors
+import resource
 import signal
 import socket
+import statistics
 import subprocess
 import threading
 import time
 import urllib.parse
 
-from . import procmon
+from . import deps, procmon
 from .gen import Group, Route
 from .httpc import Target, raw_request
 from .ui_soak import ui_soak
@@ -730,169 +731,272 @@ def chaos(ctx):
 # live
 # ----------------------------------------------------------------------------
 
-LIVE_CANDIDATES = ["/api/live", "/api/events/stream", "/api/stream", "/sub/events", "/sub/", "/live", "/events"]
+class SubscriberRun:
+    """The C subscriber client (subscriber.c) holding --ws WebSocket and --sse
+    EventSource subscriptions until stopped; its JSON summary at the end."""
 
+    def __init__(self, binary, target, ws, sse, per_ip, ws_path, sse_path):
+        self.requested = ws + sse
+        argv = [binary, target.ip, str(target.port), "--ws", str(ws), "--sse", str(sse), "--per-ip", str(per_ip),
+                "--ws-path", ws_path, "--sse-path", sse_path]
+        if target.token:  # the handshake's credential when CC_PUBLIC_READ=false closes the system channel
+            argv += ["--header", "Authorization: Bearer " + target.token]
+        self.proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        self.ready = threading.Event()
+        self.connected = self.failed = 0
+        self._thr = threading.Thread(target=self._read_stderr, daemon=True)
+        self._thr.start()
 
-def _sub_request(target, path):
-    return raw_request("GET", target, path, {"Accept": "text/event-stream", "Cache-Control": "no-cache"})
+    def _read_stderr(self):
+        for line in self.proc.stderr:
+            f = line.split()
+            if len(f) == 4 and f[0] == "connected":
+                self.connected, self.failed = int(f[1]), int(f[3])
+                self.ready.set()
+        self.ready.set()
 
+    def wait_connected(self, limit):
+        """(connected, failed) once every handshake is answered, or None after `limit` s."""
+        return (self.connected, self.failed) if self.ready.wait(limit) else None
 
-def _probe_live(target, path):
-    try:
-        s = socket.create_connection((target.ip, target.port), timeout=3)
-    except OSError:
-        return None, None
-    try:
-        s.settimeout(3)
-        s.sendall(_sub_request(target, path))
-        buf = b""
-        while b"\r\n\r\n" not in buf and len(buf) < 65536:
-            chunk = s.recv(4096)
-            if not chunk:
-                break
-            buf += chunk
-        head = buf.split(b"\r\n\r\n", 1)[0].decode("latin-1", "replace")
-        m = re.match(r"HTTP/1\.\d (\d{3})", head)
-        ctype = ""
-        for line in head.split("\r\n")[1:]:
-            if line.lower().startswith("content-type:"):
-                ctype = line.split(":", 1)[1].strip()
-        return (int(m.group(1)) if m else None), ctype
-    except OSError:
-        return None, None
-    finally:
-        s.close()
-
-
-class Subscribers:
-    """N live-channel subscribers on non-blocking sockets, in one thread.
-    A subscriber whose response ends (long-poll) re-subscribes."""
-
-    def __init__(self, target, path, n, run_id):
-        self.target, self.path, self.n, self.run_id = target, path, n, run_id
-        self.stop_ev = threading.Event()
-        self.connected = 0
-        self.connect_errors = 0
-        self.disconnects = 0
-        self.bytes = 0
-        self.data_lines = 0
-        self.run_hits = 0
-        self.non200 = 0
-        self.subscribed = 0
-        self.max_connected = 0
-
-    def _open(self, sel):
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
         try:
-            s = socket.create_connection((self.target.ip, self.target.port), timeout=3)
-            s.sendall(_sub_request(self.target, self.path))
-            s.setblocking(False)
-            sel.register(s, selectors.EVENT_READ, {"head": True, "buf": b""})
-            self.connected += 1
-            self.max_connected = max(self.max_connected, self.connected)
-        except OSError:
-            self.connect_errors += 1
+            out, _ = self.proc.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            out, _ = self.proc.communicate()
+        try:
+            return json.loads(out.strip().splitlines()[-1])
+        except (ValueError, IndexError):
+            raise SetupError("the subscriber client printed no summary (exit %s)" % self.proc.returncode)
 
-    def run(self, seconds):
-        sel = selectors.DefaultSelector()
-        for _ in range(self.n):
-            self._open(sel)
-        end = time.monotonic() + seconds
-        while not self.stop_ev.is_set() and time.monotonic() < end:
-            for key, _ in sel.select(timeout=0.2):
-                s = key.fileobj
-                st = key.data
-                try:
-                    data = s.recv(65536)
-                except BlockingIOError:
-                    continue
-                except OSError:
-                    data = b""
-                if not data:
-                    sel.unregister(s)
-                    s.close()
-                    self.connected -= 1
-                    self.disconnects += 1
-                    if time.monotonic() < end - 0.5:
-                        self._open(sel)
-                    continue
-                self.bytes += len(data)
-                if st["head"]:
-                    st["buf"] += data
-                    if b"\r\n\r\n" in st["buf"]:
-                        st["head"] = False
-                        if st["buf"].startswith(b"HTTP/1.1 200") or st["buf"].startswith(b"HTTP/1.0 200"):
-                            self.subscribed += 1
-                        else:
-                            self.non200 += 1
-                        data = st["buf"].split(b"\r\n\r\n", 1)[1]
-                        st["buf"] = b""
-                    else:
-                        continue
-                self.data_lines += data.count(b"data:")
-                self.run_hits += data.count(self.run_id.encode())
-        for key in list(sel.get_map().values()):
-            key.fileobj.close()
-        sel.close()
+
+def _raise_nofile():
+    """Raise this process's open-file limit (inherited by the subscriber
+    client) to the hard limit; returns the limit."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    return hard
+
+
+def _nginx_rss_kb(ctx):
+    return sum(procmon.rss_kb(p) or 0 for p, role in ctx.server.discover().items() if role == "nginx")
+
+
+def _http_5xx(s):
+    return sum(v for k, v in s["http_error_status"].items() if k.isdigit() and int(k) >= 500)
+
+
+def _access_log(ctx):
+    """The pool's access log (CC_ACCESS_LOG, else STATE_DIR/access.log), or None."""
+    p = os.environ.get("CC_ACCESS_LOG") or os.path.join(ctx.args.state_dir, "access.log")
+    return p if os.path.isfile(p) else None
+
+
+def _authorize_lines(ctx):
+    """Granted requests the pool logged for the subscriber paths: nchan's
+    authorize subrequest reaches the pool as GET <the subscriber's path>."""
+    p = _access_log(ctx)
+    if not p:
+        return None
+    keys = ['"path":"%s"' % ctx.args.ws_path, '"path":"%s"' % ctx.args.sse_path]
+    with open(p, errors="replace") as f:  # granted ones only: the public-channel probe's 401 may be flushed late
+        return sum(1 for line in f if '"status":2' in line and any(k in line for k in keys))
+
+
+def _channel_is_public(ctx):
+    """Whether the SSE location answers 200 without credentials (CC_PUBLIC_READ=true)."""
+    try:
+        with socket.create_connection((ctx.target.ip, ctx.target.port), timeout=5) as s:
+            s.settimeout(5)
+            s.sendall(raw_request("GET", ctx.target, ctx.args.sse_path, {"Accept": "text/event-stream"}))
+            head = s.recv(64)
+    except OSError:
+        return None
+    return head[9:12] == b"200"
+
+
+def _subscribe(ctx, n_ws, n_sse):
+    """Start the subscriber client and wait for every handshake; returns
+    (SubscriberRun, nginx RSS growth in KiB)."""
+    a = ctx.args
+    rss0 = _nginx_rss_kb(ctx)
+    subs = SubscriberRun(deps.subscriber_binary(), ctx.target, n_ws, n_sse, a.per_ip, a.ws_path, a.sse_path)
+    got = subs.wait_connected(max(30.0, (n_ws + n_sse) / 500.0))
+    if got is None:
+        subs.stop()
+        raise SetupError("the subscriber client did not finish its %d handshakes in time" % subs.requested)
+    time.sleep(2.0)  # every subscription gets the next message: nchan's per-subscriber buffers are allocated then
+    return subs, _nginx_rss_kb(ctx) - rss0
+
+
+def _delivery_checks(R, label, sub, requested, p99_limit):
+    R.check(label + ": subscriptions open", sub["connected"], "==", requested)
+    R.check(label + ": subscriptions closed by the server", sub["closed"], "==", 0)
+    R.check(label + ": messages received", sub["messages"], ">", 0)
+    R.check(label + ": messages missed (seq gaps)", sub["missed"], "==", 0)
+    R.check(label + ": open subscriptions that got no message", sub["silent"], "==", 0)
+    R.check(label + ": delivery delay p99", sub["delay_ms"]["p99"], "<", p99_limit, "ms")
+
+
+def _find_max(ctx, nofile):
+    """Step the WebSocket subscriber count up (no HTTP load) until delivery
+    p99 reaches 1 s, handshakes fail, or the next step would pass the
+    client's open-file limit `nofile`."""
+    a = ctx.args
+    R = ctx.report
+    steps = []
+    n = a.ws + a.sse
+    while n + 64 <= nofile:
+        log("find-max: %d WebSocket subscribers for %.0f s" % (n, a.duration or 20.0))
+        subs, rss = _subscribe(ctx, n, 0)
+        time.sleep(a.duration or 20.0)
+        sub = subs.stop()
+        steps.append({"subscribers": n, "connected": sub["connected"], "failed": sub["failed"],
+                      "missed": sub["missed"], "delay_ms": sub["delay_ms"], "nginx_rss_growth_kib": rss,
+                      "client_cpu_s": r3(sub["cpu_user_s"] + sub["cpu_sys_s"])})
+        log("  connected %d, failed %d, missed %d, delivery p99 %.0f ms" % (
+            sub["connected"], sub["failed"], sub["missed"], sub["delay_ms"]["p99"]))
+        if sub["failed"] or sub["connected"] < n or sub["delay_ms"]["p99"] >= 1000.0:
+            break
+        n += a.ws + a.sse
+    held = [s["subscribers"] for s in steps if not s["failed"] and s["connected"] == s["subscribers"]
+            and s["delay_ms"]["p99"] < 1000.0]
+    R.add_extra("find_max", steps)
+    if steps and steps[-1]["subscribers"] in held:
+        R.note("find-max stopped at the open-file limit (%d): the next step would not fit" % nofile)
+    R.check("find-max: most subscribers held with delivery p99 < 1 s", max(held) if held else 0, ">", 0)
+
+
+class OwnStack:
+    """A stack for this run alone (stack.sh), stopped when its stdin closes."""
+
+    def __init__(self, logfile):
+        sh = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "stack.sh")
+        log("starting a stack of our own (%s; a release build first when CC_BIN is unset; log %s)" % (sh, logfile))
+        with open(logfile, "w") as err:
+            self.proc = subprocess.Popen([sh, "live"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=err,
+                                         text=True)
+        line = self.proc.stdout.readline()
+        self.info = dict(f.split("=", 1) for f in line.split() if "=" in f)
+        if "url" not in self.info:
+            self.stop()
+            raise SetupError("Scripts/loadtest.d/stack.sh could not start a stack (exit %s)" % self.proc.returncode)
+
+    def stop(self):
+        try:
+            self.proc.stdin.close()
+            self.proc.wait(timeout=60)
+        except (OSError, subprocess.TimeoutExpired):
+            self.proc.kill()
+            self.proc.wait()
 
 
 def live(ctx):
+    """Live-channel fan-out under HTTP load: --pairs alternating phases of the
+    HTTP load without and with --ws + --sse subscribers (0 pairs: one phase
+    with subscribers only, the suite's version)."""
+    if not ctx.args.start_stack:
+        return _live(ctx)
+    stack = OwnStack(os.path.join(ctx.outdir, "stack.log"))
+    try:
+        a = ctx.args
+        a.url, a.state_dir = stack.info["url"], stack.info["state"]
+        if not a.token:
+            a.user, a.password = "loadtest", stack.info["password"]
+        ctx.target = Target(a.url)
+        ctx.server = procmon.Server(ctx.target.port, state_dir=a.state_dir)
+        os.environ["CC_ACCESS_LOG"] = os.path.join(a.state_dir, "access.log")
+        ctx.report.note("stack of its own at %s, state directory %s (kept, with its logs)" % (a.url, a.state_dir))
+        return _live(ctx)
+    finally:
+        stack.stop()
+
+
+def _live(ctx):
     a = ctx.args
     R = ctx.report
     ctx.require_server()
-    tried = []
-    found = None
-    for p in (a.live_path or LIVE_CANDIDATES):
-        st, ctype = _probe_live(ctx.target, p)
-        tried.append("%s -> %s" % (p, st if st is not None else "no answer"))
-        if st == 200:
-            found = (p, ctype)
-            break
-    if not found:
-        raise Skip("no live channel found (%s); the scenario runs once the product has one (SSE or nchan "
-                   "long-poll; pass --live-path)" % ", ".join(tried))
-    path, ctype = found
-    R.note("live channel %s (%s)" % (path, ctype or "no content type"))
+    nofile = _raise_nofile()
+    R.add_extra("open_files_limit", nofile)
+    if a.ws + a.sse + 64 > nofile:
+        raise SetupError("%d subscribers need more open files than the limit here (%d)" % (a.ws + a.sse, nofile))
     ctx.authenticate()
-    routes = ctx.probe(ctx.load_mix())
-    dur = a.duration or 60.0
-    subs = Subscribers(ctx.target, path, a.subscribers, ctx.run_id)
-    g = ctx.load_group("mixed", routes, users=50, think_ms=250.0)
-    th = threading.Thread(target=subs.run, args=(dur + 2.0,), daemon=True)
-
-    def during(run):
-        th.start()
-        published = 0
-        if ctx.target.token:
-            next_t = 1.0
-            while run.running() and run.elapsed() < dur - 1:
-                if run.elapsed() >= next_t:
-                    ctx.target.try_request("POST", "/api/events", body={
-                        "level": "info", "source": "loadtest", "message": "loadtest %s live %d" % (ctx.run_id, published)},
-                        auth=True, timeout=5)
-                    published += 1
-                    next_t += 1.0
-                time.sleep(0.05)
-        return published
-
-    res, cpu, published = ctx.run_phase("live", [g], dur, during=during)
-    subs.stop_ev.set()
-    th.join(timeout=10)
-    R.add_phase("live", res, cpu)
-    std_checks(ctx, res, "HTTP users", "expected")
-    health_check(ctx, res, gating=True)
-    info = {"path": path, "subscribers": a.subscribers, "max_connected": subs.max_connected,
-            "subscribed_200": subs.subscribed,
-            "connect_errors": subs.connect_errors, "disconnects": subs.disconnects, "non_200": subs.non200,
-            "bytes": subs.bytes, "data_lines": subs.data_lines, "published_events": published,
-            "deliveries_of_published": subs.run_hits}
-    R.add_extra("live", info)
-    R.check("live subscribers connected at once", subs.max_connected, ">=", a.subscribers)
-    R.check("live subscriptions answered 200 (headers received)", subs.subscribed, ">=", a.subscribers)
-    R.check("live subscriber connect errors", subs.connect_errors, "==", 0)
-    R.check("live subscribers answered non-200", subs.non200, "==", 0)
-    if published:
-        R.check("live deliveries of published events (per subscriber)", r3(subs.run_hits / max(a.subscribers, 1)),
-                ">=", 1, "", gating=False)
+    if a.find_max:
+        return _find_max(ctx, nofile)
+    rate = a.rate or 5000.0
+    routes = [Route("GET", "/health", 1, cls="health"), Route("GET", "/api/system/stats", 1, auth="optional")]
+    g = Group("http", routes, rate=rate, max_conns=a.max_conns or 100, poisson=a.poisson)
+    dur = a.duration or 20.0
+    requested = a.ws + a.sse
+    public = _channel_is_public(ctx)
+    R.note("the system channel is %s" % ("public: no handshake asks the pool" if public else
+                                          "closed (CC_PUBLIC_READ=false): each handshake asks the pool"))
+    order = [("without", False), ("with", True)] * a.pairs if a.pairs > 0 else [("with", True)]
+    pairs = []
+    for i, (name, with_subs) in enumerate(order):
+        label = "%s-%d" % (name, i // 2 + 1)
+        subs = rss = None
+        if with_subs:
+            auth0 = _authorize_lines(ctx)
+            subs, rss = _subscribe(ctx, a.ws, a.sse)
+            auth1 = _authorize_lines(ctx)  # the handshakes' (2 s past them: workers flush their log each second)
+        try:
+            res, cpu, _ = ctx.run_phase(label, [g], dur)
+        finally:
+            sub = subs.stop() if subs else None
+        R.add_phase(label, res, cpu)
+        s = res.summary()
+        R.check(label + ": HTTP 5xx answers", _http_5xx(s), "==", 0)
+        R.check(label + ": HTTP success", s["success_pct"], ">=", ctx.crit["success"], "%", gating=False)
+        row = {"phase": label, "http_p99_ms": s["latency_ms"]["p99"], "http_p50_ms": s["latency_ms"]["p50"],
+               "requests": s["requests"], "nginx_cpu_pct": cpu["by_role_cpu_pct_of_one_core"].get("nginx"),
+               "worker_cpu_pct": cpu["by_role_cpu_pct_of_one_core"].get("worker")}
+        if sub:
+            client_cpu = sub["cpu_user_s"] + sub["cpu_sys_s"]
+            row.update({"subscriber": sub, "client_cpu_pct": r3(100.0 * client_cpu / max(sub["wall_s"], 1e-9)),
+                        "nginx_rss_growth_kib": rss, "nginx_rss_per_subscriber_kib": r3(rss / max(requested, 1))})
+            _delivery_checks(R, label, sub, requested, a.delivery_p99)
+            if auth0 is not None:
+                time.sleep(1.5)
+                auth2 = _authorize_lines(ctx)
+                row.update({"authorize_requests_at_handshake": auth1 - auth0, "authorize_requests_after": auth2 - auth1})
+                if not public:
+                    R.check(label + ": authorize requests, one per handshake", auth1 - auth0, "==", sub["connected"])
+                R.check(label + ": authorize requests after the handshakes", auth2 - auth1, "==", 0)
+            log("  %s: %d open, %d messages, %d missed, delivery p50 %.1f / p99 %.1f / max %.1f ms" % (
+                label, sub["connected"], sub["messages"], sub["missed"], sub["delay_ms"]["p50"],
+                sub["delay_ms"]["p99"], sub["delay_ms"]["max"]))
+        pairs.append(row)
+    R.add_extra("live", {"ws": a.ws, "sse": a.sse, "per_ip": a.per_ip, "rate": rate, "phase_s": dur, "phases": pairs})
+    with_rows = [r for r in pairs if "subscriber" in r]
+    for key, what in (("client_cpu_pct", "subscriber client CPU, % of one core (median)"),
+                      ("nginx_cpu_pct", "nginx CPU with subscribers, % of one core (median)")):
+        vals = [r[key] for r in with_rows if r.get(key) is not None]
+        if vals:
+            R.check(what, r3(statistics.median(vals)), ">=", 0, "", gating=False)
+    if with_rows:
+        # Only the first phase shows it: memory nginx frees stays in its RSS for the next phase's subscribers.
+        R.check("nginx worker RSS growth per subscriber, first phase with them", with_rows[0][
+            "nginx_rss_per_subscriber_kib"], ">=", 0, "KiB", gating=False)
+    without = [r["http_p99_ms"] for r in pairs if "subscriber" not in r and r["http_p99_ms"] is not None]
+    withp = [r["http_p99_ms"] for r in with_rows if r["http_p99_ms"] is not None]
+    if without and withp:
+        base = statistics.median(without)
+        limit = max(1.2 * base, base + 5.0)
+        R.check("HTTP p99 with subscribers (median of %d) vs without (median %.2f ms)" % (len(withp), base),
+                r3(statistics.median(withp)), "<=", r3(limit), "ms")
+        def per_req(rows):
+            v = [r["worker_cpu_pct"] / max(r["requests"], 1) for r in rows if r.get("worker_cpu_pct") is not None]
+            return statistics.median(v) if v else None
+        w0 = per_req([r for r in pairs if "subscriber" not in r])
+        w1 = per_req(with_rows)
+        if w0 and w1:
+            R.check("pool workers' CPU per HTTP request, with over without subscribers (medians)", r3(w1 / w0),
+                    "<=", 1.1, "", gating=False)
 
 
 # ----------------------------------------------------------------------------

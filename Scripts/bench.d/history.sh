@@ -49,21 +49,7 @@ for engine in sqlite postgres; do
         url="http://127.0.0.1:$CC_HTTP_PORT/api/system/history?metrics=cpu,memory,disk&from=$range"
         tier="$(curl -sf "$url" | python3 -c 'import json,sys; b=json.load(sys.stdin); print(b["tier"], len(b["series"][0]["data"]))')"
         out="$(wrk -t2 -c4 -d"${DURATION}s" --latency "$url" 2>&1)"
-        read -r rps p50 p99 errs <<<"$(python3 - "$out" <<'PY'
-import re, sys
-t = sys.argv[1]
-def ms(label):
-    m = re.search(r"^\s*%s%%\s+([\d.]+)(us|ms|s)" % label, t, re.M)
-    v, u = float(m.group(1)), m.group(2)
-    return v / 1000 if u == "us" else v * 1000 if u == "s" else v
-errs = sum(map(int, re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", t).groups())) \
-    if "Socket errors" in t else 0
-m = re.search(r"Non-2xx or 3xx responses: (\d+)", t)
-errs += int(m.group(1)) if m else 0
-rps = float(re.search(r"Requests/sec:\s+([\d.]+)", t).group(1))
-print(f"{rps:.0f} {ms('50'):.2f} {ms('99'):.2f} {errs}")
-PY
-)"
+        read -r rps p50 p99 errs <<<"$("$CC_ROOT/Scripts/lib/wrk-summary" <<<"$out")"
         verdict=ok
         python3 -c "import sys; sys.exit(0 if float('$p99') < 30 and '$errs' == '0' else 1)" || { verdict=FAIL; FAILED=1; }
         printf 'history-nginx %-8s %-6s tier/buckets %-9s c=4 %ss  req/s %6s  p50 %6s ms  p99 %6s ms  errors %s  %s\n' \

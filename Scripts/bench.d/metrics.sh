@@ -84,22 +84,7 @@ pass "worker time per scrape <= 2 ms (p50 of duration_ms)" "$p50 <= 2"
 
 # --- 2. 10 concurrent scrapers ------------------------------------------------
 out="$(timeout $((DURATION + 30)) wrk -t2 -c10 -d"${DURATION}s" --timeout 5s --latency "$base/metrics" 2>&1)"
-read -r rps wp50 wp99 errs <<<"$(python3 - "$out" <<'PY'
-import re, sys
-t = sys.argv[1]
-def ms(label):
-    m = re.search(r"^\s*%s%%\s+([\d.]+)(us|ms|s)\s*$" % label, t, re.M)
-    if not m: return float("nan")
-    v, u = float(m.group(1)), m.group(2)
-    return v / 1000 if u == "us" else v * 1000 if u == "s" else v
-m = re.search(r"Requests/sec:\s+([\d.]+)", t)
-errs = 0
-for pat in (r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", r"Non-2xx or 3xx responses: (\d+)"):
-    m2 = re.search(pat, t)
-    if m2: errs += sum(map(int, m2.groups()))
-print(f"{float(m.group(1)) if m else 0:.0f} {ms('50'):.2f} {ms('99'):.2f} {errs}")
-PY
-)"
+read -r rps wp50 wp99 errs <<<"$("$CC_ROOT/Scripts/lib/wrk-summary" <<<"$out")"
 echo "2. 10 scrapers, ${DURATION}s: $rps scrapes/s, p50 $wp50 ms, p99 $wp99 ms, errors $errs"
 pass "0 errors" "$errs == 0"
 pass "p99 < 50 ms" "$wp99 < 50"

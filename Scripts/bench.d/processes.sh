@@ -42,23 +42,7 @@ trap cleanup EXIT
 wrk_run() { # URL CONNECTIONS
     local out
     out="$(timeout $((DURATION + 30)) wrk -t2 -c"$2" -d"${DURATION}s" --timeout 5s --latency "$1" 2>&1)"
-    python3 - "$out" <<'PY'
-import re, sys
-t = sys.argv[1]
-def ms(label):
-    m = re.search(r"^\s*%s%%\s+([\d.]+)(us|ms|s)\s*$" % label, t, re.M)
-    if not m: return float("nan")
-    v, u = float(m.group(1)), m.group(2)
-    return v / 1000 if u == "us" else v * 1000 if u == "s" else v
-m = re.search(r"Requests/sec:\s+([\d.]+)", t)
-rps = float(m.group(1)) if m else 0.0
-errs = 0
-m = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", t)
-if m: errs += sum(map(int, m.groups()))
-m = re.search(r"Non-2xx or 3xx responses: (\d+)", t)
-if m: errs += int(m.group(1))
-print(f"{rps:.0f} {ms('50'):.2f} {ms('99'):.2f} {errs}")
-PY
+    "$CC_ROOT/Scripts/lib/wrk-summary" <<<"$out"
 }
 
 refreshes() { # -> processes refresh count from /api/pool/status

@@ -34,20 +34,7 @@ TOKEN="$(curl -sf -H 'Content-Type: application/json' -d '{"username":"bench","p
 run() { # PATH -> "req/s p50 p99 errors"
     local out
     out="$(wrk -t2 -c50 -d"${DURATION}s" --latency -H "Authorization: Bearer $TOKEN" "$BASE$1" 2>&1)"
-    python3 - "$out" <<'PY'
-import re, sys
-t = sys.argv[1]
-def ms(label):
-    m = re.search(r"^\s*%s%%\s+([\d.]+)(us|ms|s)" % label, t, re.M)
-    v, u = float(m.group(1)), m.group(2)
-    return v / 1000 if u == "us" else v * 1000 if u == "s" else v
-errs = sum(map(int, re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", t).groups())) \
-    if "Socket errors" in t else 0
-m = re.search(r"Non-2xx or 3xx responses: (\d+)", t)
-errs += int(m.group(1)) if m else 0
-rps = float(re.search(r"Requests/sec:\s+([\d.]+)", t).group(1))
-print(f"{rps:.0f} {ms('50'):.2f} {ms('99'):.2f} {errs}")
-PY
+    "$CC_ROOT/Scripts/lib/wrk-summary" <<<"$out"
 }
 total="$(curl -sf -H "Authorization: Bearer $TOKEN" "$BASE/api/services" | python3 -c 'import json,sys; print(json.load(sys.stdin)["meta"]["total"])')"
 echo "     $total services registered; wrk c=50 ${DURATION}s"

@@ -32,6 +32,8 @@ public final class Collector {
     private let storage: StorageService
     private var wakeFD: Int32 = -1
     private var eventsError: String?
+    /// The stats snapshot's file could not be written (a full disk): said once, until it can again.
+    private var snapshotUnwritten = false
     private let history: HistoryRecorder
     private let alerts = AlertEngine()
     private var alertsError: String?
@@ -123,6 +125,14 @@ public final class Collector {
         let rates = network.sample()
         do {
             let stats = try cache.forceRefresh(.stats)
+            if stats.isWritten == snapshotUnwritten {
+                snapshotUnwritten.toggle()
+                if snapshotUnwritten {
+                    log.warning("cannot write the stats snapshot (disk full?): sampling and publishing go on; requests get the last written copy")
+                } else {
+                    log.info("the stats snapshot is written again")
+                }
+            }
             seq += 1
             publisher?.enqueue(channel: "system",
                                body: LiveMessage.systemStats(stats: stats, epoch: epoch, seq: seq,

@@ -61,6 +61,55 @@ final class HistoryThroughNginxTests: XCTestCase {
         XCTAssertEqual(bad.errorCode, "invalid_parameter")
     }
 
+    /// The state directory on a small loop-mounted ext4 that fills up: the
+    /// collector keeps sampling and publishing (the snapshot files cannot be
+    /// written; it says so once), history writes are skipped, and when space
+    /// returns they resume and one `disk_full` event says how long history
+    /// was lost. Root only (a loop mount); sqlite3 reads the rows.
+    func testAFullDiskSkipsHistoryWritesAndRecordsOneDiskFullEventWhenSpaceReturns() throws {
+        try XCTSkipUnless(geteuid() == 0, "needs root (a loop-mounted state directory)")
+        let base = NSTemporaryDirectory() + "cc-it-diskfull-\(getpid())-\(UUID().uuidString.prefix(8))"
+        let mnt = base + "/mnt"
+        try FileManager.default.createDirectory(atPath: mnt, withIntermediateDirectories: true)
+        func sh(_ cmd: String) throws -> (status: Int32, output: String) { try ExternalTool.capture("/bin/sh", ["-c", cmd]) }
+        let made = try sh("truncate -s 40M '\(base)/state.img' && mkfs.ext4 -q -F -m 0 '\(base)/state.img' && mount -o loop '\(base)/state.img' '\(mnt)'")
+        XCTAssertEqual(made.status, 0, made.output)
+        defer { _ = try? sh("umount -l '\(mnt)'; rm -rf '\(base)'") }
+        // The log outside the full file system, so that what the collector says meanwhile is kept.
+        let s = try TestServer(env: ["CC_STATE_DIR": mnt + "/state", "CC_COLLECT_INTERVAL": "0.25", "CC_LOG_FILE": base + "/master.log"])
+        defer { s.stop() }
+        let token = try LiveChannelTests.adminTokenUncached(s)
+        XCTAssertTrue(waitUntil(10) { ((try? self.series(s, "cpu&from=-20s&step=1"))?.first?.filled ?? 0) >= 3 }, "samples before")
+        func rawRows() throws -> Int {
+            let r = try ExternalTool.capture("/usr/bin/sqlite3", [mnt + "/state/control-center.db", "SELECT COUNT(*) FROM history_raw"])
+            return Int(r.output.trimmingCharacters(in: .whitespacesAndNewlines)) ?? -1
+        }
+
+        // Fill the file system (-m 0: no blocks kept for root, so the root collector is refused too).
+        // Big blocks, then small ones for the last kilobytes.
+        _ = try sh("for bs in 1M 4k 1k; do dd if=/dev/zero of='\(mnt)'/filler-$bs bs=$bs 2>/dev/null; sync; done")
+        XCTAssertEqual(try sh("df --output=avail -k '\(mnt)' | tail -1").output.trimmingCharacters(in: .whitespacesAndNewlines), "0")
+        Thread.sleep(forTimeInterval: 1)
+        let whileFull = try rawRows()
+        Thread.sleep(forTimeInterval: 2)
+        XCTAssertLessThanOrEqual(try rawRows() - whileFull, 1, "history writes are skipped while the disk is full")
+        if LiveChannelTests.nchanInstalled {
+            let live = try LiveClient.start(.ws, port: s.port, path: "/ws", count: 4).finish()
+            XCTAssertEqual(live.count, 4, "the collector samples and publishes while the disk is full")
+        }
+        XCTAssertTrue(waitUntil(3) { ((try? String(contentsOfFile: base + "/master.log", encoding: .utf8)) ?? "").contains("cannot write the stats snapshot") }, "and says once that the snapshot is not written")
+
+        // Space returns: writes resume and one disk_full event tells the span lost.
+        for bs in ["1M", "4k", "1k"] { unlink(mnt + "/filler-" + bs) }
+        XCTAssertTrue(waitUntil(10) {
+            ((try? s.get("/api/events?source=collector&q=disk_full", headers: ["Authorization": "Bearer \(token)"]).json?["count"] as? Int) ?? 0) >= 1
+        }, "a disk_full event once space returned")
+        let events = try XCTUnwrap(try s.get("/api/events?source=collector&q=disk_full", headers: ["Authorization": "Bearer \(token)"])
+            .json?["events"] as? [[String: Any]])
+        XCTAssertEqual(events.filter { $0["action"] as? String == "disk_full" }.count, 1, "one event: \(events)")
+        XCTAssertTrue(waitUntil(5) { ((try? rawRows()) ?? 0) > whileFull + 2 }, "history writes resume")
+    }
+
     struct Series {
         var name: String
         var data: [[Double?]]

@@ -28,6 +28,9 @@ struct FileIdentity: Equatable {
 public final class LoadedSnapshot {
     let file: SnapshotFile
     let identity: FileIdentity?
+    /// False when its file could not be written (a full disk): the figures
+    /// are this process's only.
+    public var isWritten: Bool { identity != nil }
     var decoded: AnyObject?
 
     init(file: SnapshotFile, identity: FileIdentity?) {

@@ -98,8 +98,10 @@ public final class SnapshotCache {
         return copy
     }
 
-    /// Rebuilds `kind` now, whatever its age (the CLI benchmark uses this).
-    /// The caller must not hold the lock.
+    /// Rebuilds `kind` now, whatever its age (the collector, the CLI
+    /// benchmark). The caller must not hold the lock. A snapshot whose file
+    /// could not be written (a full disk) is returned all the same, with no
+    /// `identity`; throws when it cannot be built.
     @discardableResult
     public func forceRefresh(_ kind: SnapshotKind) throws -> LoadedSnapshot {
         let lock = lockFor(kind)
@@ -153,8 +155,20 @@ public final class SnapshotCache {
                                             refreshMicros: micros, itemCount: built.itemCount, sections: built.sections)
             let path = kind.snapPath(directory)
             // 0640: request workers read it through the cache directory's group (StatePermissions).
-            guard AtomicFile.write(bytes, to: path, mode: 0o640) else { throw SnapshotError("cannot write \(path): errno \(errno)") }
+            let written = AtomicFile.write(bytes, to: path, mode: 0o640)
+            let writeErrno = errno
             guard let file = SnapshotFile.decode(bytes, kind: kind) else { throw SnapshotError("encoded snapshot does not decode") }
+            guard written else {
+                // A full (or read-only) disk: the figures are good, only their file is not.
+                // The caller still has them (the collector samples and publishes on; a
+                // worker answers with its own copy); readers of the file keep the last one.
+                counters.errors += 1
+                counters.lastError = "cannot write \(path): errno \(writeErrno)"
+                counters.write(countersPath)
+                let snap = LoadedSnapshot(file: file, identity: nil)
+                loaded[kind] = snap
+                return snap
+            }
             let snap = LoadedSnapshot(file: file, identity: FileIdentity.of(path: path))
             if !publishView(kind, file, takenAtMillis: input.takenAtMillis) {
                 counters.lastError = "cannot publish the \(kind.rawValue) view: errno \(errno)"

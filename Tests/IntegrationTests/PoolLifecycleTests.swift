@@ -115,7 +115,9 @@ final class PoolLifecycleTests: XCTestCase {
         XCTAssertEqual(try s.request("POST", "/api/test/echo", body: big).status, 413)
         XCTAssertEqual(try s.request("POST", "/api/test/echo", body: [9]).status, 200)
         XCTAssertEqual(s.poolWorkers("storage"), [worker], "the same worker served everything")
-        XCTAssertEqual(openFDs(), before, "no connection fd left open")
+        // Not more: a connection left open would add one. Fewer is no leak (seen once: 7 then 6, a
+        // descriptor the first request opened, such as the database's, closed meanwhile).
+        XCTAssertLessThanOrEqual(openFDs(), before, "no connection fd left open")
     }
 
     func testBufferedAccessLogIsWrittenWhenAWorkerRecyclesOrCrashes() throws {

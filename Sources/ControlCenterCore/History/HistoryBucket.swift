@@ -36,11 +36,7 @@ enum HistoryCodec {
     /// Calls `body(slot, bucket)` for each `wanted` position (ascending)
     /// that has a value in `vals`; a raw value is its own average, min and max.
     static func scan(_ vals: String, wanted: [(position: Int, slot: Int)], _ body: (Int, HistoryBucket) -> Void) {
-        var bytes = Array(vals.utf8)
-        bytes.append(0)
-        bytes.withUnsafeMutableBufferPointer { buf in
-            let base = buf.baseAddress!
-            let n = buf.count - 1
+        withTerminatedBytes(vals) { base, n in
             var i = 0, field = 0
             for w in wanted {
                 while field < w.position {
@@ -56,11 +52,7 @@ enum HistoryCodec {
 
     /// Calls `body(position, bucket)` for every non-empty field, raw or roll-up.
     static func forEachBucket(_ vals: String, _ body: (Int, HistoryBucket) -> Void) {
-        var bytes = Array(vals.utf8)
-        bytes.append(0)
-        bytes.withUnsafeMutableBufferPointer { buf in
-            let base = buf.baseAddress!
-            let n = buf.count - 1
+        withTerminatedBytes(vals) { base, n in
             var i = 0, field = 0
             while i <= n {
                 if let b = parseField(base, at: i) { body(field, b) }
@@ -69,6 +61,14 @@ enum HistoryCodec {
                 field += 1
             }
         }
+    }
+
+    /// `vals`' bytes followed by a NUL (the parsers' end mark, and what
+    /// strtod needs), with the count before the NUL.
+    private static func withTerminatedBytes(_ vals: String, _ body: (UnsafeMutablePointer<UInt8>, Int) -> Void) {
+        var bytes = Array(vals.utf8)
+        bytes.append(0)
+        bytes.withUnsafeMutableBufferPointer { buf in body(buf.baseAddress!, buf.count - 1) }
     }
 
     /// The field at `position` of a row: raw (one number) or roll-up.

@@ -46,8 +46,8 @@ final class SystemRouteTests: XCTestCase {
             XCTAssertEqual(r.headers["content-type"], "application/json", path)
             XCTAssertNotNil(r.json, path)
             if path.hasPrefix("/api/system/info") || path.hasPrefix("/api/system/processes/") { continue }
-            let age = try XCTUnwrap(r.headers["x-snapshot-age-ms"].flatMap { Int($0) }, path)
-            XCTAssertEqual((r.json?["snapshot"] as? [String: Any])?["age_ms"] as? Int, age, path)
+            let taken = try XCTUnwrap((r.json?["snapshot"] as? [String: Any])?["taken_at_ms"] as? Int, path)
+            XCTAssertEqual(r.headers["x-snapshot-taken-at"], Clock.httpDate(seconds: taken / 1000), path)
         }
         // The master's own pid is a process the pool can see.
         let master = try server.get("/api/system/processes/\(server.masterPid)")

@@ -146,7 +146,6 @@ public final class SnapshotCache {
         let countersPath = kind.countersPath(directory)
         var counters = RefreshCounters.read(countersPath)
         let startMono = Clock.monotonicNanos()
-        markRefreshing(kind)
         let input = BuildInput(takenAtMillis: Clock.wallMillis(), monoNanos: HostConstants.bootNanos(), previous: previous)
         do {
             let built = try builder(kind).build(input)
@@ -188,26 +187,16 @@ public final class SnapshotCache {
         }
     }
 
-    /// The default view as nginx sends it: the body up to `"age_ms":`, its
-    /// mtime the snapshot's time, so nginx (nginx/cc_views.lua) can tell its
-    /// age and append it. A failed write only costs speed: nginx sends
-    /// requests for a missing or stale view to the workers.
+    /// The default view as nginx sends it: the whole body, written complete
+    /// (write, then rename) with its mtime the snapshot's time, which nginx
+    /// gives as `Last-Modified` and the master checks against
+    /// `CC_CACHE_MAX_STALE` (ViewFiles). A failed write only costs speed:
+    /// nginx sends requests for a missing view to the workers.
     private func publishView(_ kind: SnapshotKind, _ file: SnapshotFile, takenAtMillis: Int64) -> Bool {
         guard kind.hasNginxView, let dir = viewsDirectory else { return true }
         let body = Array(file.section(.body))
         guard !body.isEmpty else { return true }
         return AtomicFile.write(body, to: kind.viewPath(dir), mode: 0o644, mtimeMillis: takenAtMillis)
-    }
-
-    /// "A refresh of `kind` started now", for nginx (nginx/cc_views.lua): the
-    /// contract's "everyone else serves the previous copy" at nginx's end.
-    /// Stamped with the same clock as the view, before the snapshot's time.
-    private func markRefreshing(_ kind: SnapshotKind) {
-        guard kind.hasNginxView, let dir = viewsDirectory else { return }
-        let fd = open(kind.refreshMarkerPath(dir), O_WRONLY | O_CREAT | O_CLOEXEC, 0o644)
-        guard fd >= 0 else { return }
-        AtomicFile.setTimes(fd, millis: Clock.wallMillis())
-        close(fd)
     }
 
     /// A refresher killed mid-write leaves `<kind>.snap.tmp.<pid>`; only the

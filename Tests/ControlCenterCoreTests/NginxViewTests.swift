@@ -25,7 +25,7 @@ final class NginxViewTests: XCTestCase {
                            "mtime is the snapshot's time, which nginx turns into the age")
             XCTAssertEqual(st.st_mode & 0o777, 0o644, "readable by nginx's workers")
         }
-        _ = try h.cache.snapshot(.connections)
+        _ = try h.cache.forceRefresh(.connections)
         XCTAssertFalse(FileManager.default.fileExists(atPath: h.context.config.viewsDir + "/connections.json"),
                        "lists cut per request have no nginx view")
     }
@@ -34,7 +34,7 @@ final class NginxViewTests: XCTestCase {
         for settings in [["CC_PUBLIC_READ": "false"], ["CC_NGINX_VIEWS": "false"]] {
             let h = try SystemHarness(settings)
             XCTAssertNil(h.cache.viewsDirectory)
-            _ = try h.cache.snapshot(.processes)
+            _ = try h.cache.forceRefresh(.processes)
             XCTAssertFalse(FileManager.default.fileExists(atPath: h.context.config.viewsDir + "/processes.json"),
                            "\(settings): nginx would send it without checking a token")
         }

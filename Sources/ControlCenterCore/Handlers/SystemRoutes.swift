@@ -25,9 +25,8 @@ public enum SystemRoutes {
     }
 
     static func cache(_ ctx: WorkerContext) -> SnapshotCache {
-        // A worker that dropped root would see only its own user's /proc
-        // entries: it serves the collector's snapshots and never rebuilds one.
-        ctx.service(SnapshotCache.self) { SnapshotCache(config: ctx.config, refreshes: ctx.runsAs == nil) }
+        // Workers serve the collector's snapshots and never rebuild one (SnapshotCache).
+        ctx.service(SnapshotCache.self) { SnapshotCache(config: ctx.config) }
     }
 
     /// Per-worker scanners for the live routes (info, process detail).

@@ -103,7 +103,7 @@ public struct ChildGroup: Sendable, Equatable {
                                  restart: RestartPolicy(threshold: config.emergencyRestartThreshold,
                                                         interval: config.emergencyRestartInterval),
                                  stop: StopPolicy(quitTimeout: config.collectInterval + 2, termTimeout: termTimeout),
-                                 heartbeat: nil, reloadOnHUP: true, publishesViews: config.writesViews))
+                                 heartbeat: nil, reloadOnHUP: true, publishesViews: true))
         if config.supervisor {
             // One child, no socket, untouched by HUP (its services live on).
             // QUIT gives it time to stop every service: the longest stop

@@ -192,7 +192,8 @@ public final class Master {
             let now = Clock.monotonicSeconds()
             perform(state.tick(now: now, heartbeats: heartbeats), records: records)
             if state.changed { writePoolState() }
-            if config.writesViews { expireViews() }
+            // Unconditional: a HUP that turned the views off leaves the old ones to age out.
+            expireViews()
             expireSchemaCheck(now: now)
             if !reportedReady, schemaCheck == nil, state.isReady(heartbeats: heartbeats) { reportReady() }
         }

@@ -30,9 +30,8 @@ let package = Package(
                 .product(name: "Crypto", package: "swift-crypto"),
             ],
             path: "Sources/ControlCenterCore",
-            // nginx runs cc_views.lua (the views); the nginx-config command installs it.
             // openapi.yaml links to docs/openapi.yaml, served at GET /openapi.yaml.
-            resources: [.copy("NginxConfig/cc_views.lua"), .copy("../../docs/openapi.yaml")]
+            resources: [.copy("../../docs/openapi.yaml")]
         ),
         // The collector (it publishes with libcurl, as the supervisor probes with it).
         .target(name: "ControlCenterLive", dependencies: ["ControlCenterCore", "CCurl", "CSupport"],

@@ -8,7 +8,9 @@
 #      (target: 0 errors, p99 < 25 ms, no more refreshes than the collector's
 #      one per TTL/2: the requests themselves rebuild nothing)
 #   3. the same bytes served by nginx as a static file, same concurrency
-#      (target: ours/static >= 50%)
+#      (target: ours/static >= 70%, issue 10; nginx sends the collector's view
+#      file itself, so this is what the view's limit_req, headers and JSON
+#      access line cost)
 #   4. with --peers (or BENCH_PEERS=1): Glances' REST process list, same load
 # Usage: Scripts/bench.d/processes.sh [--peers] [--duration S]
 # Env: CC_BIN (else built in release), BENCH_PROCESSES_DURATION (default 10).
@@ -101,7 +103,7 @@ with open(sys.argv[1], "rb") as f:
         if b'"served_by":"nginx-view"' in line: nginx += 1
         else: workers += 1
 total = max(nginx + workers, 1)
-print(f"   sent by nginx from the fresh view: {nginx} ({nginx/total*100:.1f}%), by workers: {workers}")
+print(f"   sent by nginx from the view file: {nginx} ({nginx/total*100:.1f}%), by workers: {workers}")
 PY
 pass "0 errors" "$errs == 0"
 pass "p99 < 25 ms" "$p99 < 25"
@@ -125,7 +127,7 @@ for _ in 1 2 3 4 5; do
 done
 mratio="$(printf '%s\n' "${ratios[@]}" | sort -n | sed -n 3p)"
 echo "   alternating 3 s pairs, ours/static: ${ratios[*]} (%) -> median ${mratio}%"
-pass "ours >= 50% of static (median of pairs)" "$mratio >= 50"
+pass "ours >= 70% of static (median of pairs)" "$mratio >= 70"
 
 # --- 4. peers -----------------------------------------------------------------
 if [ "$PEERS" = 1 ]; then

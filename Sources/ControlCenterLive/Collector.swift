@@ -8,10 +8,11 @@ import Glibc
 /// publishes one live message; it also refreshes the processes, network and
 /// connections snapshots every half of their TTL, so that under steady
 /// traffic no request pays for a refresh. It keeps root when the master is
-/// root (it reads every process's /proc entries); request workers then run
-/// as CC_USER and only serve its copies (stale ones up to
-/// CC_CACHE_MAX_STALE). Under a master that is not root the file lock stays
-/// the rule: a worker that finds a snapshot stale refreshes it.
+/// root (it reads every process's /proc entries; request workers then run
+/// as CC_USER). With or without root, request workers only serve its copies
+/// (stale ones up to CC_CACHE_MAX_STALE, then 503) and never scan /proc, and
+/// the views nginx sends are the files it writes (the master removes them
+/// when it dies or stops writing: ViewFiles).
 ///
 /// Timing: samples are scheduled on a fixed monotonic grid, and the wait
 /// for the next one is where libcurl sends the publish (NchanPublisher), so
@@ -43,8 +44,7 @@ public final class Collector {
     private let notifier: Notifier?
 
     /// The kinds the collector keeps fresh beside stats, each every TTL/2.
-    /// Workers that dropped root never refresh (SnapshotCache), so every kind
-    /// a route serves is here.
+    /// Workers never refresh (SnapshotCache), so every kind a route serves is here.
     static let refreshedKinds: [SnapshotKind] = [.processes, .network, .connections]
 
     public init(config: Config, log: Log) {

@@ -154,8 +154,8 @@ final class AlertEvaluationTests: XCTestCase {
     // MARK: metrics and the levels file
 
     func testMetricsFromAStatsBodyAndFromTheTestFile() throws {
-        let prefix = Array(#"{"cpu":{"usage_percent":42.5,"load_avg":[1.5,1.0,0.5]},"memory":{"percent":61.2,"swap":{"percent":3.0}},"disks":[{"mount":"/","percent":71.0},{"mount":"/data","percent":93.5}],"snapshot":{"age_ms":"#.utf8)
-        let v = AlertMetrics.values(statsPrefix: prefix[...])
+        let prefix = Array(#"{"cpu":{"usage_percent":42.5,"load_avg":[1.5,1.0,0.5]},"memory":{"percent":61.2,"swap":{"percent":3.0}},"disks":[{"mount":"/","percent":71.0},{"mount":"/data","percent":93.5}],"snapshot":{"taken_at_ms":1}}"#.utf8)
+        let v = AlertMetrics.values(statsBody: prefix[...])
         XCTAssertEqual(v[.init("cpu")], 42.5)
         XCTAssertEqual(v[.init("load5")], 1.0)
         XCTAssertEqual(v[.init("memory")], 61.2)
@@ -163,7 +163,7 @@ final class AlertEvaluationTests: XCTestCase {
         XCTAssertEqual(v[.init("disk", "/data")], 93.5)
         XCTAssertEqual(v.count, 8)
         let net = NetworkRates.Rates(rxBytesPerSecond: 5, txBytesPerSecond: 7, interfaces: ["eth0": .init(rxBytesPerSecond: 5, txBytesPerSecond: 7)])
-        let withNet = AlertMetrics.values(statsPrefix: prefix[...], network: net)
+        let withNet = AlertMetrics.values(statsBody: prefix[...], network: net)
         XCTAssertEqual(withNet[.init("net_rx", "eth0")], 5)
         XCTAssertEqual(withNet[.init("net_tx", "eth0")], 7)
         XCTAssertEqual(withNet.count, 10)

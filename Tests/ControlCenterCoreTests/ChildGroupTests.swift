@@ -22,6 +22,7 @@ final class ChildGroupTests: XCTestCase {
         XCTAssertEqual(groups.map(\.servesRequests), [true, true, false, false])
         XCTAssertEqual(groups[2].arguments, ["collector"])
         XCTAssertNil(groups[2].heartbeat, "the collector serves no requests, so nothing times it out")
+        XCTAssertEqual(groups.map(\.publishesViews), [false, false, true, false], "the collector's exit removes the views")
         let supervisor = groups[3]
         XCTAssertEqual(supervisor.arguments, ["supervisor"])
         XCTAssertFalse(supervisor.reloadOnHUP, "HUP leaves the services alone")

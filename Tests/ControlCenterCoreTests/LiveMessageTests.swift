@@ -14,8 +14,8 @@ final class LiveMessageTests: XCTestCase {
         w.field("usage_percent", 12.5, places: 1)
         w.endObject()
         w.field("timestamp", "2026-01-01T00:00:00.000Z")
-        SnapshotTail.open(&w, takenAtMillis: 1_000)
-        let bytes = LiveMessage.systemStats(statsPrefix: w.bytes[...], takenAtMillis: 1_000, epoch: 500, seq: 7,
+        SnapshotTail.close(&w, takenAtMillis: 1_000)
+        let bytes = LiveMessage.systemStats(statsBody: w.bytes[...], epoch: 500, seq: 7,
                                             publishedAtMillis: 1_250,
                                             network: .init(rxBytesPerSecond: 10, txBytesPerSecond: 20.5))
         let o = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(bytes)) as? [String: Any], String(decoding: bytes, as: UTF8.self))
@@ -26,12 +26,11 @@ final class LiveMessageTests: XCTestCase {
         XCTAssertEqual(o["published_at"] as? String, "1970-01-01T00:00:01.250Z")
         XCTAssertEqual((o["cpu"] as? [String: Any])?["usage"] as? Double, 12.5)
         XCTAssertEqual((o["network"] as? [String: Any])?["tx_bytes_per_sec"] as? Double, 20.5)
-        XCTAssertEqual((o["snapshot"] as? [String: Any])?["age_ms"] as? Int, 250, "published minus taken")
-        let first = LiveMessage.systemStats(statsPrefix: w.bytes[...], takenAtMillis: 1_000, epoch: 500, seq: 1,
+        XCTAssertEqual((o["snapshot"] as? [String: Any])?["taken_at_ms"] as? Int, 1_000, "the stats body's snapshot")
+        let first = LiveMessage.systemStats(statsBody: w.bytes[...], epoch: 500, seq: 1,
                                             publishedAtMillis: 900, network: nil)
         let f = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(first)) as? [String: Any])
         XCTAssertTrue((f["network"] as? [String: Any])?["rx_bytes_per_sec"] is NSNull, "no rate before a second reading")
-        XCTAssertEqual((f["snapshot"] as? [String: Any])?["age_ms"] as? Int, 0, "never negative")
     }
 
     func testResetAndEventMessages() throws {

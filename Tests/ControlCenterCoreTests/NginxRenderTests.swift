@@ -5,12 +5,12 @@ import XCTest
 /// What `control-center nginx-config` renders, as text (no nginx here;
 /// IntegrationTests/NginxConfigTests runs nginx -t and real requests).
 final class NginxRenderTests: XCTestCase {
-    private func render(_ v: [String: String] = [:], bench: Bool = false, views: Bool = true,
+    private func render(_ v: [String: String] = [:], bench: Bool = false,
                         nchan: Bool = true) throws -> [String: String] {
         var values = ["CC_STATE_DIR": "/srv/cc"]
         for (k, x) in v { values[k] = x }
         let r = NginxRender(config: try Config(values: values), directory: "/srv/cc/nginx", bench: bench,
-                            viewModulesAvailable: views, nchanAvailable: nchan)
+                            nchanAvailable: nchan)
         return Dictionary(uniqueKeysWithValues: try r.files().map { ($0.name, $0.contents) })
     }
 
@@ -84,11 +84,29 @@ final class NginxRenderTests: XCTestCase {
         XCTAssertTrue(conf.contains("listen [::1]:9090 backlog=4096 reuseport;"))
         XCTAssertTrue(conf.contains("worker_processes 3;"))
         XCTAssertTrue(conf.contains("load_module /usr/lib/nginx/modules/ngx_nchan_module.so;"))
-        XCTAssertTrue(conf.contains("load_module /usr/lib/nginx/modules/ngx_http_lua_module.so;"))
-        let noViews = try render(views: false)
-        XCTAssertNil(noViews["control-center-views.conf"], "no Lua module, no views")
-        XCTAssertFalse(noViews["nginx.conf"]?.contains("lua") ?? true)
+        XCTAssertEqual(conf.components(separatedBy: "load_module").count, 2, "nchan is the only module loaded")
         XCTAssertNil(try render(["CC_PUBLIC_READ": "false"])["control-center-views.conf"])
+        XCTAssertNil(try render(["CC_NGINX_VIEWS": "false"])["control-center-views.conf"])
+    }
+
+    /// The views cost no per-request code: a map decides, try_files sends.
+    func testViewsAreMapsAndTryFilesOnly() throws {
+        let files = try render()
+        let views = try XCTUnwrap(files["control-center-views.conf"])
+        for kind in ["processes", "stats", "network"] {
+            XCTAssertTrue(views.contains("location = /api/system/\(kind) {"), kind)
+            XCTAssertTrue(views.contains("try_files $cc_view_dir/\(kind).json @cc_view_worker;"), kind)
+        }
+        XCTAssertFalse(views.contains("connections"))
+        let http = try XCTUnwrap(files["control-center-views-http.conf"])
+        XCTAssertTrue(http.contains(#"map "$request_method:$is_args:$http_authorization:$cookie_cc_session" $cc_view_dir {"#))
+        XCTAssertFalse(http.contains("$request_id"), "no RAND_bytes per view")
+        let inc = try XCTUnwrap(files["control-center-view.inc"])
+        XCTAssertTrue(inc.contains("add_header X-Request-ID $cc_view_request_id always;"))
+        XCTAssertTrue(inc.contains("include /srv/cc/nginx/control-center-headers.conf;"))
+        for text in files.values {
+            XCTAssertFalse(text.contains("lua") || text.contains("echo_"), "no scripting module")
+        }
     }
 
     func testLiveChannelsOnlyWithNchanAskedForAndInstalled() throws {

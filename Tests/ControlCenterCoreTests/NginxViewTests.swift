@@ -3,10 +3,10 @@ import Glibc
 import XCTest
 @testable import ControlCenterCore
 
-/// The files nginx sends itself (nginx/control-center-views.conf): written
-/// by the refresher, byte-identical to the worker's default body up to the
-/// age, stamped with the snapshot's time, and absent when nginx must not
-/// serve them.
+/// The files nginx sends itself (control-center-views.conf): written by the
+/// refresher, byte-identical to the worker's default body, stamped with the
+/// snapshot's time, absent when nginx must not serve them, and removed by
+/// the master (ViewFiles) once older than CC_CACHE_MAX_STALE.
 final class NginxViewTests: XCTestCase {
     func testRefreshPublishesTheDefaultViewsStampedWithTheirTime() throws {
         let h = try SystemHarness()
@@ -15,14 +15,7 @@ final class NginxViewTests: XCTestCase {
             XCTAssertEqual(r.status, 200)
             let path = h.context.config.viewsDir + "/\(kind).json"
             let view = try XCTUnwrap(FileManager.default.contents(atPath: path), "\(kind) view written")
-            // The worker's body is the view plus `AGE}}`.
-            let body = String(decoding: r.body, as: UTF8.self)
-            let prefix = String(decoding: view, as: UTF8.self)
-            XCTAssertTrue(prefix.hasSuffix("\"age_ms\":"), String(prefix.suffix(40)))
-            XCTAssertTrue(body.hasPrefix(prefix), "\(kind): view is the worker's body up to the age")
-            let rest = body.dropFirst(prefix.count)
-            XCTAssertTrue(rest.hasSuffix("}}"))
-            XCTAssertNotNil(Int(rest.dropLast(2)), String(rest))
+            XCTAssertEqual(Array(view), r.body, "\(kind): the view is the worker's answer, byte for byte")
 
             let json = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(r.body)) as? [String: Any])
             let takenAt = try XCTUnwrap((json["snapshot"] as? [String: Any])?["taken_at_ms"] as? Int)
@@ -32,7 +25,7 @@ final class NginxViewTests: XCTestCase {
                            "mtime is the snapshot's time, which nginx turns into the age")
             XCTAssertEqual(st.st_mode & 0o777, 0o644, "readable by nginx's workers")
         }
-        _ = try h.cache.snapshot(.connections)
+        _ = try h.cache.forceRefresh(.connections)
         XCTAssertFalse(FileManager.default.fileExists(atPath: h.context.config.viewsDir + "/connections.json"),
                        "lists cut per request have no nginx view")
     }
@@ -41,7 +34,7 @@ final class NginxViewTests: XCTestCase {
         for settings in [["CC_PUBLIC_READ": "false"], ["CC_NGINX_VIEWS": "false"]] {
             let h = try SystemHarness(settings)
             XCTAssertNil(h.cache.viewsDirectory)
-            _ = try h.cache.snapshot(.processes)
+            _ = try h.cache.forceRefresh(.processes)
             XCTAssertFalse(FileManager.default.fileExists(atPath: h.context.config.viewsDir + "/processes.json"),
                            "\(settings): nginx would send it without checking a token")
         }
@@ -55,22 +48,26 @@ final class NginxViewTests: XCTestCase {
     }
 }
 
-final class NginxViewMarkerTests: XCTestCase {
-    func testRefreshMarksItsStartBeforeTheViewItPublishes() throws {
-        let h = try SystemHarness()
-        let before = Clock.wallMillis()
+final class ViewFilesTests: XCTestCase {
+    func testExpiredIsBeyondMaxStaleEitherWay() {
+        let now: Int64 = 1_000_000
+        let m: [SnapshotKind: Int64] = [.processes: now - 29_999, .stats: now - 30_000, .network: now + 30_000]
+        XCTAssertEqual(ViewFiles.expired(mtimes: m, nowMillis: now, maxStaleMillis: 30_000), [.network, .stats])
+        XCTAssertEqual(ViewFiles.expired(mtimes: [.processes: now], nowMillis: now, maxStaleMillis: 30_000), [])
+        XCTAssertEqual(ViewFiles.expired(mtimes: [.connections: 0], nowMillis: now, maxStaleMillis: 1), [], "no view of its own")
+    }
+
+    func testRemoveExpiredAndRemoveAllOnRealFiles() throws {
+        let h = try SystemHarness(["CC_CACHE_TTL_STATS": "60"])
+        _ = try h.cache.forceRefresh(.stats)
         _ = try h.cache.forceRefresh(.processes)
-        let dir = try XCTUnwrap(h.cache.viewsDirectory)
-        func mtimeMillis(_ p: String) throws -> Int {
-            var st = stat()
-            XCTAssertEqual(stat(p, &st), 0, p)
-            return Int(st.st_mtim.tv_sec) * 1000 + st.st_mtim.tv_nsec / 1_000_000
-        }
-        let marker = try mtimeMillis(dir + "/processes.refreshing")
-        let view = try mtimeMillis(dir + "/processes.json")
-        XCTAssertGreaterThanOrEqual(marker, Int(before))
-        // nginx reads "marker newer than view" as "a refresh is under way".
-        XCTAssertLessThanOrEqual(marker, view, "a finished refresh leaves its view at least as new as its marker")
-        XCTAssertFalse(FileManager.default.fileExists(atPath: dir + "/connections.refreshing"))
+        let dir = h.context.config.viewsDir
+        var old = [timespec(tv_sec: time(nil) - 40, tv_nsec: 0), timespec(tv_sec: time(nil) - 40, tv_nsec: 0)]
+        XCTAssertEqual(utimensat(AT_FDCWD, dir + "/stats.json", &old, 0), 0)
+        XCTAssertEqual(ViewFiles.removeExpired(directory: dir, maxStale: 30), [.stats])
+        XCTAssertFalse(FileManager.default.fileExists(atPath: dir + "/stats.json"))
+        XCTAssertTrue(FileManager.default.fileExists(atPath: dir + "/processes.json"), "a fresh view stays")
+        XCTAssertEqual(ViewFiles.removeAll(directory: dir), 1)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: dir + "/processes.json"))
     }
 }

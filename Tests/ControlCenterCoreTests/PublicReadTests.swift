@@ -19,9 +19,15 @@ class PublicReadTests: StorageTestCase {
 
     func text(_ r: Response) -> String { String(decoding: r.body, as: UTF8.self) }
 
+    /// What the collector does: workers only serve its snapshots.
+    func collect() throws {
+        for kind in SnapshotKind.allCases { try SystemRoutes.cache(h.ctx).forceRefresh(kind) }
+    }
+
     func testAnonymousReadsLackPrivateFieldsAndViewerGetsThem() throws {
         let holder = try secretHolder()
         let pid = Int(holder.pid)
+        try collect()
         let viewer = try h.makeUser("watcher", role: "viewer").token
 
         for query in ["", "limit=10000&sort=pid"] {
@@ -71,6 +77,7 @@ class PublicReadTests: StorageTestCase {
     func testWithoutPublicReadEveryRouteNeedsAToken() throws {
         h = try StorageHarness(Self.engine, settings: ["CC_PUBLIC_READ": "false"])
         let viewer = try h.makeUser("watcher", role: "viewer").token
+        try collect()
         for path in ["/api/system/stats", "/api/system/network", "/api/system/info", "/api/system/processes",
                      "/api/system/processes/1", "/api/system/connections", "/api/system/ports"] {
             XCTAssertEqual(h.call("GET", path).status, 401, path)

@@ -48,7 +48,7 @@ final class HealthRouteTests: XCTestCase {
                        "both pools serve requests; the collector is only listed")
     }
 
-    func testReadyIs503WhenCacheDirIsNotWritable() throws {
+    func testReadyIs503WhenCacheDirIsUnreadable() throws {
         let s = try server
         let cache = s.stateDir + "/cache"
         try FileManager.default.moveItem(atPath: cache, toPath: cache + ".moved")

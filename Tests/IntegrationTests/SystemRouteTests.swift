@@ -10,7 +10,7 @@ final class SystemRouteTests: XCTestCase {
         let server = try TestServer(env: ["CC_WORKERS": "4", "CC_CACHE_TTL_PROCESSES": "30"])
         defer { server.stop() }
         // Many clients at once on a cold cache: every worker must wait for
-        // the single refresher rather than scan /proc itself.
+        // the collector's first copy rather than scan /proc itself.
         let group = DispatchGroup()
         let failures = LockedList()
         let port = server.port
@@ -29,13 +29,13 @@ final class SystemRouteTests: XCTestCase {
         let status = try XCTUnwrap(try server.get("/api/pool/status").json)
         let snaps = try XCTUnwrap(status["snapshots"] as? [String: Any])
         let procs = try XCTUnwrap(snaps["processes"] as? [String: Any])
-        XCTAssertEqual(procs["refreshes"] as? Int, 1, "one scan for a cold start across workers")
+        XCTAssertEqual(procs["refreshes"] as? Int, 1, "one scan for a cold start across workers: the collector's")
         XCTAssertGreaterThan(try XCTUnwrap(procs["last_duration_ms"] as? Double), 0)
         XCTAssertNotNil(procs["last_taken_at"] as? String)
         for kind in ["connections", "network", "stats"] { XCTAssertNotNil(snaps[kind] as? [String: Any], kind) }
     }
 
-    func testEveryRouteAnswersJSONWithSnapshotAge() throws {
+    func testEveryRouteAnswersJSONWithSnapshotTime() throws {
         let server = try TestServer()
         defer { server.stop() }
         for path in ["/api/system/stats", "/api/system/info", "/api/system/processes",
@@ -46,8 +46,8 @@ final class SystemRouteTests: XCTestCase {
             XCTAssertEqual(r.headers["content-type"], "application/json", path)
             XCTAssertNotNil(r.json, path)
             if path.hasPrefix("/api/system/info") || path.hasPrefix("/api/system/processes/") { continue }
-            let age = try XCTUnwrap(r.headers["x-snapshot-age-ms"].flatMap { Int($0) }, path)
-            XCTAssertEqual((r.json?["snapshot"] as? [String: Any])?["age_ms"] as? Int, age, path)
+            let taken = try XCTUnwrap((r.json?["snapshot"] as? [String: Any])?["taken_at_ms"] as? Int, path)
+            XCTAssertEqual(r.headers["x-snapshot-taken-at"], Clock.httpDate(seconds: taken / 1000), path)
         }
         // The master's own pid is a process the pool can see.
         let master = try server.get("/api/system/processes/\(server.masterPid)")
@@ -83,7 +83,7 @@ final class SystemRouteTests: XCTestCase {
         env["CC_STATE_DIR"] = dir
         let config = try Config(values: ["CC_STATE_DIR": dir])
         let cache = SnapshotCache(config: config)
-        _ = try cache.snapshot(.processes)
+        _ = try cache.forceRefresh(.processes)
         let path = SnapshotKind.processes.snapPath(cache.directory)
         for i in 0..<12 {
             let p = Process()

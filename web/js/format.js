@@ -65,8 +65,10 @@ export function duration(s) {
   return `${s} s`;
 }
 
-/** A snapshot's age line: "snapshot 0.4 s old, taken 2026-… +00:00". */
+/** A snapshot's age line: "snapshot 0.4 s old, taken 2026-… +00:00"; the age is this
+ * browser's clock minus `taken_at_ms` (answers carry no age: nginx sends them as files). */
 export function snapshotAge(snapshot) {
   if (!snapshot) return '';
-  return `snapshot ${(snapshot.age_ms / 1000).toFixed(1)} s old, taken ${localTime(snapshot.taken_at)}`;
+  const age = Math.max(0, Date.now() - snapshot.taken_at_ms);
+  return `snapshot ${(age / 1000).toFixed(1)} s old, taken ${localTime(snapshot.taken_at)}`;
 }

@@ -40,11 +40,11 @@ public enum AlertMetrics {
 
     /// The figures of a stats snapshot and the network rates of the same sample.
     public static func values(stats: LoadedSnapshot, network: NetworkRates.Rates?) -> [Key: Double] {
-        values(statsPrefix: stats.file.section(.body), network: network)
+        values(statsBody: stats.file.section(.body), network: network)
     }
 
-    static func values(statsPrefix: ArraySlice<UInt8>, network: NetworkRates.Rates?) -> [Key: Double] {
-        var out = values(statsPrefix: statsPrefix)
+    static func values(statsBody: ArraySlice<UInt8>, network: NetworkRates.Rates?) -> [Key: Double] {
+        var out = values(statsBody: statsBody)
         for (name, r) in network?.interfaces ?? [:] {
             out[Key("net_rx", name)] = r.rxBytesPerSecond
             out[Key("net_tx", name)] = r.txBytesPerSecond
@@ -52,13 +52,9 @@ public enum AlertMetrics {
         return out
     }
 
-    /// The figures of a stats body as stored: the object left open before
-    /// `age_ms`, which is completed here.
-    static func values(statsPrefix: ArraySlice<UInt8>) -> [Key: Double] {
-        var body = Array(statsPrefix)
-        body.append(UInt8(ascii: "0"))
-        body.append(contentsOf: SnapshotTail.close)
-        guard let root = try? JSONSerialization.jsonObject(with: Data(body)) as? [String: Any] else { return [:] }
+    /// The figures of a stats body as stored (`/api/system/stats`'s answer).
+    static func values(statsBody: ArraySlice<UInt8>) -> [Key: Double] {
+        guard let root = try? JSONSerialization.jsonObject(with: Data(statsBody)) as? [String: Any] else { return [:] }
         func number(_ v: Any?) -> Double? { (v as? NSNumber)?.doubleValue }
         var out: [Key: Double] = [:]
         if let cpu = root["cpu"] as? [String: Any] {

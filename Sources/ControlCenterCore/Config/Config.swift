@@ -171,11 +171,11 @@ public struct Config: Sendable, Equatable {
         ("CC_TOKEN_TTL", "3600", "Access token lifetime in seconds (also the cc_session cookie's Max-Age)"),
         ("CC_ALLOWED_ORIGINS", "(none)", "Comma-separated origins (scheme://host[:port]) besides the served one whose pages may subscribe to the live channels with the session cookie"),
         ("CC_PUBLIC_READ", "true", "Anonymous clients may read the host summary and the public process and port fields (README \"What is public\"); false requires a viewer token on every system route"),
-        ("CC_CACHE_TTL_PROCESSES", "2", "Seconds a processes snapshot is fresh"),
+        ("CC_CACHE_TTL_PROCESSES", "2", "Seconds a processes snapshot is fresh (the collector refreshes it every half of this)"),
         ("CC_CACHE_TTL_NETWORK", "2", "Seconds a network snapshot is fresh"),
         ("CC_CACHE_TTL_STATS", "2", "Seconds a stats snapshot is fresh"),
         ("CC_CACHE_TTL_CONNECTIONS", "5", "Seconds a connections/ports snapshot is fresh"),
-        ("CC_CACHE_MAX_STALE", "30", "Seconds an old snapshot may still be served while one process refreshes it"),
+        ("CC_CACHE_MAX_STALE", "30", "Seconds an old snapshot may still be served (by workers, and by nginx as a view) when the collector is late; beyond it 503"),
         ("CC_COLLECT_INTERVAL", "1", "Seconds between two samples of the collector (stats snapshot and one live message)"),
         ("CC_METRICS_ALLOW", "(none)", "Comma-separated client CIDRs besides loopback that may scrape /metrics (nginx allow list, checked again by the worker)"),
         ("CC_HISTORY_RAW_HOURS", "48", "Hours the collector's raw history samples are kept"),
@@ -189,7 +189,7 @@ public struct Config: Sendable, Equatable {
         ("CC_ALERT_TARGET_ALLOW", "127.0.0.0/8,::1", "Comma-separated CIDRs alert notification targets (webhooks, Alertmanager) may resolve to and connect to; a target elsewhere is refused. Add your receivers' networks"),
         ("CC_USER", "control-center", "User the request workers run as when the master is root (the collector and the supervisor keep root); must exist (Scripts/run creates it)"),
         ("CC_SERVICES_USER", "control-center-svc", "User a managed service whose definition names no user runs as under a root master; not CC_USER, so that a service cannot read the workers' secret or database; must exist to start such a service (Scripts/run creates it)"),
-        ("CC_NGINX_VIEWS", "true", "nginx serves the default processes, stats and network views from pre-rendered files while they are fresh (needs nginx's Lua and echo modules; only with CC_PUBLIC_READ=true)"),
+        ("CC_NGINX_VIEWS", "true", "nginx sends the default processes, stats and network views itself from the files the collector writes (only with CC_PUBLIC_READ=true)"),
         // Alerts (issue 11 §2).
         ("CC_TEST_METRICS_FILE", "(none)", "Tests only, honoured with CC_TEST_ROUTES=true: a JSON object of series to values ({\"cpu\": 95, \"disk:/\": 97}) that alert rules read instead of the host's figures"),
     ]

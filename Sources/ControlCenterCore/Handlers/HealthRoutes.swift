@@ -64,17 +64,12 @@ public enum HealthRoutes {
         }
     }
 
-    /// A worker that refreshes snapshots must write the cache directory; one
-    /// that dropped root (CC_USER) only reads the collector's copies there.
+    /// Workers only read the collector's snapshots (SnapshotCache), so the
+    /// cache directory must be readable by them (as CC_USER under a root master).
     static func cacheDirProblem(_ ctx: WorkerContext) -> String? {
         let dir = ctx.config.cacheDir
-        if ctx.runsAs != nil {
-            return access(dir, R_OK | X_OK) == 0 ? nil : "cannot read \(dir) as \(ctx.config.user)"
-        }
-        let probe = dir + "/.ready-probe.\(ctx.pid)"
-        guard AtomicFile.write(Array("ok".utf8), to: probe) else { return "cannot write \(dir)" }
-        unlink(probe)
-        return nil
+        guard access(dir, R_OK | X_OK) != 0 else { return nil }
+        return ctx.runsAs != nil ? "cannot read \(dir) as \(ctx.config.user)" : "cannot read \(dir)"
     }
 
     struct Check {

@@ -25,9 +25,8 @@ public enum SystemRoutes {
     }
 
     static func cache(_ ctx: WorkerContext) -> SnapshotCache {
-        // A worker that dropped root would see only its own user's /proc
-        // entries: it serves the collector's snapshots and never rebuilds one.
-        ctx.service(SnapshotCache.self) { SnapshotCache(config: ctx.config, refreshes: ctx.runsAs == nil) }
+        // Workers serve the collector's snapshots and never rebuild one (SnapshotCache).
+        ctx.service(SnapshotCache.self) { SnapshotCache(config: ctx.config) }
     }
 
     /// Per-worker scanners for the live routes (info, process detail).
@@ -41,8 +40,7 @@ public enum SystemRoutes {
 
     static func whole(_ kind: SnapshotKind, _ ctx: WorkerContext) throws -> Response {
         let snap = try cache(ctx).snapshot(kind)
-        let age = snap.ageMillis()
-        return SnapshotTail.response(SnapshotTail.body(prefix: snap.file.section(.body), age: age), snap, age: age)
+        return SnapshotTail.response(Array(snap.file.section(.body)), snap)
     }
 
     static func info(_ req: Request, _ ctx: WorkerContext) throws -> Response {
@@ -53,16 +51,14 @@ public enum SystemRoutes {
         let access = try ReadAccess.of(req, ctx)
         let query = try ProcessQuery(req)
         let snap = try cache(ctx).snapshot(.processes)
-        let age = snap.ageMillis()
         if query == .default {
-            let prefix = snap.file.section(access == .viewer ? .viewerBody : .body)
-            return SnapshotTail.response(SnapshotTail.body(prefix: prefix, age: age), snap, age: age)
+            return SnapshotTail.response(Array(snap.file.section(access == .viewer ? .viewerBody : .body)), snap)
         }
         let table = try snap.view(ProcessTable.decode)
         var w = JSONWriter(capacity: 32 << 10)
         query.writeBody(&w, table: table, access: access)
-        SnapshotTail.open(&w, takenAtMillis: snap.takenAtMillis)
-        return SnapshotTail.response(SnapshotTail.finish(&w, age: age), snap, age: age)
+        SnapshotTail.close(&w, takenAtMillis: snap.takenAtMillis)
+        return SnapshotTail.response(w.bytes, snap)
     }
 
     static func process(_ req: Request, _ ctx: WorkerContext) throws -> Response {
@@ -100,7 +96,7 @@ public enum SystemRoutes {
     }
 
     /// A page of pre-rendered rows with `count`, `total`, paging, `success`
-    /// and the snapshot's time and age, as every snapshot list answers.
+    /// and the snapshot's time, as every snapshot list answers.
     static func list<Row>(_ key: String, _ matched: [Row], total: Int, page: Page, snap: LoadedSnapshot,
                           capacity: Int, item: (Row) -> ArraySlice<UInt8>) -> Response {
         var w = JSONWriter(capacity: capacity)
@@ -113,9 +109,8 @@ public enum SystemRoutes {
         w.field("limit", page.limit)
         w.field("offset", page.offset)
         w.field("success", true)
-        SnapshotTail.open(&w, takenAtMillis: snap.takenAtMillis)
-        let age = snap.ageMillis()
-        return SnapshotTail.response(SnapshotTail.finish(&w, age: age), snap, age: age)
+        SnapshotTail.close(&w, takenAtMillis: snap.takenAtMillis)
+        return SnapshotTail.response(w.bytes, snap)
     }
 
     static func writeCounters(_ w: inout JSONWriter, _ ctx: WorkerContext) {

@@ -32,10 +32,7 @@ public final class HistoryRecorder {
 
     /// Records a stats snapshot with the host's network and process figures.
     public func record(stats: LoadedSnapshot, storage: StorageService) {
-        var body = Array(stats.file.section(.body))
-        body.append(contentsOf: Array("0".utf8))
-        body.append(contentsOf: SnapshotTail.close)
-        guard var values = HistorySample.stats(json: body) else {
+        guard var values = HistorySample.stats(json: Array(stats.file.section(.body))) else {
             note("stats snapshot is not the expected JSON")
             return
         }

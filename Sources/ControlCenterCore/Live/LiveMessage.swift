@@ -12,24 +12,23 @@ public enum LiveMessage {
     /// network{rx_bytes_per_sec, tx_bytes_per_sec}, …}` followed by every
     /// field of `/api/system/stats` (cpu{usage, usage_percent, per_core,
     /// load_avg, …}, memory{percent, used_gb, total_gb, …}, disk{…},
-    /// timestamp, snapshot{taken_at, taken_at_ms, age_ms}): the old
-    /// dashboard's `/ws` message, with more fields beside its own.
+    /// timestamp, snapshot{taken_at, taken_at_ms}): the old dashboard's
+    /// `/ws` message, with more fields beside its own.
     ///
     /// - Parameters:
-    ///   - stats: a stats snapshot; its body is an object left open after
-    ///     `"age_ms":` (`SnapshotTail.open`), its time gives `age_ms`.
+    ///   - stats: a stats snapshot; its body is `/api/system/stats`'s answer.
     ///   - publishedAtMillis: Unix ms just before the publish POST.
     ///   - network: bytes per second received and sent over every interface
     ///     but loopback, nil before a second reading.
     public static func systemStats(stats: LoadedSnapshot, epoch: Int64, seq: Int, publishedAtMillis: Int64,
                                    network: NetworkRates.Rates?) -> [UInt8] {
-        systemStats(statsPrefix: stats.file.section(.body), takenAtMillis: stats.takenAtMillis, epoch: epoch, seq: seq,
+        systemStats(statsBody: stats.file.section(.body), epoch: epoch, seq: seq,
                     publishedAtMillis: publishedAtMillis, network: network)
     }
 
-    static func systemStats(statsPrefix: ArraySlice<UInt8>, takenAtMillis: Int64, epoch: Int64, seq: Int,
+    static func systemStats(statsBody: ArraySlice<UInt8>, epoch: Int64, seq: Int,
                             publishedAtMillis: Int64, network: NetworkRates.Rates?) -> [UInt8] {
-        var w = JSONWriter(capacity: statsPrefix.count + 256)
+        var w = JSONWriter(capacity: statsBody.count + 256)
         w.beginObject()
         header(&w, type: "system_stats", epoch: epoch, seq: seq, publishedAtMillis: publishedAtMillis)
         w.beginObject("network")
@@ -38,11 +37,9 @@ public enum LiveMessage {
         w.endObject()
         var out = w.bytes
         // The snapshot body's own fields follow, without its opening brace.
-        guard statsPrefix.first == UInt8(ascii: "{") else { return out + Array("}".utf8) }
+        guard statsBody.first == UInt8(ascii: "{") else { return out + Array("}".utf8) }
         out.append(UInt8(ascii: ","))
-        out.append(contentsOf: statsPrefix.dropFirst())
-        out.append(contentsOf: Array(String(max(0, publishedAtMillis - takenAtMillis)).utf8))
-        out.append(contentsOf: SnapshotTail.close)
+        out.append(contentsOf: statsBody.dropFirst())
         return out
     }
 

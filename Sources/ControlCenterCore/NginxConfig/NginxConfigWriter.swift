@@ -3,20 +3,17 @@ import Glibc
 
 /// Puts NginxRender's files on disk: the syscall side of `control-center
 /// nginx-config`. Files are 0644 and directories 0755, since nginx's workers
-/// (CC_NGINX_USER) read the Lua file and the views directory's neighbours.
+/// (CC_NGINX_USER) read them.
 public enum NginxConfigWriter {
     /// Renders for `config` into `directory` (created, with `tmp/` for
-    /// nginx's temp paths), installs cc_views.lua when the views are on, and
-    /// returns the names written. Throws RenderError.
+    /// nginx's temp paths) and returns the names written. Throws RenderError.
     @discardableResult
     public static func write(config: Config, directory: String, bench: Bool) throws -> [String] {
         let dir = Config.absolute(directory)
         let render = NginxRender(
             config: config, directory: dir, bench: bench,
-            viewModulesAvailable: NginxRender.viewModules.allSatisfy { moduleExists($0) },
             nchanAvailable: NginxRender.nchanInstalled, openFilesLimit: openFilesLimit())
-        var files = try render.files()
-        if render.viewsEnabled { files.append((NginxRender.luaFileName, try luaSource())) }
+        let files = try render.files()
         for d in [dir, dir + "/tmp"] + (bench ? [config.stateDir + "/bench"] : []) {
             try FileManager.default.createDirectory(atPath: d, withIntermediateDirectories: true)
         }
@@ -50,7 +47,7 @@ public enum NginxConfigWriter {
     }
 
     static let allNames = ["control-center-live-http.conf", "control-center-live.conf", "control-center-views-http.conf", "control-center-views.conf", "control-center-view.inc",
-                           "control-center-views-ms.map", "control-center-bench.conf", NginxRender.luaFileName]
+                           "control-center-views-ms.map", "control-center-bench.conf"]
 
     /// Replaces `target` with a copy of the dashboard's files in `source`,
     /// directories 0755 and files 0644, so nginx's workers can read them.
@@ -79,18 +76,5 @@ public enum NginxConfigWriter {
         var r = rlimit()
         guard getrlimit(Int32(RLIMIT_NOFILE.rawValue), &r) == 0 else { return 65536 }
         return Int(min(r.rlim_max, 65536))
-    }
-
-    static func moduleExists(_ name: String) -> Bool {
-        access("\(NginxRender.modulesDirectory)/\(name)", R_OK) == 0
-    }
-
-    /// cc_views.lua, a resource of this module (Sources/ControlCenterCore/NginxConfig).
-    static func luaSource() throws -> String {
-        guard let url = Bundle.module.url(forResource: "cc_views", withExtension: "lua"),
-              let text = try? String(contentsOf: url, encoding: .utf8) else {
-            throw RenderError("cc_views.lua is missing from the control-center resources")
-        }
-        return text
     }
 }

@@ -13,7 +13,7 @@ import Glibc
 /// - `control-center-ui-headers.conf`: those of the dashboard's files (its CSP, `no-cache`).
 /// - `nginx.conf`: the standalone config of Scripts/run and the tests.
 /// - with the views: `control-center-views-http.conf`, `control-center-views.conf`,
-///   `control-center-view.inc`, `control-center-views-ms.map` (and `cc_views.lua`, copied by the writer).
+///   `control-center-view.inc`, `control-center-views-ms.map`.
 /// - with the live channels: `control-center-live-http.conf`, `control-center-live.conf`.
 /// - with `bench`: `control-center-bench.conf` (the `/__bench` locations).
 public struct NginxRender: Sendable {
@@ -22,8 +22,6 @@ public struct NginxRender: Sendable {
     public let directory: String
     /// Adds the `/__bench` reference locations (Scripts/bench only).
     public let bench: Bool
-    /// nginx's Lua, NDK and echo modules are installed (the views need them).
-    public let viewModulesAvailable: Bool
     /// nginx's nchan module is installed.
     public let nchanAvailable: Bool
     /// worker_rlimit_nofile: nginx's workers set it after dropping root, so
@@ -32,29 +30,26 @@ public struct NginxRender: Sendable {
 
     /// Debian's dynamic modules; `load_module` needs absolute paths.
     public static let modulesDirectory = "/usr/lib/nginx/modules"
-    public static let viewModules = ["ndk_http_module.so", "ngx_http_lua_module.so", "ngx_http_echo_module.so"]
     public static let nchanModule = "ngx_nchan_module.so"
-    public static let luaFileName = "cc_views.lua"
 
     /// nginx's nchan module is on this host (the renderer renders the live
     /// locations and the collector publishes only then).
     public static var nchanInstalled: Bool { access("\(modulesDirectory)/\(nchanModule)", R_OK) == 0 }
 
     public init(config: Config, directory: String, bench: Bool = false,
-                viewModulesAvailable: Bool, nchanAvailable: Bool, openFilesLimit: Int = 65536) {
+                nchanAvailable: Bool, openFilesLimit: Int = 65536) {
         self.openFilesLimit = openFilesLimit
         self.config = config
         self.directory = directory
         self.bench = bench
-        self.viewModulesAvailable = viewModulesAvailable
         self.nchanAvailable = nchanAvailable
     }
 
-    /// nginx sends the default views itself: asked for, public reads (nginx
-    /// checks no token) and the modules present.
-    public var viewsEnabled: Bool { config.writesViews && viewModulesAvailable }
+    /// nginx sends the default views itself: asked for, and public reads
+    /// (nginx checks no token).
+    public var viewsEnabled: Bool { config.writesViews }
 
-    /// (file name, contents) of every rendered file except cc_views.lua.
+    /// (file name, contents) of every rendered file.
     /// Throws RenderError when a path would not be a single nginx token.
     public func files() throws -> [(name: String, contents: String)] {
         for path in [directory, config.stateDir, config.nginx.webDir] + config.accessLogPaths {
@@ -86,7 +81,7 @@ public struct NginxRender: Sendable {
         !s.isEmpty && s.range(of: #"^[A-Za-z0-9/._+@,:~-]+$"#, options: .regularExpression) != nil
     }
 
-    /// Seconds as whole milliseconds (the Lua route's unit).
+    /// Seconds as whole milliseconds.
     static func millis(_ seconds: Double) -> Int { Int((seconds * 1000).rounded()) }
 
     /// Seconds in nginx's time syntax: whole seconds as `10s`, else milliseconds.

@@ -1,20 +1,41 @@
 extension NginxRender {
     /// `control-center-views-http.conf`: http-level part of the nginx-sent
-    /// views; needs ndk_http_module, ngx_http_lua_module and
-    /// ngx_http_echo_module loaded (Debian: libnginx-mod-http-lua, -echo).
+    /// views: maps only (no module beyond nginx's own).
     var viewsHTTP: String {
         """
         # Control Center: http-level part of the nginx-sent views (rendered by
         # control-center nginx-config). Included by control-center-http.conf.
-        lua_package_path "\(directory)/?.lua;;";
-        # Loaded once in the master, before the workers fork: a broken module stops
-        # `nginx -t` instead of failing requests.
-        init_by_lua_block { require "cc_views" }
 
-        # The workers' duration_ms without a regular expression per request (they
-        # were most of what the log line cost): $request_time is seconds with three
-        # decimals, so below one second it is an exact key here; the regexes only run
-        # for slower requests.
+        # A view is the anonymous form of a default answer: GET or HEAD, no query
+        # string, no token, no session cookie. Anything else gets a directory that
+        # does not exist, so try_files falls through to the workers. (Methods hold
+        # no ':', so only those requests make these keys.)
+        map "$request_method:$is_args:$http_authorization:$cookie_cc_session" $cc_view_dir {
+            "GET:::" "";
+            "HEAD:::" "";
+            default "/.cc-no-view";
+        }
+
+        # Request ids of the answers nginx sends itself, without nginx's own request id
+        # (an OpenSSL RAND_bytes call per request): the nginx worker's pid, the
+        # connection's serial number (a counter nginx's workers share) and the
+        # request's number on it, then the time: unique per nginx instance, and the
+        # time tells restarts apart. A map's value is computed once per request, so
+        # the header and the access line carry the same id.
+        map $pid $cc_view_request_id {
+            default "$pid-$connection-$connection_requests-$msec";
+        }
+
+        # The workers' time format (YYYY-MM-DDTHH:MM:SS.mmmZ) from nginx's cached
+        # time; nginx's $time_iso8601 is local time, so another time zone keeps it.
+        map "$time_iso8601|$msec" $cc_view_time {
+            "~^(?<cc_ts>.{19})\\+00:00\\|\\d+\\.(?<cc_tms>\\d{3})$" "$cc_ts.${cc_tms}Z";
+            default $time_iso8601;
+        }
+
+        # The workers' duration_ms without a regular expression per request:
+        # $request_time is seconds with three decimals, so below one second it is an
+        # exact key here; the regex only runs for slower requests.
         map $request_time $cc_view_duration_ms {
             include \(path("control-center-views-ms.map"));
             "~^(?<cc_vs>[1-9]\\d*)\\.(?<cc_vms>\\d{3})$" $cc_vs$cc_vms;
@@ -22,8 +43,6 @@ extension NginxRender {
         }
 
         # Same fields as the workers' access-log lines, plus who served it.
-        # $cc_view_time and $cc_view_request_id are set by cc_views.lua ($cc_view_time
-        # in the workers' format).
         log_format cc_view_json escape=json
             '{"time":"$cc_view_time","request_id":"$cc_view_request_id","method":"$request_method",'
             '"path":"$cc_view_path","status":$status,"duration_ms":$cc_view_duration_ms,"pid":$pid,'
@@ -32,27 +51,24 @@ extension NginxRender {
         """
     }
 
-    /// `control-center-views.conf`: while $CC_STATE_DIR/views/<kind>.json is
-    /// younger than the kind's TTL, an anonymous GET without a query string is
-    /// a static send of that file plus its age (cc_views.lua decides;
-    /// echo_after_body appends `AGE}}`); anything else goes to the main pool.
+    /// `control-center-views.conf`: an anonymous GET or HEAD without a query
+    /// string of /api/system/{processes,stats,network} is a static send of
+    /// $CC_STATE_DIR/views/<kind>.json while that file exists; anything else,
+    /// or no file, goes to the main pool. No age check per request: the
+    /// collector rewrites each view every TTL/2, and the master removes them
+    /// when the collector dies and any older than CC_CACHE_MAX_STALE (ViewFiles).
     var viewsServer: String {
-        let stale = Self.millis(config.cacheMaxStale)
-        let views = config.viewsDir
         var out = """
             # Control Center: default views sent by nginx itself (CC_NGINX_VIEWS; rendered
-            # by control-center nginx-config). Included by control-center.conf. The
-            # route's arguments: kind, TTL and CC_CACHE_MAX_STALE in ms, the views
-            # directory (after the include, whose `set`s clear the variables the route sets).
+            # by control-center nginx-config). Included by control-center.conf.
 
             """
-        for kind in ["processes", "stats", "network"] {
-            let ttl = Self.millis(config.cacheTTL[kind] ?? 2)
+        for kind in SnapshotKind.allCases where kind.hasNginxView {
             out += """
-                location = /api/system/\(kind) {
+                location = /api/system/\(kind.rawValue) {
                     \(apiLimit)
                     include \(path("control-center-view.inc"));
-                    set_by_lua_block $cc_view { return require("cc_views").route("\(kind)", \(ttl), \(stale), "\(views)") }
+                    try_files $cc_view_dir/\(kind.rawValue).json @cc_view_worker;
                 }
 
                 """
@@ -79,22 +95,14 @@ extension NginxRender {
             # control-center nginx-config).
             root \(config.viewsDir);
             default_type application/json;
-            # The body changes with every request (its age), so no 304s.
+            # The workers' answers carry no validators, so neither do these (no 304s).
             etag off;
             if_modified_since off;
             # try_files rewrites $uri to the file's name; the log wants the route.
             set $cc_view_path $uri;
-            set $cc_view_age "";
-            set $cc_view_taken_at "";
-            set $cc_view_time "";
-            set $cc_view_request_id "";
-            # $cc_view: set by the location's set_by_lua_block (cc_views.lua).
-            try_files $cc_view @cc_view_worker;
-            # The file ends with `"age_ms":`; the age and the closing braces follow it
-            # (a body filter: no subrequest, and the file itself still goes by sendfile).
-            echo_after_body "$cc_view_age}}";
-            add_header X-Snapshot-Age-Ms $cc_view_age always;
-            add_header X-Snapshot-Taken-At $cc_view_taken_at always;
+            # The file's mtime is the snapshot's time: Last-Modified, in the same
+            # HTTP-date form as the workers' X-Snapshot-Taken-At.
+            add_header X-Snapshot-Taken-At $sent_http_last_modified always;
             add_header X-Request-ID $cc_view_request_id always;
             include \(path("control-center-headers.conf"));
             \(log)

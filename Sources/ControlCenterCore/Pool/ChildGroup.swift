@@ -57,9 +57,12 @@ public struct ChildGroup: Sendable, Equatable {
     /// HUP starts a new generation of this group's children and retires the
     /// old one; otherwise its children live on across reloads.
     public var reloadOnHUP: Bool
+    /// Its child writes the views nginx sends without an age check: when
+    /// one exits, the master removes them (ViewFiles).
+    public var publishesViews: Bool
 
     public init(name: String, arguments: [String], listen: ListenAddress?, target: Int, restart: RestartPolicy,
-                stop: StopPolicy, heartbeat: Heartbeat?, reloadOnHUP: Bool) {
+                stop: StopPolicy, heartbeat: Heartbeat?, reloadOnHUP: Bool, publishesViews: Bool = false) {
         self.name = name
         self.arguments = arguments
         self.listen = listen
@@ -68,6 +71,7 @@ public struct ChildGroup: Sendable, Equatable {
         self.stop = stop
         self.heartbeat = heartbeat
         self.reloadOnHUP = reloadOnHUP
+        self.publishesViews = publishesViews
     }
 
     public var servesRequests: Bool { listen != nil }
@@ -99,7 +103,7 @@ public struct ChildGroup: Sendable, Equatable {
                                  restart: RestartPolicy(threshold: config.emergencyRestartThreshold,
                                                         interval: config.emergencyRestartInterval),
                                  stop: StopPolicy(quitTimeout: config.collectInterval + 2, termTimeout: termTimeout),
-                                 heartbeat: nil, reloadOnHUP: true))
+                                 heartbeat: nil, reloadOnHUP: true, publishesViews: true))
         if config.supervisor {
             // One child, no socket, untouched by HUP (its services live on).
             // QUIT gives it time to stop every service: the longest stop

@@ -192,6 +192,8 @@ public final class Master {
             let now = Clock.monotonicSeconds()
             perform(state.tick(now: now, heartbeats: heartbeats), records: records)
             if state.changed { writePoolState() }
+            // Unconditional: a HUP that turned the views off leaves the old ones to age out.
+            expireViews()
             expireSchemaCheck(now: now)
             if !reportedReady, schemaCheck == nil, state.isReady(heartbeats: heartbeats) { reportReady() }
         }
@@ -329,6 +331,7 @@ public final class Master {
             log.log(entry.level, entry.message, entry.fields)
             guard case .child(let child, let how) = reaped else { continue }
             unlink(statusPath)
+            if group?.publishesViews == true { removeViews(reason: "their publisher exited", pid: pid) }
             if case .died(let delay?) = how { logBackoff(group: state.groups[child.group].spec, delay: delay) }
         }
     }
@@ -336,6 +339,22 @@ public final class Master {
     private func logBackoff(group: ChildGroup, delay: Double) {
         log.error("workers keep dying; backing off", ["pool": group.name, "delay_s": String(delay),
                                                       "threshold": String(group.restart.threshold)])
+    }
+
+    // MARK: views
+
+    /// A view older than CC_CACHE_MAX_STALE means a collector that is hung
+    /// (it would have rewritten it every TTL/2): nginx must stop sending it.
+    private func expireViews() {
+        let old = ViewFiles.removeExpired(directory: config.viewsDir, maxStale: config.cacheMaxStale)
+        guard !old.isEmpty else { return }
+        log.warning("removed nginx-sent views older than CC_CACHE_MAX_STALE; workers answer them until the collector writes them again",
+                    ["kinds": old.map(\.rawValue).joined(separator: ","), "max_stale_s": String(config.cacheMaxStale)])
+    }
+
+    private func removeViews(reason: String, pid: pid_t) {
+        let n = ViewFiles.removeAll(directory: config.viewsDir)
+        if n > 0 { log.info("removed the nginx-sent views: \(reason)", ["pid": String(pid), "views": String(n)]) }
     }
 
     // MARK: reload
@@ -435,6 +454,8 @@ public final class Master {
 
     private func cleanup() {
         closeListeners()
+        // nginx may outlive the master: no view may stay behind unrefreshed.
+        ViewFiles.removeAll(directory: config.viewsDir)
         unlink(PoolState.path(runDir: config.runDir))
         pidFile?.remove()
         pidFile = nil

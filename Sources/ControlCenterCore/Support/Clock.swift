@@ -61,6 +61,19 @@ public enum Clock {
         digits(ms, 3); out.append(UInt8(ascii: "Z"))
     }
 
+    /// RFC 9110 5.6.7 IMF-fixdate, e.g. `Sun, 06 Nov 1994 08:49:37 GMT`: the
+    /// form of `Last-Modified`, which nginx writes from a file's mtime.
+    public static func httpDate(seconds: Int) -> String {
+        var t = time_t(seconds)
+        var tmv = tm()
+        gmtime_r(&t, &tmv)
+        let days = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"]
+        let months = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
+        func two(_ v: Int32) -> String { v < 10 ? "0\(v)" : "\(v)" }
+        return "\(days[Int(tmv.tm_wday)]), \(two(tmv.tm_mday)) \(months[Int(tmv.tm_mon)]) \(tmv.tm_year + 1900) "
+            + "\(two(tmv.tm_hour)):\(two(tmv.tm_min)):\(two(tmv.tm_sec)) GMT"
+    }
+
     public static func sleep(seconds: Double) {
         var ts = timespec(tv_sec: Int(seconds), tv_nsec: Int((seconds - Double(Int(seconds))) * 1e9))
         var rem = timespec()

@@ -43,10 +43,6 @@ public final class LoadedSnapshot {
     public var refreshMillis: Double { Double(file.refreshMicros) / 1000 }
     public var itemCount: Int { file.itemCount }
 
-    public func ageMillis(now: Int64 = Clock.wallMillis()) -> Int {
-        max(0, Int(now - file.takenAtMillis))
-    }
-
     /// The view `make` builds from this snapshot, memoised.
     func view<T: AnyObject>(_ make: (SnapshotFile) throws -> T) rethrows -> T {
         if let d = decoded as? T { return d }

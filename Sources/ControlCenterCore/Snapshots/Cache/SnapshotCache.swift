@@ -1,19 +1,16 @@
 import Glibc
 
-/// One per worker: serves snapshots from `$CC_STATE_DIR/cache` and, when one
-/// is due, lets exactly one process on the host rebuild it.
+/// Serves snapshots from `$CC_STATE_DIR/cache`; only the collector (and the
+/// CLI's benchmark) writes them, with `forceRefresh`.
 ///
-/// - A copy younger than the kind's TTL is served as is (from memory when
-///   this worker already parsed it, without a single syscall).
-/// - A stale copy younger than `CC_CACHE_MAX_STALE` is served at once unless
-///   this request wins the non-blocking lock, in which case it refreshes.
-/// - Without a usable copy, requests queue on the lock and re-check the file
-///   after getting it, so a cold start costs one scan, not one per worker.
-///
-/// A cache that does not refresh (a worker that dropped root, which would
-/// see only its own user's /proc entries) serves the collector's copy while
-/// it is younger than `CC_CACHE_MAX_STALE`, its age shown as for any copy,
-/// and answers 503 after that: never a view of what one user may read.
+/// A request worker never scans /proc, with or without root: the collector
+/// refreshes every kind a route serves every half TTL. A worker serves the
+/// published copy (from memory when it already parsed that file, without a
+/// syscall) while it is younger than `CC_CACHE_MAX_STALE`, its time shown in
+/// the answer as for any copy, and answers 503 after that: a worker that
+/// scanned /proc as CC_USER would miss other users' fds and sockets and serve
+/// that partial view as whole. Right after a start, a request that finds no
+/// copy at all waits up to 2 s for the collector's first one.
 public final class SnapshotCache {
     public let config: Config
     public let directory: String
@@ -22,18 +19,13 @@ public final class SnapshotCache {
     private var loaded: [SnapshotKind: LoadedSnapshot] = [:]
     private var locks: [SnapshotKind: FileLock] = [:]
     private var builders: [SnapshotKind: SnapshotBuilder] = [:]
-    /// False: only the collector writes this cache; see the type's comment.
-    public let refreshes: Bool
+    /// The directories exist (made by the first refresh when not by the master).
+    private var madeDirectories = false
 
-    public init(config: Config, directory: String? = nil, viewsDirectory: String?? = nil, refreshes: Bool = true) {
+    public init(config: Config, directory: String? = nil, viewsDirectory: String?? = nil) {
         self.config = config
-        self.refreshes = refreshes
         self.directory = directory ?? config.cacheDir
         self.viewsDirectory = viewsDirectory ?? (config.writesViews ? config.viewsDir : nil)
-        guard refreshes else { return }
-        // The master creates them; tests and the CLI may not have them yet.
-        Self.makePath(self.directory, mode: 0o700)
-        if let v = self.viewsDirectory { Self.makePath(v, mode: 0o755) }
     }
 
     private static func makePath(_ dir: String, mode: mode_t) {
@@ -44,44 +36,13 @@ public final class SnapshotCache {
         }
     }
 
-    /// A servable snapshot of `kind`; throws 503 only when none can be made.
+    /// The collector's copy of `kind`: the published one while it is younger
+    /// than `CC_CACHE_MAX_STALE`. Throws 503 (`service_unavailable`) when
+    /// there is none after `firstCopyWait`, or only an older one.
     public func snapshot(_ kind: SnapshotKind) throws -> LoadedSnapshot {
-        let now = Clock.wallMillis()
         let ttl = Int64(kind.ttl(config) * 1000)
-        let maxStale = Int64(config.cacheMaxStale * 1000)
-        if let mine = loaded[kind], now - mine.takenAtMillis < ttl { return mine }
-
-        let current = published(kind)
-        if let current, now - current.takenAtMillis < ttl { return current }
-        guard refreshes else { return try collectorCopy(kind, current: current, maxStale: maxStale) }
-
-        let lock = lockFor(kind)
-        if let current, now - current.takenAtMillis < maxStale {
-            guard lock.tryLock() else { return current }
-            defer { lock.unlock() }
-            // Someone may have published between our read and our lock.
-            if let newer = published(kind), Clock.wallMillis() - newer.takenAtMillis < ttl { return newer }
-            return (try? refresh(kind, previous: current)) ?? current
-        }
-
-        guard lock.lock() else { throw APIError.unavailable("snapshot cache directory is not writable") }
-        defer { lock.unlock() }
-        let again = published(kind)
-        if let again, Clock.wallMillis() - again.takenAtMillis < ttl { return again }
-        do {
-            return try refresh(kind, previous: again ?? current)
-        } catch {
-            if let again, Clock.wallMillis() - again.takenAtMillis < maxStale { return again }
-            throw APIError.unavailable("cannot build the \(kind.rawValue) snapshot: \(error)")
-        }
-    }
-
-    /// Seconds a non-refreshing cache waits for the collector's first copy
-    /// (a request right after the master started), polling the file.
-    static let firstCopyWait = 2.0
-
-    private func collectorCopy(_ kind: SnapshotKind, current: LoadedSnapshot?, maxStale: Int64) throws -> LoadedSnapshot {
-        var copy = current
+        if let mine = loaded[kind], Clock.wallMillis() - mine.takenAtMillis < ttl { return mine }
+        var copy = published(kind)
         let deadline = Clock.monotonicSeconds() + min(Self.firstCopyWait, config.requestTimeout / 2)
         while copy == nil, Clock.monotonicSeconds() < deadline {
             Clock.sleep(seconds: 0.05)
@@ -91,12 +52,16 @@ public final class SnapshotCache {
             throw APIError.unavailable("no \(kind.rawValue) snapshot yet: the collector has not written one")
         }
         let age = Clock.wallMillis() - copy.takenAtMillis
-        guard age < maxStale else {
+        guard age < Int64(config.cacheMaxStale * 1000) else {
             throw APIError.unavailable("the \(kind.rawValue) snapshot is \(age / 1000) s old, beyond CC_CACHE_MAX_STALE: "
                 + "the collector is not refreshing it")
         }
         return copy
     }
+
+    /// Seconds a request waits for the collector's first copy (a request
+    /// right after the master started), polling the file.
+    static let firstCopyWait = 2.0
 
     /// Rebuilds `kind` now, whatever its age (the collector, the CLI
     /// benchmark). The caller must not hold the lock. A snapshot whose file
@@ -104,6 +69,12 @@ public final class SnapshotCache {
     /// `identity`; throws when it cannot be built.
     @discardableResult
     public func forceRefresh(_ kind: SnapshotKind) throws -> LoadedSnapshot {
+        if !madeDirectories {
+            // The master creates them; tests and the CLI may not have them yet.
+            Self.makePath(directory, mode: 0o700)
+            if let v = viewsDirectory { Self.makePath(v, mode: 0o755) }
+            madeDirectories = true
+        }
         let lock = lockFor(kind)
         guard lock.lock() else { throw SnapshotError("cannot open \(lock.path)") }
         defer { lock.unlock() }
@@ -113,9 +84,6 @@ public final class SnapshotCache {
     public func counters(_ kind: SnapshotKind) -> RefreshCounters {
         RefreshCounters.read(kind.countersPath(directory))
     }
-
-    /// Drops this worker's parsed copies (tests use it to act as another worker).
-    public func forgetMemory() { loaded.removeAll() }
 
     // MARK: internals
 
@@ -136,17 +104,12 @@ public final class SnapshotCache {
         return fresh
     }
 
-    private func refresh(_ kind: SnapshotKind, previous: LoadedSnapshot?) throws -> LoadedSnapshot {
-        try refresh(kind, previous: previous?.file)
-    }
-
     /// Runs with the kind's lock held.
     private func refresh(_ kind: SnapshotKind, previous: SnapshotFile?) throws -> LoadedSnapshot {
         removeOrphanTemps(kind)
         let countersPath = kind.countersPath(directory)
         var counters = RefreshCounters.read(countersPath)
         let startMono = Clock.monotonicNanos()
-        markRefreshing(kind)
         let input = BuildInput(takenAtMillis: Clock.wallMillis(), monoNanos: HostConstants.bootNanos(), previous: previous)
         do {
             let built = try builder(kind).build(input)
@@ -188,26 +151,16 @@ public final class SnapshotCache {
         }
     }
 
-    /// The default view as nginx sends it: the body up to `"age_ms":`, its
-    /// mtime the snapshot's time, so nginx (nginx/cc_views.lua) can tell its
-    /// age and append it. A failed write only costs speed: nginx sends
-    /// requests for a missing or stale view to the workers.
+    /// The default view as nginx sends it: the whole body, written complete
+    /// (write, then rename) with its mtime the snapshot's time, which nginx
+    /// gives as `Last-Modified` and the master checks against
+    /// `CC_CACHE_MAX_STALE` (ViewFiles). A failed write only costs speed:
+    /// nginx sends requests for a missing view to the workers.
     private func publishView(_ kind: SnapshotKind, _ file: SnapshotFile, takenAtMillis: Int64) -> Bool {
         guard kind.hasNginxView, let dir = viewsDirectory else { return true }
         let body = Array(file.section(.body))
         guard !body.isEmpty else { return true }
         return AtomicFile.write(body, to: kind.viewPath(dir), mode: 0o644, mtimeMillis: takenAtMillis)
-    }
-
-    /// "A refresh of `kind` started now", for nginx (nginx/cc_views.lua): the
-    /// contract's "everyone else serves the previous copy" at nginx's end.
-    /// Stamped with the same clock as the view, before the snapshot's time.
-    private func markRefreshing(_ kind: SnapshotKind) {
-        guard kind.hasNginxView, let dir = viewsDirectory else { return }
-        let fd = open(kind.refreshMarkerPath(dir), O_WRONLY | O_CREAT | O_CLOEXEC, 0o644)
-        guard fd >= 0 else { return }
-        AtomicFile.setTimes(fd, millis: Clock.wallMillis())
-        close(fd)
     }
 
     /// A refresher killed mid-write leaves `<kind>.snap.tmp.<pid>`; only the

@@ -17,12 +17,9 @@ public enum SnapshotKind: String, CaseIterable, Sendable {
     func lockPath(_ dir: String) -> String { "\(dir)/\(rawValue).lock" }
     func countersPath(_ dir: String) -> String { "\(dir)/\(rawValue).counters" }
 
-    /// Kinds whose default view (the `.body` section) nginx may send itself
-    /// from `$CC_STATE_DIR/views/<kind>.json`; nginx/control-center.conf has a
-    /// location for each. Connections and ports are lists cut per request.
+    /// Kinds whose default view (the `.body` section) nginx sends itself
+    /// from `$CC_STATE_DIR/views/<kind>.json`; control-center-views.conf has
+    /// a location for each. Connections and ports are lists cut per request.
     var hasNginxView: Bool { self != .connections }
     func viewPath(_ dir: String) -> String { "\(dir)/\(rawValue).json" }
-    /// Touched by the refresher as it starts: while it is newer than the view,
-    /// nginx keeps sending the previous view instead of queueing on workers.
-    func refreshMarkerPath(_ dir: String) -> String { "\(dir)/\(rawValue).refreshing" }
 }

@@ -14,7 +14,7 @@
 /// rather than served.
 struct SnapshotFile {
     static let magic: [UInt8] = Array("CCSNAP\r\n".utf8)
-    static let formatVersion: UInt32 = 4
+    static let formatVersion: UInt32 = 5
     static let headerSize = 64
 
     /// Section tags; each kind uses the ones it needs.
@@ -22,7 +22,7 @@ struct SnapshotFile {
         case meta = 1          // refresh duration µs (u64)
         case items = 2         // concatenated pre-rendered JSON items
         case index = 3         // per-item records for filtering and sorting
-        case body = 4          // default response body up to `"age_ms":`
+        case body = 4          // default response body, complete (nginx sends it as views/<kind>.json)
         case samples = 5       // counters the next refresh needs for rates
         case portItems = 6     // ports view: JSON items
         case portIndex = 7     // ports view: records

@@ -46,40 +46,26 @@ func choice(_ req: Request, _ name: String, _ allowed: [String], default d: Stri
     return raw
 }
 
-/// The `"snapshot":{...,"age_ms":` tail every snapshot response ends with;
-/// the age is appended per request, then `}}` closes it and the body.
+/// The `"snapshot":{"taken_at","taken_at_ms"}` object every snapshot
+/// response ends with, and the body's closing brace. The body holds no age:
+/// nginx sends the default views as files (docs/architecture.md "Default
+/// views sent by nginx"), so a worker's answer is the same bytes; a client
+/// takes the age as its clock (or `Date`) minus `taken_at`.
 enum SnapshotTail {
-    static func open(_ w: inout JSONWriter, takenAtMillis: Int64) {
+    static func close(_ w: inout JSONWriter, takenAtMillis: Int64) {
         w.beginObject("snapshot")
         w.field("taken_at", Clock.iso8601(Double(takenAtMillis) / 1000))
         w.field("taken_at_ms", Int(takenAtMillis))
-        w.key("age_ms")
-    }
-
-    static let close: [UInt8] = Array("}}".utf8)
-
-    /// A complete body from a pre-rendered prefix: one copy plus the age.
-    static func body(prefix: ArraySlice<UInt8>, age: Int) -> [UInt8] {
-        var out = [UInt8]()
-        out.reserveCapacity(prefix.count + 16)
-        out.append(contentsOf: prefix)
-        out.append(contentsOf: Array(String(age).utf8))
-        out.append(contentsOf: close)
-        return out
-    }
-
-    /// Finishes a body written by `open` (writer left expecting the age).
-    static func finish(_ w: inout JSONWriter, age: Int) -> [UInt8] {
-        w.int(age)
         w.endObject()
         w.endObject()
-        return w.bytes
     }
 
-    static func response(_ body: [UInt8], _ snap: LoadedSnapshot, age: Int) -> Response {
+    /// `X-Snapshot-Taken-At`: the snapshot's time as an HTTP-date (RFC 9110
+    /// 5.6.7, whole seconds), the form nginx gives a file's mtime in
+    /// `Last-Modified`, so its answers and the workers' say the same.
+    static func response(_ body: [UInt8], _ snap: LoadedSnapshot) -> Response {
         var r = Response.json(bytes: body)
-        r.headers.append(("X-Snapshot-Age-Ms", String(age)))
-        r.headers.append(("X-Snapshot-Taken-At", Clock.iso8601(Double(snap.takenAtMillis) / 1000)))
+        r.headers.append(("X-Snapshot-Taken-At", Clock.httpDate(seconds: Int(snap.takenAtMillis / 1000))))
         return r
     }
 }

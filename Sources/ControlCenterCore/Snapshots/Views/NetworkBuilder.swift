@@ -66,7 +66,7 @@ final class NetworkBuilder: SnapshotBuilder {
         w.field("udp", udp)
         w.endObject()
         w.field("success", true)
-        SnapshotTail.open(&w, takenAtMillis: input.takenAtMillis)
+        SnapshotTail.close(&w, takenAtMillis: input.takenAtMillis)
         var metrics = PrometheusText(capacity: 4096)
         NodeExporterMetrics.writeNetwork(&metrics, ifs)
         return BuiltSnapshot(itemCount: ifs.count, sections: [(.body, w.bytes), (.samples, samples.bytes),

@@ -47,7 +47,7 @@ final class ProcessesBuilder: SnapshotBuilder {
         func body(_ access: ReadAccess) -> [UInt8] {
             var w = JSONWriter(capacity: 64 << 10)
             ProcessQuery.default.writeBody(&w, table: table, access: access)
-            SnapshotTail.open(&w, takenAtMillis: input.takenAtMillis)
+            SnapshotTail.close(&w, takenAtMillis: input.takenAtMillis)
             return w.bytes
         }
         return BuiltSnapshot(itemCount: rows.count, sections: [(.items, items), (.index, index.bytes),

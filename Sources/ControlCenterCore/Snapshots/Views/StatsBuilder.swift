@@ -65,7 +65,7 @@ final class StatsBuilder: SnapshotBuilder {
         w.field("uptime_seconds", uptime, places: 0)
         w.field("timestamp", Clock.iso8601(Double(input.takenAtMillis) / 1000))
         w.field("success", true)
-        SnapshotTail.open(&w, takenAtMillis: input.takenAtMillis)
+        SnapshotTail.close(&w, takenAtMillis: input.takenAtMillis)
         var metrics = PrometheusText(capacity: 8192)
         NodeExporterMetrics.writeHost(&metrics, stat: NodeExporterMetrics.parseProcStat(statText),
                                       userHZ: Double(sysconf(Int32(_SC_CLK_TCK))), load: load, meminfo: mem,

@@ -57,6 +57,8 @@ public final class Supervisor {
     /// SIGCHLD, QUIT and TERM (`cc_supervisor_signalfd`).
     var signalFD: Int32 = -1
     var stopRequested = false
+    /// `ServiceActionNotice`'s file, -1 when it cannot be opened.
+    var noticeFD: Int32 = -1
     /// Output FIFOs being read, by fd, and each service's fd.
     var outputs: [Int32: ServiceOutputPipe] = [:]
     var fifos: [String: Int32] = [:]
@@ -113,6 +115,10 @@ public final class Supervisor {
         guard mkfifo(config.supervisorWakePath, 0o600) == 0, chmod(config.supervisorWakePath, 0o660) == 0 else {
             log.error("cannot create the wake-up FIFO", ["path": config.supervisorWakePath, "errno": String(errno)])
             return 1
+        }
+        noticeFD = ServiceActionNotice.open(config)
+        if noticeFD < 0 {
+            log.warning("cannot open the action notice file; waiting requests poll", ["path": config.serviceActionNoticePath, "errno": String(errno)])
         }
         // O_RDWR: the FIFO always has a writer (us), so poll never sees a hang-up.
         wakeFD = open(config.supervisorWakePath, O_RDWR | O_NONBLOCK | O_CLOEXEC)
@@ -325,7 +331,7 @@ public final class Supervisor {
             try ServiceStateRepository(db).save(name, rt, message: nil)
         }
         for a in try ServiceActionRepository(db).running() {
-            try ServiceActionRepository(db).mark(a.id, .failed, message: "the supervisor restarted before it finished")
+            try endAction(a.id, .failed, message: "the supervisor restarted before it finished")
         }
     }
 
@@ -398,11 +404,11 @@ public final class Supervisor {
         let actions = ServiceActionRepository(db)
         for a in try actions.pending() {
             guard definitions[a.service] != nil else {
-                try actions.mark(a.id, .failed, message: "no service \(a.service)")
+                try endAction(a.id, .failed, message: "no service \(a.service)")
                 continue
             }
             if let old = inFlight[a.service] {
-                try actions.mark(old.id, .superseded, message: "superseded by action \(a.id)")
+                try endAction(old.id, .superseded, message: "superseded by action \(a.id)")
             }
             var rt = runtime[a.service] ?? .init()
             switch a.kind {
@@ -663,19 +669,24 @@ public final class Supervisor {
                                              target: name, message: text, data: nil))
     }
 
+    /// Records an action's end, then tells the workers waiting on one (`ServiceActionNotice`).
+    func endAction(_ id: Int64, _ status: ServiceAction.Status, message: String, pid: Int32? = nil) throws {
+        try ServiceActionRepository(db).mark(id, status, message: message, pid: pid)
+        ServiceActionNotice.post(noticeFD)
+    }
+
     /// Ends the action in flight once the service is where it asked for.
     func finishAction(_ name: String, _ rt: ServicePolicy.Runtime) throws {
         guard let a = inFlight[name] else { return }
-        let actions = ServiceActionRepository(db)
         switch a.kind {
         case .stop:
             guard rt.status == .stopped || rt.status == .failed, rt.pid == nil else { return }
-            try actions.mark(a.id, .done, message: "stopped")
+            try endAction(a.id, .done, message: "stopped")
         case .start, .restart:
             if rt.status == .running && !restartPending.contains(name) {
-                try actions.mark(a.id, .done, message: "running", pid: rt.pid)
+                try endAction(a.id, .done, message: "running", pid: rt.pid)
             } else if rt.status == .failed || (!rt.wanted && rt.pid == nil) {
-                try actions.mark(a.id, .failed, message: messages[name] ?? "failed")
+                try endAction(a.id, .failed, message: messages[name] ?? "failed")
             } else {
                 return
             }

@@ -54,8 +54,15 @@ read -r rps p50 p99 err <<<"$(run '/api/services?page_size=200')"
 echo "     page_size=200: req/s=$rps p50=${p50}ms p99=${p99}ms errors=$err (reported, no target)"
 cc_stop_stack
 
-# 2. Actions and the supervisor's CPU: its own services in the same database
-# (the 200 above stay stopped), stopped with the stack.
+# 2. Actions and the supervisor's CPU: a state directory of their own, so that
+# the registry holds the issue's 50 probed services (and the two measured)
+# only; the services are stopped with the stack.
+LIST_STATE_DIR="$CC_STATE_DIR"
+CC_STATE_DIR="$(mktemp -d /tmp/cc-services-bench.XXXXXX)"
+CC_LOG_FILE="$CC_STATE_DIR/master.log"
+trap 'cc_stop_stack; [ -n "$PROBE_PID" ] && kill "$PROBE_PID"; rm -rf "$CC_STATE_DIR" "$LIST_STATE_DIR"' EXIT
+printf 'bench-password-1\n' >"$CC_STATE_DIR/pw"
+mkdir -p "$CC_STATE_DIR/log"
 PROBE_PORT="$(cc_free_port)"
 python3 -m http.server "$PROBE_PORT" --bind 127.0.0.1 --directory "$CC_STATE_DIR/log" >/dev/null 2>&1 &
 PROBE_PID=$!

@@ -40,6 +40,8 @@ public final class Supervisor {
     let log: Log
     let db: Database
     var definitions: [String: ServiceDefinition] = [:]
+    /// `definitions`' names in `ServicePolicy.startOrder`, computed when they change.
+    var startOrder: [String] = []
     var runtime: [String: ServicePolicy.Runtime] = [:]
     /// The session (= first pid) of each service's current tree, kept after
     /// the main process exits so that its leftovers can be found, and
@@ -292,6 +294,7 @@ public final class Supervisor {
         loadedFingerprint = fingerprint
         let stored = try repo.list(limit: Int(Int32.max), offset: 0)
         definitions = Dictionary(uniqueKeysWithValues: stored.map { ($0.definition.name, $0.definition) })
+        startOrder = ServicePolicy.startOrder(definitions.mapValues(\.dependsOn))
         // A service removed from the registry is stopped, then forgotten.
         for name in runtime.keys where definitions[name] == nil { runtime[name]?.wanted = false }
     }
@@ -484,8 +487,7 @@ public final class Supervisor {
     /// it changed a service's runtime (so another pass may act on it).
     @discardableResult
     func tick(now: Double) throws -> Bool {
-        let order = ServicePolicy.startOrder(definitions.mapValues(\.dependsOn))
-        let known = order + runtime.keys.filter { definitions[$0] == nil }.sorted()
+        let known = startOrder + runtime.keys.filter { definitions[$0] == nil }.sorted()
         var changed = false
         for name in known {
             let before = recorded[name] ?? .init()
@@ -494,8 +496,8 @@ public final class Supervisor {
             let def = definitions[name]
             if rt.pid != nil || rt.status == .stopping {
                 if rt.status == .starting, let def, ServicePolicy.isStarted(def, rt, now: now) { rt.status = .running }
-                let dependentsUp = definitions.contains { $0.value.dependsOn.contains(name) && runtime[$0.key]?.pid != nil }
-                if (!rt.wanted || restartPending.contains(name)) && rt.status != .stopping && !dependentsUp {
+                if (!rt.wanted || restartPending.contains(name)) && rt.status != .stopping
+                    && !definitions.contains(where: { $0.value.dependsOn.contains(name) && runtime[$0.key]?.pid != nil }) {
                     beginStop(name, def, &rt, now: now)
                 }
                 if rt.status == .stopping { finishStop(name, &rt, now: now) }
@@ -546,7 +548,7 @@ public final class Supervisor {
     /// Starts the probes that are due and forgets the health of services no
     /// longer running (`now` is monotonic).
     func scheduleProbes(now: Double) {
-        for name in Set(health.keys).union(definitions.keys).sorted() {
+        for name in Set(health.keys).union(definitions.keys) {
             let rt = runtime[name]
             guard !stopping, let def = definitions[name], let check = def.healthCheck, let rt, rt.pid != nil,
                   ServiceHealth.isProbed(rt.status) else {

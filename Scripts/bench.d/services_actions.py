@@ -8,6 +8,7 @@ services and starts the stack with the supervisor):
     services `probed-*` running and healthy (HTTP probe every 10 s): target <= 0.5% of one core
 Usage: services_actions.py BASE TOKEN MASTER_PID PAIRS TREE_STOPS PROBED IDLE_SECONDS
 Prints one line per figure with its target; exits 1 when a target is missed."""
+import datetime
 import json
 import math
 import os
@@ -31,6 +32,13 @@ def call(method, path):
         return e.code, json.load(e)
 
 
+def stamp(iso):
+    return datetime.datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp()
+
+
+inside = {}  # path -> [ms from the action's created_at to its finished_at: the server's share]
+
+
 def timed(path):
     """Milliseconds from request to answer of an action that must end done."""
     t = time.monotonic()
@@ -38,7 +46,13 @@ def timed(path):
     ms = (time.monotonic() - t) * 1000
     if status != 200 or body.get("status") != "done":
         sys.exit(f"FAIL: {path}: HTTP {status} {body}")
+    inside.setdefault(path, []).append((stamp(body["finished_at"]) - stamp(body["created_at"])) * 1000)
     return ms
+
+
+def share(path):
+    v = inside[path]
+    return f"(created_at to finished_at p50={rank(v, 50):.0f}ms max={max(v):.0f}ms)"
 
 
 def rank(values, p):
@@ -61,8 +75,10 @@ for _ in range(pairs):
     starts.append(timed("/api/services/act/start?wait=5"))
     stops.append(timed("/api/services/act/stop?wait=5"))
 print(f"     {pairs} start/stop pairs of /bin/sleep 3600 (start_timeout 0.1 s), ?wait=5, one client:")
-print(f"     start p50={rank(starts, 50):.1f}ms p99={rank(starts, 99):.1f}ms max={max(starts):.1f}ms; "
-      f"stop p50={rank(stops, 50):.1f}ms p99={rank(stops, 99):.1f}ms max={max(stops):.1f}ms")
+print(f"     start p50={rank(starts, 50):.1f}ms p99={rank(starts, 99):.1f}ms max={max(starts):.1f}ms "
+      f"{share('/api/services/act/start?wait=5')}")
+print(f"     stop p50={rank(stops, 50):.1f}ms p99={rank(stops, 99):.1f}ms max={max(stops):.1f}ms "
+      f"{share('/api/services/act/stop?wait=5')}")
 check("start p99", rank(starts, 99), 200)
 check("stop p99", rank(stops, 99), 1000)
 
@@ -71,7 +87,8 @@ for _ in range(tree_stops):
     timed("/api/services/tree/start?wait=5")
     time.sleep(0.2)  # the shell has forked its 9 children
     tree.append(timed("/api/services/tree/stop?wait=5"))
-print(f"     {tree_stops} stops of a 10-process tree: p50={rank(tree, 50):.1f}ms max={max(tree):.1f}ms")
+print(f"     {tree_stops} stops of a 10-process tree: p50={rank(tree, 50):.1f}ms max={max(tree):.1f}ms "
+      f"{share('/api/services/tree/stop?wait=5')}")
 check("tree stop max", max(tree), 1000)
 
 
@@ -97,7 +114,7 @@ def cpu_ticks(pid):
     return int(fields[11]) + int(fields[12])  # fields 14 and 15 (utime, stime), counted from field 3
 
 
-if probed:
+if probed and idle_seconds:
     names = [f"probed-{i:02d}" for i in range(probed)]
     for n in names:
         call("POST", f"/api/services/{n}/start")

@@ -7,6 +7,7 @@
 #include <unistd.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/signalfd.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 
@@ -68,23 +69,33 @@ pid_t cc_spawn_service(const char *path, char *const argv[], char *const envp[],
     return pid;
 }
 
-static volatile sig_atomic_t supervisor_stop;
-static void on_supervisor_stop(int sig) { (void)sig; supervisor_stop = 1; }
-
-void cc_supervisor_install_signals(void) {
+int cc_supervisor_signalfd(void) {
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sigemptyset(&sa.sa_mask);
-    sa.sa_handler = on_supervisor_stop;
-    sigaction(SIGQUIT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
     sa.sa_handler = SIG_IGN;
     sigaction(SIGINT, &sa, NULL); /* the master decides; a terminal ^C reaches the whole group */
     sigaction(SIGHUP, &sa, NULL);
     sigaction(SIGPIPE, &sa, NULL);
-    sigset_t none;
-    sigemptyset(&none);
-    sigprocmask(SIG_SETMASK, &none, NULL);
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGCHLD);
+    sigaddset(&set, SIGQUIT);
+    sigaddset(&set, SIGTERM);
+    /* Blocked, so they stay pending for the signalfd; threads started later inherit the mask. */
+    if (sigprocmask(SIG_SETMASK, &set, NULL) != 0) return -1;
+    return signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
 }
 
-int cc_supervisor_stop_requested(void) { return supervisor_stop; }
+int cc_supervisor_read_signals(int fd) {
+    struct signalfd_siginfo info[8];
+    int seen = 0;
+    ssize_t n;
+    while ((n = read(fd, info, sizeof info)) > 0) {
+        for (size_t i = 0; i < (size_t)n / sizeof info[0]; i++) {
+            if (info[i].ssi_signo == SIGCHLD) seen |= CC_SUPERVISOR_CHILD;
+            else seen |= CC_SUPERVISOR_STOP;
+        }
+    }
+    return seen;
+}

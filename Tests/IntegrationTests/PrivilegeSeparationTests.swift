@@ -105,6 +105,7 @@ final class PrivilegeSeparationTests: XCTestCase {
             (state + "/jwt.secret", 0o640), (state + "/control-center.db", 0o660),
             (state + "/master.log", 0o660), (state + "/access.log", 0o660),
             (state + "/run/collector.wake", 0o660), (state + "/run/supervisor.wake", 0o660),
+            (state + "/run/service-actions.notice", 0o640),
         ]
         for (path, mode) in expected {
             let m = try Self.mode(path)

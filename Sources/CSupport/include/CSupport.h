@@ -27,10 +27,16 @@ pid_t cc_spawn_service(const char *path, char *const argv[], char *const envp[],
 int cc_pidfd_open(pid_t pid);
 int cc_pidfd_send_signal(int pidfd, int sig);
 
-/* The supervisor: QUIT and TERM set a flag (it stops its services, then
-   exits); INT, HUP and PIPE are ignored. */
-void cc_supervisor_install_signals(void);
-int cc_supervisor_stop_requested(void);
+/* The supervisor's signals as one descriptor for its poll set: CHLD, QUIT
+   and TERM are blocked and read from the returned signalfd (non-blocking,
+   close-on-exec; -1 with errno on failure); INT, HUP and PIPE are ignored.
+   A service's child resets its mask (cc_spawn_service). */
+int cc_supervisor_signalfd(void);
+/* Drains the signalfd: CC_SUPERVISOR_CHILD when a SIGCHLD came (several
+   exits may share one), CC_SUPERVISOR_STOP when QUIT or TERM did. */
+#define CC_SUPERVISOR_CHILD 1
+#define CC_SUPERVISOR_STOP 2
+int cc_supervisor_read_signals(int fd);
 
 /* Wait-status macros are not imported into Swift. */
 int cc_wifexited(int status);

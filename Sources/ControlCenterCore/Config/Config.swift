@@ -117,6 +117,9 @@ public struct Config: Sendable, Equatable {
     /// The FIFO a worker writes one byte to after queueing a service action,
     /// so the supervisor takes it at once instead of at its next poll.
     public var supervisorWakePath: String { runDir + "/supervisor.wake" }
+    /// The file the supervisor rewrites when a service action ends, watched
+    /// by workers answering `?wait=` (`ServiceActionNotice`).
+    public var serviceActionNoticePath: String { runDir + "/service-actions.notice" }
     /// Per-service output files (`<name>/<offset>.log`, `ServiceLogFiles`), named from the validated name only.
     public var serviceLogDir: String { stateDir + "/services" }
 

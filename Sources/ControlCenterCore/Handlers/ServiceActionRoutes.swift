@@ -47,8 +47,12 @@ enum ServiceActionRoutes {
         }
     }
 
-    /// Polling interval of `?wait=`.
-    static let waitPoll = 0.05
+    /// How often `?wait=` re-reads its action with no notice from the
+    /// supervisor (`ServiceActionNotice`): a safety net, since every action's
+    /// end is notified. Without a notice file to watch (no supervisor has run
+    /// yet), `waitPollUnwatched`.
+    static let waitPoll = 0.5
+    static let waitPollUnwatched = 0.05
 
     /// `?wait=SECONDS`: at most min(30, CC_REQUEST_TIMEOUT − 1), so the answer
     /// comes before nginx gives up on the request.
@@ -79,10 +83,16 @@ enum ServiceActionRoutes {
         defer { slot?.unlock() }
         if let wait, slot != nil {
             let deadline = Clock.monotonicSeconds() + wait
+            let notice = ServiceActionNotice.Watch(ctx.config)
             repeat {
                 latest = try Store.read(ctx) { try ServiceActionRepository($0).find(id: id, service: name) }
                 if latest?.isFinished == true { break }
-                Clock.sleep(seconds: waitPoll)
+                let left = deadline - Clock.monotonicSeconds()
+                if let notice {
+                    notice.wait(seconds: min(left, waitPoll))
+                } else {
+                    Clock.sleep(seconds: max(0, min(left, waitPollUnwatched)))
+                }
             } while Clock.monotonicSeconds() < deadline
         }
         if let a = latest, a.isFinished {

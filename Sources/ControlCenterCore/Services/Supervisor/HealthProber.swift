@@ -42,6 +42,15 @@ final class HealthProber {
         curl_multi_cleanup(multi)
     }
 
+    /// The services with a probe in flight.
+    var inFlight: Set<String> {
+        Set(transfers.values.map(\.service)).union(execs.values.map(\.service))
+    }
+
+    /// Monotonic times at which exec probes in flight time out (HTTP and TCP
+    /// timeouts are libcurl's, and bound `wait` by themselves).
+    var execDeadlines: [Double] { execs.values.map(\.deadline) }
+
     func isProbing(_ service: String) -> Bool {
         transfers.values.contains { $0.service == service } || execs.values.contains { $0.service == service }
     }
@@ -104,8 +113,9 @@ final class HealthProber {
         }
     }
 
-    /// Waits up to `millis` for one of `fds` (the supervisor's) or a probe's
-    /// socket, then moves the transfers along. Returns with `fds`' revents set.
+    /// Waits up to `millis` (shortened by libcurl to its own next timeout)
+    /// for one of `fds` (the supervisor's) or a probe's socket, then moves
+    /// the transfers along. Returns with `fds`' revents set.
     func wait(_ fds: inout [curl_waitfd], millis: Int32) {
         var ready: Int32 = 0
         var running: Int32 = 0

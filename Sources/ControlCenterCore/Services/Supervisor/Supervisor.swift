@@ -11,9 +11,13 @@ import Glibc
 ///
 /// Workers never touch a service: they queue an action in `service_actions`
 /// and write a byte to the wake-up FIFO (`Config.supervisorWakePath`). The
-/// loop waits on that FIFO for at most `pollInterval`, then reaps exits,
-/// takes pending actions (at once when woken, else every `reloadInterval`,
-/// which also picks up registry changes), and applies `ServicePolicy`.
+/// loop sleeps in one poll until an event (that FIFO, a child's exit through
+/// a signalfd, a re-adopted process's pidfd, a probe's socket, a service's
+/// output) or the next deadline it knows (`SupervisorSchedule`: a start or
+/// stop timeout's end, a backoff's end, a probe's due time, a safety round
+/// each second), then reaps exits, takes pending actions (at once when
+/// woken, else every `SupervisorSchedule.reloadInterval`, which also picks
+/// up registry changes), and applies `ServicePolicy`.
 /// Every status it reaches is written to `service_state`, and the stable ones
 /// (running, stopped, backoff, failed) also as events: a crash loop writes
 /// one event per backoff step.
@@ -36,6 +40,8 @@ public final class Supervisor {
     let log: Log
     let db: Database
     var definitions: [String: ServiceDefinition] = [:]
+    /// `definitions`' names in `ServicePolicy.startOrder`, computed when they change.
+    var startOrder: [String] = []
     var runtime: [String: ServicePolicy.Runtime] = [:]
     /// The session (= first pid) of each service's current tree, kept after
     /// the main process exits so that its leftovers can be found, and
@@ -50,6 +56,11 @@ public final class Supervisor {
     var restartPending: Set<String> = []
     var messages: [String: String] = [:]
     var wakeFD: Int32 = -1
+    /// SIGCHLD, QUIT and TERM (`cc_supervisor_signalfd`).
+    var signalFD: Int32 = -1
+    var stopRequested = false
+    /// `ServiceActionNotice`'s file, -1 when it cannot be opened.
+    var noticeFD: Int32 = -1
     /// Output FIFOs being read, by fd, and each service's fd.
     var outputs: [Int32: ServiceOutputPipe] = [:]
     var fifos: [String: Int32] = [:]
@@ -72,8 +83,6 @@ public final class Supervisor {
     /// The services' cgroups v2, nil in the subreaper mode (decided once, at start).
     var cgroup: ServiceCgroup?
 
-    static let pollInterval: Int32 = 200   // ms
-    static let reloadInterval = 2.0        // s
     static let killRepeat = 1.0            // s between SIGKILL rounds
 
     public init(config: Config, log: Log) throws {
@@ -85,7 +94,11 @@ public final class Supervisor {
     }
 
     public func run() -> Int32 {
-        cc_supervisor_install_signals()
+        signalFD = cc_supervisor_signalfd()
+        guard signalFD >= 0 else {
+            log.error("cannot open the supervisor's signalfd", ["errno": String(errno)])
+            return 1
+        }
         // A master that dies without stopping us (SIGKILL) leaves no one to
         // restart or stop us: exit as on TERM (stopping the services only
         // with CC_SERVICES_STOP_ON_EXIT).
@@ -105,6 +118,10 @@ public final class Supervisor {
             log.error("cannot create the wake-up FIFO", ["path": config.supervisorWakePath, "errno": String(errno)])
             return 1
         }
+        noticeFD = ServiceActionNotice.open(config)
+        if noticeFD < 0 {
+            log.warning("cannot open the action notice file; waiting requests poll", ["path": config.serviceActionNoticePath, "errno": String(errno)])
+        }
         // O_RDWR: the FIFO always has a writer (us), so poll never sees a hang-up.
         wakeFD = open(config.supervisorWakePath, O_RDWR | O_NONBLOCK | O_CLOEXEC)
         guard wakeFD >= 0 else { return 1 }
@@ -118,20 +135,20 @@ public final class Supervisor {
             return 1
         }
         log.info("supervisor started", ["services": String(definitions.count)])
+        var dueAt = Clock.monotonicSeconds()
         while true {
-            // One wait for the wake-up FIFO, the output pipes and the probes' sockets.
+            // One wait for the wake-up FIFO, the signals, the output pipes,
+            // the re-adopted pidfds and the probes' sockets, until the next deadline.
             let outputFDs = Array(outputs.keys), pidfds = Array(adopted)
-            var fds = ([wakeFD] + outputFDs + pidfds.map(\.value)).map { curl_waitfd(fd: $0, events: Int16(CURL_WAIT_POLLIN), revents: 0) }
-            // Probe sockets wake the loop several times per probe: those
-            // wake-ups only take results, and full rounds stay pollInterval apart.
-            let left = Double(Self.pollInterval) - (Clock.monotonicSeconds() - lastRound) * 1000
-            prober.wait(&fds, millis: Int32(max(1, min(Double(Self.pollInterval), left))))
+            var fds = ([wakeFD, signalFD] + outputFDs + pidfds.map(\.value)).map { curl_waitfd(fd: $0, events: Int16(CURL_WAIT_POLLIN), revents: 0) }
+            prober.wait(&fds, millis: SupervisorSchedule.pollMillis(dueAt - Clock.monotonicSeconds()))
             let ready = Set(fds.filter { $0.revents != 0 }.map(\.fd))
             let woke = ready.contains(wakeFD)
             if woke { drainWake() }
+            if ready.contains(signalFD), cc_supervisor_read_signals(signalFD) & CC_SUPERVISOR_STOP != 0 { stopRequested = true }
             pumpOutputs(outputFDs.filter(ready.contains))
             let now = Clock.wallSeconds()
-            if cc_supervisor_stop_requested() != 0 && !stopping {
+            if stopRequested && !stopping {
                 guard config.servicesStopOnExit else { return leave() }
                 stopping = true
                 stopStarted = now
@@ -139,6 +156,7 @@ public final class Supervisor {
             }
             do {
                 let mono = Clock.monotonicSeconds()
+                // Every iteration, not only on SIGCHLD: exits coalesce, and one missed costs nothing here.
                 var exited = reap(now: now)
                 for (name, fd) in pidfds where ready.contains(fd) {
                     close(fd)
@@ -147,16 +165,22 @@ public final class Supervisor {
                     exited = true
                 }
                 takeProbeResults(now: mono)
-                guard woke || exited || stopping || mono - lastRound >= Double(Self.pollInterval) / 1000 else { continue }
-                lastRound = mono
-                if woke || now - lastLoad >= Self.reloadInterval {
-                    try loadDefinitions(now: now)
-                    if !stopping { try takeActions(now: now) }
-                    try answerSignals()
+                // Output and probe sockets alone need no round: their wake-ups only move data and take results.
+                if woke || exited || stopping || mono >= dueAt {
+                    lastRound = mono
+                    if woke || now - lastLoad >= SupervisorSchedule.reloadInterval {
+                        try loadDefinitions(now: now)
+                        if !stopping { try takeActions(now: now) }
+                        try answerSignals()
+                    }
+                    if stopping { for n in runtime.keys { runtime[n]?.wanted = false } }
+                    // A round repeats while it changes something, so that a change that
+                    // frees another (a dependent stopped, its dependency may stop) is
+                    // acted on now, not at the next round.
+                    var passes = 0
+                    while try tick(now: now), passes <= runtime.count { passes += 1 }
+                    scheduleProbes(now: mono)
                 }
-                if stopping { for n in runtime.keys { runtime[n]?.wanted = false } }
-                try tick(now: now)
-                scheduleProbes(now: mono)
             } catch {
                 // The database may be down for a while; services keep running and the next round retries.
                 log.warning("supervisor round failed", ["error": String(describing: error)])
@@ -172,7 +196,17 @@ public final class Supervisor {
                           ["services": runtime.filter { $0.value.pid != nil }.keys.sorted().joined(separator: ",")])
                 return 1
             }
+            dueAt = Clock.monotonicSeconds() + nextDue()
         }
+    }
+
+    /// Seconds until the next round with no event (`SupervisorSchedule`).
+    func nextDue() -> Double {
+        let probing = prober.inFlight
+        let services = runtime.map { (runtime: $0.value, startTimeout: definitions[$0.key]?.startTimeoutSeconds ?? 0) }
+        let probesDue = health.filter { !probing.contains($0.key) }.map(\.value.nextProbeAt) + prober.execDeadlines
+        return SupervisorSchedule.secondsUntilDue(services: services, probesDue: probesDue, wallNow: Clock.wallSeconds(),
+                                                  monoNow: Clock.monotonicSeconds(), lastRound: lastRound, lastLoad: lastLoad)
     }
 
     func pumpOutputs(_ ready: [Int32]) {
@@ -260,6 +294,7 @@ public final class Supervisor {
         loadedFingerprint = fingerprint
         let stored = try repo.list(limit: Int(Int32.max), offset: 0)
         definitions = Dictionary(uniqueKeysWithValues: stored.map { ($0.definition.name, $0.definition) })
+        startOrder = ServicePolicy.startOrder(definitions.mapValues(\.dependsOn))
         // A service removed from the registry is stopped, then forgotten.
         for name in runtime.keys where definitions[name] == nil { runtime[name]?.wanted = false }
     }
@@ -299,7 +334,7 @@ public final class Supervisor {
             try ServiceStateRepository(db).save(name, rt, message: nil)
         }
         for a in try ServiceActionRepository(db).running() {
-            try ServiceActionRepository(db).mark(a.id, .failed, message: "the supervisor restarted before it finished")
+            try endAction(a.id, .failed, message: "the supervisor restarted before it finished")
         }
     }
 
@@ -372,11 +407,11 @@ public final class Supervisor {
         let actions = ServiceActionRepository(db)
         for a in try actions.pending() {
             guard definitions[a.service] != nil else {
-                try actions.mark(a.id, .failed, message: "no service \(a.service)")
+                try endAction(a.id, .failed, message: "no service \(a.service)")
                 continue
             }
             if let old = inFlight[a.service] {
-                try actions.mark(old.id, .superseded, message: "superseded by action \(a.id)")
+                try endAction(old.id, .superseded, message: "superseded by action \(a.id)")
             }
             var rt = runtime[a.service] ?? .init()
             switch a.kind {
@@ -406,7 +441,9 @@ public final class Supervisor {
     }
 
     /// waitpid until no child is left to reap; orphans that reparented to us
-    /// are reaped too. True when a service's main process ended.
+    /// are reaped too. True when a service's process ended (its main process
+    /// or a member of its tree, which may be the last of a stopping tree),
+    /// not for a probe.
     func reap(now: Double) -> Bool {
         var any = false
         while true {
@@ -414,9 +451,9 @@ public final class Supervisor {
             let pid = waitpid(-1, &st, WNOHANG)
             guard pid > 0 else { return any }
             if prober.reaped(pid, status: st) { continue }
+            any = true
             guard let name = runtime.first(where: { $0.value.pid == pid })?.key else { continue }
             ended(name, cc_wifexited(st) != 0 ? .init(code: cc_wexitstatus(st)) : .init(signal: cc_wtermsig(st)), now: now)
-            any = true
         }
     }
 
@@ -446,17 +483,21 @@ public final class Supervisor {
         runtime[name] = rt
     }
 
-    func tick(now: Double) throws {
-        let order = ServicePolicy.startOrder(definitions.mapValues(\.dependsOn))
-        let known = order + runtime.keys.filter { definitions[$0] == nil }.sorted()
+    /// One pass of the policy over every service, in start order. True when
+    /// it changed a service's runtime (so another pass may act on it).
+    @discardableResult
+    func tick(now: Double) throws -> Bool {
+        let known = startOrder + runtime.keys.filter { definitions[$0] == nil }.sorted()
+        var changed = false
         for name in known {
             let before = recorded[name] ?? .init()
-            var rt = runtime[name] ?? .init()
+            let entering = runtime[name] ?? .init()
+            var rt = entering
             let def = definitions[name]
             if rt.pid != nil || rt.status == .stopping {
                 if rt.status == .starting, let def, ServicePolicy.isStarted(def, rt, now: now) { rt.status = .running }
-                let dependentsUp = definitions.contains { $0.value.dependsOn.contains(name) && runtime[$0.key]?.pid != nil }
-                if (!rt.wanted || restartPending.contains(name)) && rt.status != .stopping && !dependentsUp {
+                if (!rt.wanted || restartPending.contains(name)) && rt.status != .stopping
+                    && !definitions.contains(where: { $0.value.dependsOn.contains(name) && runtime[$0.key]?.pid != nil }) {
                     beginStop(name, def, &rt, now: now)
                 }
                 if rt.status == .stopping { finishStop(name, &rt, now: now) }
@@ -475,6 +516,7 @@ public final class Supervisor {
                 }
             }
             runtime[name] = rt
+            if rt != entering { changed = true }
             if def == nil && rt.pid == nil && rt.status != .stopping {
                 runtime.removeValue(forKey: name)
                 recorded.removeValue(forKey: name)
@@ -490,6 +532,7 @@ public final class Supervisor {
                 log.warning("cannot record a service's state", ["service": name, "error": String(describing: error)])
             }
         }
+        return changed
     }
 
     /// Judges the probes that ended (`now` is monotonic).
@@ -505,7 +548,7 @@ public final class Supervisor {
     /// Starts the probes that are due and forgets the health of services no
     /// longer running (`now` is monotonic).
     func scheduleProbes(now: Double) {
-        for name in Set(health.keys).union(definitions.keys).sorted() {
+        for name in Set(health.keys).union(definitions.keys) {
             let rt = runtime[name]
             guard !stopping, let def = definitions[name], let check = def.healthCheck, let rt, rt.pid != nil,
                   ServiceHealth.isProbed(rt.status) else {
@@ -628,19 +671,24 @@ public final class Supervisor {
                                              target: name, message: text, data: nil))
     }
 
+    /// Records an action's end, then tells the workers waiting on one (`ServiceActionNotice`).
+    func endAction(_ id: Int64, _ status: ServiceAction.Status, message: String, pid: Int32? = nil) throws {
+        try ServiceActionRepository(db).mark(id, status, message: message, pid: pid)
+        ServiceActionNotice.post(noticeFD)
+    }
+
     /// Ends the action in flight once the service is where it asked for.
     func finishAction(_ name: String, _ rt: ServicePolicy.Runtime) throws {
         guard let a = inFlight[name] else { return }
-        let actions = ServiceActionRepository(db)
         switch a.kind {
         case .stop:
             guard rt.status == .stopped || rt.status == .failed, rt.pid == nil else { return }
-            try actions.mark(a.id, .done, message: "stopped")
+            try endAction(a.id, .done, message: "stopped")
         case .start, .restart:
             if rt.status == .running && !restartPending.contains(name) {
-                try actions.mark(a.id, .done, message: "running", pid: rt.pid)
+                try endAction(a.id, .done, message: "running", pid: rt.pid)
             } else if rt.status == .failed || (!rt.wanted && rt.pid == nil) {
-                try actions.mark(a.id, .failed, message: messages[name] ?? "failed")
+                try endAction(a.id, .failed, message: messages[name] ?? "failed")
             } else {
                 return
             }

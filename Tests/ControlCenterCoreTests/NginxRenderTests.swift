@@ -5,12 +5,11 @@ import XCTest
 /// What `control-center nginx-config` renders, as text (no nginx here;
 /// IntegrationTests/NginxConfigTests runs nginx -t and real requests).
 final class NginxRenderTests: XCTestCase {
-    private func render(_ v: [String: String] = [:], bench: Bool = false, views: Bool = true,
-                        nchan: Bool = true) throws -> [String: String] {
+    private func render(_ v: [String: String] = [:], bench: Bool = false, views: Bool = true) throws -> [String: String] {
         var values = ["CC_STATE_DIR": "/srv/cc"]
         for (k, x) in v { values[k] = x }
         let r = NginxRender(config: try Config(values: values), directory: "/srv/cc/nginx", bench: bench,
-                            viewModulesAvailable: views, nchanAvailable: nchan)
+                            viewModulesAvailable: views)
         return Dictionary(uniqueKeysWithValues: try r.files().map { ($0.name, $0.contents) })
     }
 
@@ -79,7 +78,7 @@ final class NginxRenderTests: XCTestCase {
 
     func testUserListenAndModules() throws {
         let conf = try render(["CC_NGINX_USER": "www-data", "CC_HTTP_ADDR": "::1", "CC_HTTP_PORT": "9090",
-                               "CC_NCHAN": "true", "CC_NGINX_WORKERS": "3"])["nginx.conf"] ?? ""
+                               "CC_NGINX_WORKERS": "3"])["nginx.conf"] ?? ""
         XCTAssertTrue(conf.contains("\nuser www-data;\n"))
         XCTAssertTrue(conf.contains("listen [::1]:9090 backlog=4096 reuseport;"))
         XCTAssertTrue(conf.contains("worker_processes 3;"))
@@ -91,15 +90,13 @@ final class NginxRenderTests: XCTestCase {
         XCTAssertNil(try render(["CC_PUBLIC_READ": "false"])["control-center-views.conf"])
     }
 
-    func testLiveChannelsOnlyWithNchanAskedForAndInstalled() throws {
-        let on = try render()
-        XCTAssertTrue(on["nginx.conf"]?.contains("load_module /usr/lib/nginx/modules/ngx_nchan_module.so;") ?? false)
-        XCTAssertTrue(on["control-center-http.conf"]?.contains("include /srv/cc/nginx/control-center-live-http.conf;") ?? false)
-        XCTAssertTrue(on["control-center.conf"]?.contains("include /srv/cc/nginx/control-center-live.conf;") ?? false)
-        for off in [try render(["CC_NCHAN": "false"]), try render(nchan: false)] {
-            XCTAssertNil(off["control-center-live.conf"])
-            XCTAssertNil(off["control-center-live-http.conf"])
-            XCTAssertFalse(off.values.contains { $0.contains("nchan") })
+    func testLiveChannelsAreAlwaysRendered() throws {
+        for files in [try render(), try render(views: false), try render(["CC_PUBLIC_READ": "false"])] {
+            XCTAssertTrue(files["nginx.conf"]?.contains("load_module /usr/lib/nginx/modules/ngx_nchan_module.so;") ?? false)
+            XCTAssertTrue(files["control-center-http.conf"]?.contains("include /srv/cc/nginx/control-center-live-http.conf;") ?? false)
+            XCTAssertTrue(files["control-center.conf"]?.contains("include /srv/cc/nginx/control-center-live.conf;") ?? false)
+            XCTAssertNotNil(files["control-center-live.conf"])
+            XCTAssertNotNil(files["control-center-live-http.conf"])
         }
     }
 

@@ -4,14 +4,12 @@ import XCTest
 
 /// The live channels through the real stack: the collector child publishing
 /// over libcurl to nginx's nchan, real WebSocket (python3-websockets) and
-/// EventSource clients subscribing through nginx. Skipped when nginx's nchan
-/// module is not installed (Scripts/test installs it).
+/// EventSource clients subscribing through nginx (nchan is required:
+/// Scripts/test installs libnginx-mod-nchan).
 final class LiveChannelTests: XCTestCase {
     nonisolated(unsafe) static var server: TestServer?
-    static let nchanInstalled = access("/usr/lib/nginx/modules/ngx_nchan_module.so", R_OK) == 0
 
     override class func setUp() {
-        guard nchanInstalled else { return }
         // A short buffer, so that a resume id can fall out of it within a test.
         server = try? TestServer(env: ["CC_COLLECT_INTERVAL": "1", "CC_STREAM_BUFFER": "5/120"])
     }
@@ -19,10 +17,6 @@ final class LiveChannelTests: XCTestCase {
     override class func tearDown() {
         server?.stop()
         server = nil
-    }
-
-    override func setUpWithError() throws {
-        try XCTSkipUnless(Self.nchanInstalled, "nginx's nchan module (libnginx-mod-nchan) is not installed")
     }
 
     var server: TestServer { get throws { try XCTUnwrap(Self.server, "test server did not start") } }
@@ -429,7 +423,6 @@ final class LiveClient {
 /// the pool once, and only a viewer token subscribes.
 final class LivePrivateChannelTests: XCTestCase {
     func testSystemChannelNeedsATokenWhenReadsAreNotPublic() throws {
-        try XCTSkipUnless(LiveChannelTests.nchanInstalled, "nginx's nchan module (libnginx-mod-nchan) is not installed")
         // Loopback is not exempt here, so the per-address subscriber limit applies.
         let s = try TestServer(env: ["CC_PUBLIC_READ": "false", "CC_STREAM_MAX_PER_IP": "2", "CC_RATE_LIMIT_EXEMPT": ""])
         defer { s.stop() }

@@ -1,7 +1,4 @@
 extension NginxRender {
-    /// The live channels are rendered: asked for (CC_NCHAN) and nchan installed.
-    public var liveEnabled: Bool { config.nginx.nchan && nchanAvailable }
-
     /// Internal prefix of nchan's authorize subrequests.
     static let authorizePrefix = "/.cc-stream-authorize"
 

@@ -7,35 +7,33 @@ import Glibc
 public enum NginxConfigWriter {
     /// Renders for `config` into `directory` (created, with `tmp/` for
     /// nginx's temp paths), installs cc_views.lua when the views are on, and
-    /// returns the names written. Throws RenderError.
+    /// returns the names written. Throws RenderError, also when nginx's nchan
+    /// module is missing (the live channels are always rendered).
     @discardableResult
     public static func write(config: Config, directory: String, bench: Bool) throws -> [String] {
+        guard NginxRender.nchanInstalled else { throw RenderError(NginxRender.nchanMissing) }
         let dir = Config.absolute(directory)
         let render = NginxRender(
             config: config, directory: dir, bench: bench,
             viewModulesAvailable: NginxRender.viewModules.allSatisfy { moduleExists($0) },
-            nchanAvailable: NginxRender.nchanInstalled, openFilesLimit: openFilesLimit())
+            openFilesLimit: openFilesLimit())
         var files = try render.files()
         if render.viewsEnabled { files.append((NginxRender.luaFileName, try luaSource())) }
         for d in [dir, dir + "/tmp"] + (bench ? [config.stateDir + "/bench"] : []) {
             try FileManager.default.createDirectory(atPath: d, withIntermediateDirectories: true)
         }
-        if render.liveEnabled {
-            // nginx binds the publisher socket in it, whichever of nginx and the master starts first.
-            // The same modes as the master's (Master.prepareDirectories).
-            for (d, mode) in [(config.stateDir, 0o755), (config.runDir, 0o755), (config.publishDir, 0o700)] as [(String, mode_t)]
-            where mkdir(d, mode) != 0 && errno != EEXIST {
-                throw RenderError("cannot create \(d): \(String(cString: strerror(errno)))")
-            }
+        // nginx binds the publisher socket in it, whichever of nginx and the master starts first.
+        // The same modes as the master's (Master.prepareDirectories).
+        for (d, mode) in [(config.stateDir, 0o755), (config.runDir, 0o755), (config.publishDir, 0o700)] as [(String, mode_t)]
+        where mkdir(d, mode) != 0 && errno != EEXIST {
+            throw RenderError("cannot create \(d): \(String(cString: strerror(errno)))")
         }
         // nginx does not remove a unix socket it listened on when it dies, and
         // then cannot bind it again: clear the live channels' sockets that
         // nobody answers on (a running nginx keeps its own).
-        if render.liveEnabled {
-            for path in [config.publishSocket, config.streamAuthorizeSocket]
-            where access(path, F_OK) == 0 && !ListenSocket.isUnixSocketLive(path) {
-                unlink(path)
-            }
+        for path in [config.publishSocket, config.streamAuthorizeSocket]
+        where access(path, F_OK) == 0 && !ListenSocket.isUnixSocketLive(path) {
+            unlink(path)
         }
         try installWebCopy(from: config.nginx.webDir, to: render.webCopy)
         for (name, text) in files {
@@ -49,7 +47,7 @@ public enum NginxConfigWriter {
         return files.map(\.name)
     }
 
-    static let allNames = ["control-center-live-http.conf", "control-center-live.conf", "control-center-views-http.conf", "control-center-views.conf", "control-center-view.inc",
+    static let allNames = ["control-center-views-http.conf", "control-center-views.conf", "control-center-view.inc",
                            "control-center-views-ms.map", "control-center-bench.conf", NginxRender.luaFileName]
 
     /// Replaces `target` with a copy of the dashboard's files in `source`,

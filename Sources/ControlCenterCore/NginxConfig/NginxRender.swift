@@ -14,7 +14,7 @@ import Glibc
 /// - `nginx.conf`: the standalone config of Scripts/run and the tests.
 /// - with the views: `control-center-views-http.conf`, `control-center-views.conf`,
 ///   `control-center-view.inc`, `control-center-views-ms.map` (and `cc_views.lua`, copied by the writer).
-/// - with the live channels: `control-center-live-http.conf`, `control-center-live.conf`.
+/// - the live channels: `control-center-live-http.conf`, `control-center-live.conf`.
 /// - with `bench`: `control-center-bench.conf` (the `/__bench` locations).
 public struct NginxRender: Sendable {
     public let config: Config
@@ -24,8 +24,6 @@ public struct NginxRender: Sendable {
     public let bench: Bool
     /// nginx's Lua, NDK and echo modules are installed (the views need them).
     public let viewModulesAvailable: Bool
-    /// nginx's nchan module is installed.
-    public let nchanAvailable: Bool
     /// worker_rlimit_nofile: nginx's workers set it after dropping root, so
     /// it must not exceed the hard limit (20,000 on some hosts).
     public let openFilesLimit: Int
@@ -36,18 +34,21 @@ public struct NginxRender: Sendable {
     public static let nchanModule = "ngx_nchan_module.so"
     public static let luaFileName = "cc_views.lua"
 
-    /// nginx's nchan module is on this host (the renderer renders the live
-    /// locations and the collector publishes only then).
+    /// nginx's nchan module is on this host: the live channels, always
+    /// rendered, need it (NginxConfigWriter refuses to write without it).
     public static var nchanInstalled: Bool { access("\(modulesDirectory)/\(nchanModule)", R_OK) == 0 }
 
+    /// What `control-center nginx-config` says when nchan is missing.
+    public static let nchanMissing = "nginx's nchan module (\(modulesDirectory)/\(nchanModule)) is missing: "
+        + "the live channels (/ws, /api/stream/*) need it; install the Debian package libnginx-mod-nchan"
+
     public init(config: Config, directory: String, bench: Bool = false,
-                viewModulesAvailable: Bool, nchanAvailable: Bool, openFilesLimit: Int = 65536) {
+                viewModulesAvailable: Bool, openFilesLimit: Int = 65536) {
         self.openFilesLimit = openFilesLimit
         self.config = config
         self.directory = directory
         self.bench = bench
         self.viewModulesAvailable = viewModulesAvailable
-        self.nchanAvailable = nchanAvailable
     }
 
     /// nginx sends the default views itself: asked for, public reads (nginx
@@ -68,10 +69,9 @@ public struct NginxRender: Sendable {
             ("control-center-headers.conf", SecurityHeaders.conf),
             ("control-center-ui-headers.conf", SecurityHeaders.pageConf),
             ("nginx.conf", standalone),
+            ("control-center-live-http.conf", liveHTTP),
+            ("control-center-live.conf", liveServer),
         ]
-        if liveEnabled {
-            out += [("control-center-live-http.conf", liveHTTP), ("control-center-live.conf", liveServer)]
-        }
         if viewsEnabled {
             out += [("control-center-views-http.conf", viewsHTTP), ("control-center-views.conf", viewsServer),
                     ("control-center-view.inc", viewInclude), ("control-center-views-ms.map", Self.millisecondMap)]

@@ -30,9 +30,11 @@ let package = Package(
                 .product(name: "Crypto", package: "swift-crypto"),
             ],
             path: "Sources/ControlCenterCore",
-            // nginx runs cc_views.lua (the views); the nginx-config command installs it.
+            // nginx runs cc_views.lua (the views) and cc_live_resume.lua (the live
+            // channels' resume ids); the nginx-config command installs them.
             // openapi.yaml links to docs/openapi.yaml, served at GET /openapi.yaml.
-            resources: [.copy("NginxConfig/cc_views.lua"), .copy("../../docs/openapi.yaml")]
+            resources: [.copy("NginxConfig/cc_views.lua"), .copy("NginxConfig/cc_live_resume.lua"),
+                        .copy("../../docs/openapi.yaml")]
         ),
         // The collector (it publishes with libcurl, as the supervisor probes with it).
         .target(name: "ControlCenterLive", dependencies: ["ControlCenterCore", "CCurl", "CSupport"],

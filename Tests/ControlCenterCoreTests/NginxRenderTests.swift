@@ -86,13 +86,17 @@ final class NginxRenderTests: XCTestCase {
         XCTAssertTrue(conf.contains("load_module /usr/lib/nginx/modules/ngx_http_lua_module.so;"))
         let noViews = try render(views: false)
         XCTAssertNil(noViews["control-center-views.conf"], "no Lua module, no views")
-        XCTAssertFalse(noViews["nginx.conf"]?.contains("lua") ?? true)
+        XCTAssertFalse(noViews["nginx.conf"]?.contains("ngx_http_echo_module") ?? true, "Lua stays, for the live channels' resume ids")
+        XCTAssertFalse(noViews.values.contains { $0.contains("cc_views") })
         XCTAssertNil(try render(["CC_PUBLIC_READ": "false"])["control-center-views.conf"])
     }
 
     func testLiveChannelsAreAlwaysRendered() throws {
         for files in [try render(), try render(views: false), try render(["CC_PUBLIC_READ": "false"])] {
-            XCTAssertTrue(files["nginx.conf"]?.contains("load_module /usr/lib/nginx/modules/ngx_nchan_module.so;") ?? false)
+            XCTAssertTrue(files["nginx.conf"]?.contains("load_module /usr/lib/nginx/modules/ngx_nchan_module.so;\n"
+                                                        + "load_module /usr/lib/nginx/modules/ndk_http_module.so;\n"
+                                                        + "load_module /usr/lib/nginx/modules/ngx_http_lua_module.so;\n") ?? false,
+                          "nchan, and Lua for the resume ids")
             XCTAssertTrue(files["control-center-http.conf"]?.contains("include /srv/cc/nginx/control-center-live-http.conf;") ?? false)
             XCTAssertTrue(files["control-center.conf"]?.contains("include /srv/cc/nginx/control-center-live.conf;") ?? false)
             XCTAssertNotNil(files["control-center-live.conf"])
@@ -114,10 +118,17 @@ final class NginxRenderTests: XCTestCase {
             let body = try XCTUnwrap(Self.block(server, location), location)
             XCTAssertTrue(body.contains("limit_conn cc_stream 7;"), location)
             XCTAssertTrue(body.contains("nchan_subscriber_first_message newest;"), location)
-            XCTAssertTrue(body.contains("nchan_subscriber_last_message_id $http_last_event_id $arg_last_event_id;"), location)
+            XCTAssertTrue(body.contains("nchan_subscriber_last_message_id $cc_resume_id;"), location)
             XCTAssertTrue(body.contains("if ($cc_stream_bad_id) {"), location)
         }
         XCTAssertTrue(Self.block(server, "location = /ws {")?.contains("nchan_websocket_ping_interval 30;") ?? false)
+        // Resume ids reach nchan only within what the buffer holds: 30 messages at one per second, 60 s for events.
+        let lua = "set_by_lua_file $cc_resume_id /srv/cc/nginx/cc_live_resume.lua $http_last_event_id $arg_last_event_id"
+        XCTAssertTrue(Self.block(server, "location = /ws {")?.contains(lua + " 30;") ?? false)
+        XCTAssertTrue(Self.block(server, "location = /api/stream/system {")?.contains(lua + " 30;") ?? false)
+        XCTAssertTrue(Self.block(server, "location = /api/stream/events {")?.contains(lua + " 60;") ?? false)
+        let slow = try XCTUnwrap(try render(["CC_STREAM_BUFFER": "30/60", "CC_COLLECT_INTERVAL": "5"])["control-center-live.conf"])
+        XCTAssertTrue(Self.block(slow, "location = /ws {")?.contains(lua + " 60;") ?? false, "the age bound when it is the smaller")
         XCTAssertTrue(server.contains("limit_conn_status 429;"))
     }
 

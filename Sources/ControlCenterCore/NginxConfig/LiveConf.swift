@@ -5,6 +5,18 @@ extension NginxRender {
     /// Channels that exist; a subscriber names one only through its location.
     static let liveChannels = ["system", "events"]
 
+    /// Seconds back that a resume id may reach and still be in a channel's
+    /// buffer (cc_live_resume.lua drops older ones): CC_STREAM_BUFFER's age,
+    /// and for the system channel, one message per CC_COLLECT_INTERVAL, no
+    /// more than its count covers. At least 1.
+    func resumeWindow(channel: String) -> Int {
+        let s = config.nginx
+        let seconds = channel == "system"
+            ? min(Double(s.streamBufferSeconds), Double(s.streamBufferLength) * config.collectInterval)
+            : Double(s.streamBufferSeconds)
+        return max(1, Int(seconds))
+    }
+
     /// `control-center-live-http.conf` (http level, included by
     /// control-center-http.conf): nchan's shared memory, the per-address
     /// subscriber limit, and the publisher server, which listens only on a
@@ -73,9 +85,11 @@ extension NginxRender {
                 nchan_channel_id \(channel);
                 # A new subscriber without a message id gets the newest message only, not
                 # the whole buffer; one with Last-Event-ID (or ?last_event_id=) gets every
-                # buffered message after it.
+                # buffered message after it. An id from the future or older than the buffer
+                # is dropped first (cc_live_resume.lua): nchan mishandles those.
                 nchan_subscriber_first_message newest;
-                nchan_subscriber_last_message_id $http_last_event_id $arg_last_event_id;\(authorize)
+                set_by_lua_file $cc_resume_id \(path(Self.liveLuaFileName)) $http_last_event_id $arg_last_event_id \(resumeWindow(channel: channel));
+                nchan_subscriber_last_message_id $cc_resume_id;\(authorize)
                 default_type application/json;
                 include \(path("control-center-headers.conf"));
                 if ($cc_stream_bad_id) {

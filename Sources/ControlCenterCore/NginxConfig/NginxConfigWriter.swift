@@ -11,14 +11,15 @@ public enum NginxConfigWriter {
     /// module is missing (the live channels are always rendered).
     @discardableResult
     public static func write(config: Config, directory: String, bench: Bool) throws -> [String] {
-        guard NginxRender.nchanInstalled else { throw RenderError(NginxRender.nchanMissing) }
+        guard NginxRender.liveModulesInstalled else { throw RenderError(NginxRender.liveModulesMissing) }
         let dir = Config.absolute(directory)
         let render = NginxRender(
             config: config, directory: dir, bench: bench,
             viewModulesAvailable: NginxRender.viewModules.allSatisfy { moduleExists($0) },
             openFilesLimit: openFilesLimit())
         var files = try render.files()
-        if render.viewsEnabled { files.append((NginxRender.luaFileName, try luaSource())) }
+        files.append((NginxRender.liveLuaFileName, try luaSource(NginxRender.liveLuaFileName)))
+        if render.viewsEnabled { files.append((NginxRender.luaFileName, try luaSource(NginxRender.luaFileName))) }
         for d in [dir, dir + "/tmp"] + (bench ? [config.stateDir + "/bench"] : []) {
             try FileManager.default.createDirectory(atPath: d, withIntermediateDirectories: true)
         }
@@ -83,11 +84,11 @@ public enum NginxConfigWriter {
         access("\(NginxRender.modulesDirectory)/\(name)", R_OK) == 0
     }
 
-    /// cc_views.lua, a resource of this module (Sources/ControlCenterCore/NginxConfig).
-    static func luaSource() throws -> String {
-        guard let url = Bundle.module.url(forResource: "cc_views", withExtension: "lua"),
+    /// A Lua file nginx runs (`name`.lua), a resource of this module (Sources/ControlCenterCore/NginxConfig).
+    static func luaSource(_ name: String) throws -> String {
+        guard let url = Bundle.module.url(forResource: String(name.dropLast(4)), withExtension: "lua"),
               let text = try? String(contentsOf: url, encoding: .utf8) else {
-            throw RenderError("cc_views.lua is missing from the control-center resources")
+            throw RenderError("\(name) is missing from the control-center resources")
         }
         return text
     }

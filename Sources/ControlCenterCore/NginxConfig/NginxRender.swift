@@ -14,7 +14,8 @@ import Glibc
 /// - `nginx.conf`: the standalone config of Scripts/run and the tests.
 /// - with the views: `control-center-views-http.conf`, `control-center-views.conf`,
 ///   `control-center-view.inc`, `control-center-views-ms.map` (and `cc_views.lua`, copied by the writer).
-/// - the live channels: `control-center-live-http.conf`, `control-center-live.conf`.
+/// - the live channels: `control-center-live-http.conf`, `control-center-live.conf`
+///   (and `cc_live_resume.lua`, copied by the writer).
 /// - with `bench`: `control-center-bench.conf` (the `/__bench` locations).
 public struct NginxRender: Sendable {
     public let config: Config
@@ -32,15 +33,21 @@ public struct NginxRender: Sendable {
     public static let modulesDirectory = "/usr/lib/nginx/modules"
     public static let viewModules = ["ndk_http_module.so", "ngx_http_lua_module.so", "ngx_http_echo_module.so"]
     public static let nchanModule = "ngx_nchan_module.so"
+    /// The live channels check resume ids in Lua (cc_live_resume.lua).
+    public static let liveModules = [nchanModule, "ndk_http_module.so", "ngx_http_lua_module.so"]
     public static let luaFileName = "cc_views.lua"
+    public static let liveLuaFileName = "cc_live_resume.lua"
 
-    /// nginx's nchan module is on this host: the live channels, always
-    /// rendered, need it (NginxConfigWriter refuses to write without it).
-    public static var nchanInstalled: Bool { access("\(modulesDirectory)/\(nchanModule)", R_OK) == 0 }
+    /// nginx's nchan and Lua modules are on this host: the live channels,
+    /// always rendered, need them (NginxConfigWriter refuses to write without).
+    public static var liveModulesInstalled: Bool {
+        liveModules.allSatisfy { access("\(modulesDirectory)/\($0)", R_OK) == 0 }
+    }
 
-    /// What `control-center nginx-config` says when nchan is missing.
-    public static let nchanMissing = "nginx's nchan module (\(modulesDirectory)/\(nchanModule)) is missing: "
-        + "the live channels (/ws, /api/stream/*) need it; install the Debian package libnginx-mod-nchan"
+    /// What `control-center nginx-config` says when a live module is missing.
+    public static let liveModulesMissing = "nginx's nchan or Lua module (\(liveModules.joined(separator: ", ")) in "
+        + "\(modulesDirectory)) is missing: the live channels (/ws, /api/stream/*) need them; "
+        + "install the Debian packages libnginx-mod-nchan and libnginx-mod-http-lua"
 
     public init(config: Config, directory: String, bench: Bool = false,
                 viewModulesAvailable: Bool, openFilesLimit: Int = 65536) {

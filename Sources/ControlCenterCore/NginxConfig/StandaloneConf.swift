@@ -14,8 +14,9 @@ extension NginxRender {
     var standalone: String {
         let s = config.nginx
         let mods = Self.modulesDirectory
-        var modules = "load_module \(mods)/\(Self.nchanModule);\n"
-        if viewsEnabled { modules += Self.viewModules.map { "load_module \(mods)/\($0);\n" }.joined() }
+        var names = Self.liveModules
+        if viewsEnabled { names += Self.viewModules.filter { !names.contains($0) } }
+        let modules = names.map { "load_module \(mods)/\($0);\n" }.joined()
         let user = s.user.map { "# nginx's workers never run as root (CC_NGINX_USER).\nuser \($0);\n" } ?? ""
         let listen = Self.hostPort(config)
         return """

@@ -106,7 +106,7 @@ def _handshake_lines(path, offset, paths):
 
 # What an old nginx worker says when it exits with nchan's subscriber
 # connections still open (every reload): no client sees it.
-SHUTDOWN_ALERTS = ("open socket #", "] aborting")
+SHUTDOWN_ALERTS = ("open socket #", ": aborting")
 
 
 def _nginx_errors(path, offset):
@@ -199,7 +199,7 @@ def _reload_storm(ctx):
             settle = run.elapsed() + 3.0
         return reloads
 
-    dur = max(a.duration or 0.0, 2.0 + a.reloads * (bound + 3.0))
+    dur = a.duration or 2.0 + a.reloads * (bound + 3.0)
     try:
         res, cpu, _ = ctx.run_phase("reload-storm", [g], dur, during=during)
     finally:

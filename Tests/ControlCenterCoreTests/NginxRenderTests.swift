@@ -134,7 +134,7 @@ final class NginxRenderTests: XCTestCase {
 
     func testHandshakeCheckAlwaysForEventsAndForSystemOnlyWhenNotPublic() throws {
         func authorizes(_ files: [String: String], _ location: String) -> Bool {
-            Self.block(files["control-center-live.conf"] ?? "", location)?.contains("nchan_authorize_request") ?? false
+            Self.block(files["control-center-live.conf"] ?? "", location)?.contains("auth_request /.cc-stream-authorize") ?? false
         }
         let open = try render()
         XCTAssertFalse(authorizes(open, "location = /ws {"))
@@ -143,7 +143,15 @@ final class NginxRenderTests: XCTestCase {
         let closed = try render(["CC_PUBLIC_READ": "false"])
         XCTAssertTrue(authorizes(closed, "location = /ws {"))
         XCTAssertTrue(authorizes(closed, "location = /api/stream/system {"))
-        // nchan crashes on an authorize location answered inside nginx: it is proxied.
+        // Refused handshakes get the JSON envelope; nchan never sees them (no nchan_authorize_request:
+        // it crashed workers under a reload's reconnects).
+        XCTAssertFalse(closed.values.contains { $0.contains("nchan_authorize_request") })
+        let ws = try XCTUnwrap(Self.block(closed["control-center-live.conf"] ?? "", "location = /ws {"))
+        for page in ["error_page 401 = @cc_stream_401;", "error_page 403 = @cc_stream_403;", "error_page 429 = @cc_429;",
+                     "error_page 500 = @cc_503;"] {
+            XCTAssertTrue(ws.contains(page), page)
+        }
+        XCTAssertTrue(closed["control-center-live.conf"]?.contains("location @cc_stream_401 {") ?? false)
         let server = closed["control-center-live.conf"] ?? ""
         XCTAssertTrue(server.contains("proxy_pass http://unix:/srv/cc/run/stream-authorize.sock:;"))
         XCTAssertTrue(server.contains("internal;"))

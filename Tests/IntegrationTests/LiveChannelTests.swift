@@ -191,6 +191,11 @@ final class LiveChannelTests: XCTestCase {
         let bad = try LiveClient.start(.sse, port: s.port, path: "/api/stream/events", count: 1,
                                        headers: ["Authorization": "Bearer not-a-token"]).finish(allowRefusal: true)
         XCTAssertEqual(bad.first?.refused, 401)
+        // The refusal is the JSON envelope (auth_request keeps the pool's status, not its body).
+        let plain = try s.get("/api/stream/events", headers: ["Accept": "text/event-stream"])
+        XCTAssertEqual(plain.status, 401, plain.text)
+        XCTAssertEqual(plain.errorCode, "unauthorized")
+        XCTAssertEqual(plain.headers["x-content-type-options"], "nosniff")
 
         let token = try adminToken(s)
         // Subscribed before the writes: both rows must come, in id order (after
@@ -299,6 +304,7 @@ final class LiveChannelTests: XCTestCase {
                 XCTAssertNil(r.first?.refused, origin)
             } else {
                 XCTAssertEqual(r.first?.refused, 403, origin)
+                XCTAssertEqual(try s.get("/api/stream/events", headers: ["Cookie": cookie, "Origin": origin]).errorCode, "forbidden")
             }
         }
         XCTAssertNil(try LiveClient.start(.sse, port: s.port, path: "/api/stream/events", count: 0,

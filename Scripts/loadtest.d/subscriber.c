@@ -36,7 +36,7 @@
  * On SIGTERM/SIGINT or after --duration: one JSON line on stdout:
  *   {"connected","failed","closed","messages","missed","silent","resets","first_seq",
  *    "last_seq","delay_ms":{"p50","p95","p99","max","n"},"cpu_user_s","cpu_sys_s","wall_s",
- *    "open","reconnects","handshake_status":{"2xx_other","4xx","429","5xx","connect_failed"},
+ *    "open","reconnects","handshake_status":{"2xx_other","4xx","429","5xx","connect_failed","closed_unanswered"},
  *    "down_ms":{"p50","p99","max","n"},"missed_across_reconnects"}
  * "reconnects" counts subscriptions opened again after they ended; "down_ms"
  * is, per reconnect, the time from the end to the new handshake's success;
@@ -83,7 +83,7 @@ typedef struct {
 #define HIST_N 600000 /* 0.1 ms buckets up to 60 s */
 static uint32_t hist[HIST_N + 1];
 static long long n_delay, n_msgs, n_missed, n_resets, max_seq = -1, min_seq = -1;
-static long long n_reconnects, n_missed_reconnect, hs_ok_other, hs_4xx, hs_429, hs_5xx, hs_connect_failed;
+static long long n_reconnects, n_missed_reconnect, hs_ok_other, hs_4xx, hs_429, hs_5xx, hs_connect_failed, hs_unanswered;
 static double reconnect_base; /* 0: no reconnect */
 #define DOWN_N 600000 /* 0.1 ms buckets up to 60 s */
 static uint32_t down_hist[DOWN_N + 1];
@@ -403,6 +403,7 @@ int main(int argc, char **argv) {
             if (r < 0 && (errno == EAGAIN || errno == EINTR)) continue;
             int was_open = s->state == OPEN;
             if (r <= 0) {
+                if (!was_open && s->state == HANDSHAKE) hs_unanswered++;
                 if (was_open) { closed++; open_now--; } else if (!announced) failed++;
                 close_sub(ep, s);
                 continue;
@@ -446,12 +447,12 @@ int main(int argc, char **argv) {
            "\"missed_in_gaps\":%lld,\"missed_at_end\":%lld,\"silent\":%lld,\"resets\":%lld,\"first_seq\":%lld,\"last_seq\":%lld,"
            "\"delay_ms\":{\"p50\":%.1f,\"p95\":%.1f,\"p99\":%.1f,\"max\":%.1f,\"n\":%lld},"
            "\"cpu_user_s\":%.3f,\"cpu_sys_s\":%.3f,\"wall_s\":%.3f,\"open\":%d,\"reconnects\":%lld,"
-           "\"handshake_status\":{\"2xx_other\":%lld,\"4xx\":%lld,\"429\":%lld,\"5xx\":%lld,\"connect_failed\":%lld},"
+           "\"handshake_status\":{\"2xx_other\":%lld,\"4xx\":%lld,\"429\":%lld,\"5xx\":%lld,\"connect_failed\":%lld,\"closed_unanswered\":%lld},"
            "\"down_ms\":{\"p50\":%.1f,\"p99\":%.1f,\"max\":%.1f,\"n\":%lld},\"missed_across_reconnects\":%lld}\n",
            connected, failed, closed, total, n_msgs, n_missed + tail, n_missed, tail, silent, n_resets, min_seq, max_seq,
            pct(0.50), pct(0.95), pct(0.99), pct(1.0), n_delay,
            ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6, ru.ru_stime.tv_sec + ru.ru_stime.tv_usec / 1e6,
-           now_mono() - t0, open_now, n_reconnects, hs_ok_other, hs_4xx, hs_429, hs_5xx, hs_connect_failed,
+           now_mono() - t0, open_now, n_reconnects, hs_ok_other, hs_4xx, hs_429, hs_5xx, hs_connect_failed, hs_unanswered,
            pct_of(down_hist, DOWN_N, n_down, 0.50), pct_of(down_hist, DOWN_N, n_down, 0.99),
            pct_of(down_hist, DOWN_N, n_down, 1.0), n_down, n_missed_reconnect);
     return 0;

@@ -119,6 +119,7 @@ final class NginxRenderTests: XCTestCase {
             XCTAssertTrue(body.contains("limit_conn cc_stream 7;"), location)
             XCTAssertTrue(body.contains("nchan_subscriber_first_message newest;"), location)
             XCTAssertTrue(body.contains("nchan_subscriber_last_message_id $cc_resume_id;"), location)
+            XCTAssertTrue(body.contains("access_by_lua_block { if ngx.worker.exiting() then return ngx.exit(444) end }"), location)
             XCTAssertTrue(body.contains("if ($cc_stream_bad_id) {"), location)
         }
         XCTAssertTrue(Self.block(server, "location = /ws {")?.contains("nchan_websocket_ping_interval 30;") ?? false)

@@ -89,8 +89,8 @@ def _log_size(path):
 
 
 def _handshake_lines(path, offset, paths):
-    """The pool's access lines after `offset` for the subscriber paths: nchan's
-    authorize subrequest reaches the pool as GET <the subscriber's path>."""
+    """The pool's access lines after `offset` for the subscriber paths: the
+    handshake check (nginx's auth_request) reaches the pool as GET <the subscriber's path>."""
     keys = ['"path":"%s"' % p for p in paths]
     rows = []
     with open(path, errors="replace") as f:
@@ -234,6 +234,8 @@ def _reload_storm(ctx):
     R.check("handshakes answered 5xx", sub["handshake_status"]["5xx"], "==", 0)
     R.check("handshakes refused 4xx (429 apart)", sub["handshake_status"]["4xx"], "==", 0)
     R.check("handshakes refused 429", sub["handshake_status"]["429"], "==", 0)
+    R.check("handshakes closed unanswered (by an exiting old worker)", sub["handshake_status"]["closed_unanswered"],
+            ">=", 0, gating=False)
     R.check("reconnect time (end to new handshake) max", sub["down_ms"]["max"], "<=", bound * 1000.0, "ms")
     R.check("authorize requests the pool answered 5xx", by_class["5xx"], "==", 0)
     R.check("authorize requests the pool answered, one per reconnect at least", by_class["2xx"], ">=",

@@ -820,8 +820,8 @@ def _access_log(ctx):
 
 
 def _authorize_lines(ctx):
-    """Granted requests the pool logged for the subscriber paths: nchan's
-    authorize subrequest reaches the pool as GET <the subscriber's path>."""
+    """Granted requests the pool logged for the subscriber paths: the handshake
+    check (nginx's auth_request) reaches the pool as GET <the subscriber's path>."""
     p = _access_log(ctx)
     if not p:
         return None

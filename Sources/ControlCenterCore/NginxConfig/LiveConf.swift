@@ -99,6 +99,11 @@ extension NginxRender {
                 nchan_subscriber_first_message newest;
                 set_by_lua_file $cc_resume_id \(path(Self.liveLuaFileName)) $http_last_event_id $arg_last_event_id \(resumeWindow(channel: channel));
                 nchan_subscriber_last_message_id $cc_resume_id;\(authorize)
+                # After a reload the old workers exit; a handshake one of them still holds
+                # (its check was under way) is closed unanswered, and the client reconnects
+                # to a new worker: nchan 1.3.6 crashed workers subscribing there (reload-storm).
+                # Lua's access handler runs at the end of the access phase, after the check.
+                access_by_lua_block { if ngx.worker.exiting() then return ngx.exit(444) end }
                 default_type application/json;
                 include \(path("control-center-headers.conf"));
                 if ($cc_stream_bad_id) {

@@ -6,9 +6,11 @@
 -- buffer, and EventSource clients resuming at once with ids from before it crashed the
 -- worker (spool.c:479 spool_fetch_msg assertion; Scripts/loadtest reload-storm). So an id
 -- never reaches nchan when its SECONDS part is more than 1 s ahead of nginx's clock, more
--- than WINDOW seconds behind it (what the channel's buffer still holds), or not after this
--- worker's start (a reload starts new workers): the subscriber gets the newest message
--- instead, and the jump in its `seq` tells the client to back-fill (docs/architecture.md).
+-- than WINDOW seconds behind it (what the channel's buffer still holds), or not more than
+-- GRACE seconds after this worker's start (a reload starts new workers, and the old ones,
+-- exiting for a second or two meanwhile, take messages of those first seconds with them:
+-- ids of those still crashed workers at 6,000 subscribers), nor in an old worker that is
+-- exiting: the subscriber gets the newest message instead, and the jump in its `seq` tells the client to back-fill (docs/architecture.md).
 -- An id that is not SECONDS:TAG is refused with 400 after this.
 
 -- This worker's start, Unix seconds (/proc/self/stat's starttime after /proc/stat's
@@ -31,6 +33,8 @@ local function worker_start()
     return ngx.time()
 end
 
+local GRACE = 5
+
 local state = package.loaded.cc_live_resume_state
 if not state then
     state = { started = worker_start() }
@@ -40,9 +44,9 @@ end
 -- An absent header or argument arrives as nil.
 local id = ngx.arg[1]
 if id == nil or id == "" then id = ngx.arg[2] end
-if id == nil then return "" end
+if id == nil or ngx.worker.exiting() then return "" end
 local seconds = tonumber(string.match(id, "^(%d+)"))
 if not seconds then return "" end
 local now = ngx.time()
-if seconds > now + 1 or seconds < now - tonumber(ngx.arg[3]) or seconds <= state.started then return "" end
+if seconds > now + 1 or seconds < now - tonumber(ngx.arg[3]) or seconds <= state.started + GRACE then return "" end
 return id

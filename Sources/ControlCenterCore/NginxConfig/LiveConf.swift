@@ -94,8 +94,9 @@ extension NginxRender {
                 nchan_channel_id \(channel);
                 # A new subscriber without a message id gets the newest message only, not
                 # the whole buffer; one with Last-Event-ID (or ?last_event_id=) gets every
-                # buffered message after it. An id from the future or older than the buffer
-                # is dropped first (cc_live_resume.lua): nchan mishandles those.
+                # buffered message after it. An id the buffer cannot serve (from the future,
+                # older than the buffer, from before this worker's first seconds) is dropped
+                # first (cc_live_resume.lua): nchan mishandles those.
                 nchan_subscriber_first_message newest;
                 set_by_lua_file $cc_resume_id \(path(Self.liveLuaFileName)) $http_last_event_id $arg_last_event_id \(resumeWindow(channel: channel));
                 nchan_subscriber_last_message_id $cc_resume_id;\(authorize)

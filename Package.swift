@@ -30,8 +30,10 @@ let package = Package(
                 .product(name: "Crypto", package: "swift-crypto"),
             ],
             path: "Sources/ControlCenterCore",
+            // nginx runs cc_live_resume.lua (the live channels' resume ids); the
+            // nginx-config command installs it.
             // openapi.yaml links to docs/openapi.yaml, served at GET /openapi.yaml.
-            resources: [.copy("../../docs/openapi.yaml")]
+            resources: [.copy("NginxConfig/cc_live_resume.lua"), .copy("../../docs/openapi.yaml")]
         ),
         // The collector (it publishes with libcurl, as the supervisor probes with it).
         .target(name: "ControlCenterLive", dependencies: ["ControlCenterCore", "CCurl", "CSupport"],

@@ -24,9 +24,11 @@ cc_apt_install() {
 
 # What building and serving needs.
 cc_install_runtime() {
-    cc_apt_install nginx libnginx-mod-nchan libfcgi-dev libfcgi0ldbl libsqlite3-dev libpq-dev libsodium-dev libcurl4-openssl-dev pkg-config procps
-    # The live channels need it (control-center nginx-config leaves them out without it).
+    cc_apt_install nginx libnginx-mod-http-lua libnginx-mod-nchan libfcgi-dev libfcgi0ldbl libsqlite3-dev libpq-dev libsodium-dev libcurl4-openssl-dev pkg-config procps
+    # The live channels are always rendered (nchan, and Lua for their resume ids); control-center
+    # nginx-config refuses to render without these modules.
     [ -r /usr/lib/nginx/modules/ngx_nchan_module.so ] || { cc_log "nginx's nchan module is missing: install libnginx-mod-nchan"; return 1; }
+    [ -r /usr/lib/nginx/modules/ngx_http_lua_module.so ] || { cc_log "nginx's Lua module is missing: install libnginx-mod-http-lua"; return 1; }
 }
 
 # The binary, built once per configuration.

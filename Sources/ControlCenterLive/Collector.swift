@@ -53,11 +53,8 @@ public final class Collector {
         cache = SnapshotCache(config: config)
         storage = StorageService(config: config, log: log)
         history = HistoryRecorder(config: config, log: log)
-        // Live updates are on when asked for and nginx can carry them (the
-        // same test as the renderer's); otherwise the collector only samples.
-        publisher = config.nginx.nchan && NginxRender.nchanInstalled
-            ? NchanPublisher(socketPath: config.publishSocket, timeoutMillis: Self.publishTimeoutMillis(config), log: log)
-            : nil
+        // nil only when libcurl cannot initialise: the collector then only samples.
+        publisher = NchanPublisher(socketPath: config.publishSocket, timeoutMillis: Self.publishTimeoutMillis(config), log: log)
         notifier = Notifier(allow: config.alertTargetAllow, log: log)
     }
 

@@ -123,7 +123,7 @@ final class MetricsTests: XCTestCase {
 
     func testNginxAllowsTheSameNetworks() throws {
         let conf = NginxRender(config: try Config(values: ["CC_STATE_DIR": "/srv/cc", "CC_METRICS_ALLOW": "10.9.0.0/16,2001:db8::/32"]),
-                               directory: "/srv/cc/nginx", bench: false, nchanAvailable: true)
+                               directory: "/srv/cc/nginx", bench: false)
         let snippet = try XCTUnwrap(try conf.files().first { $0.name == "control-center.conf" }?.contents)
         XCTAssertTrue(snippet.contains("location = /metrics {\n    allow 127.0.0.1;\n    allow ::1;\n    allow 10.9.0.0/16;\n    allow 2001:db8::/32;\n    deny all;\n"), snippet)
     }

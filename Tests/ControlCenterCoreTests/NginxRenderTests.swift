@@ -5,12 +5,10 @@ import XCTest
 /// What `control-center nginx-config` renders, as text (no nginx here;
 /// IntegrationTests/NginxConfigTests runs nginx -t and real requests).
 final class NginxRenderTests: XCTestCase {
-    private func render(_ v: [String: String] = [:], bench: Bool = false,
-                        nchan: Bool = true) throws -> [String: String] {
+    private func render(_ v: [String: String] = [:], bench: Bool = false) throws -> [String: String] {
         var values = ["CC_STATE_DIR": "/srv/cc"]
         for (k, x) in v { values[k] = x }
-        let r = NginxRender(config: try Config(values: values), directory: "/srv/cc/nginx", bench: bench,
-                            nchanAvailable: nchan)
+        let r = NginxRender(config: try Config(values: values), directory: "/srv/cc/nginx", bench: bench)
         return Dictionary(uniqueKeysWithValues: try r.files().map { ($0.name, $0.contents) })
     }
 
@@ -79,12 +77,13 @@ final class NginxRenderTests: XCTestCase {
 
     func testUserListenAndModules() throws {
         let conf = try render(["CC_NGINX_USER": "www-data", "CC_HTTP_ADDR": "::1", "CC_HTTP_PORT": "9090",
-                               "CC_NCHAN": "true", "CC_NGINX_WORKERS": "3"])["nginx.conf"] ?? ""
+                               "CC_NGINX_WORKERS": "3"])["nginx.conf"] ?? ""
         XCTAssertTrue(conf.contains("\nuser www-data;\n"))
         XCTAssertTrue(conf.contains("listen [::1]:9090 backlog=4096 reuseport;"))
         XCTAssertTrue(conf.contains("worker_processes 3;"))
         XCTAssertTrue(conf.contains("load_module /usr/lib/nginx/modules/ngx_nchan_module.so;"))
-        XCTAssertEqual(conf.components(separatedBy: "load_module").count, 2, "nchan is the only module loaded")
+        XCTAssertTrue(conf.contains("load_module /usr/lib/nginx/modules/ngx_http_lua_module.so;"))
+        XCTAssertFalse(conf.contains("ngx_http_echo_module"), "Lua stays, for the live channels' resume ids; echo went with the old views")
         XCTAssertNil(try render(["CC_PUBLIC_READ": "false"])["control-center-views.conf"])
         XCTAssertNil(try render(["CC_NGINX_VIEWS": "false"])["control-center-views.conf"])
     }
@@ -104,20 +103,22 @@ final class NginxRenderTests: XCTestCase {
         let inc = try XCTUnwrap(files["control-center-view.inc"])
         XCTAssertTrue(inc.contains("add_header X-Request-ID $cc_view_request_id always;"))
         XCTAssertTrue(inc.contains("include /srv/cc/nginx/control-center-headers.conf;"))
-        for text in files.values {
-            XCTAssertFalse(text.contains("lua") || text.contains("echo_"), "no scripting module")
+        for name in ["control-center-views.conf", "control-center-views-http.conf", "control-center-view.inc"] {
+            let text = try XCTUnwrap(files[name])
+            XCTAssertFalse(text.contains("lua") || text.contains("echo_"), "\(name): no per-request code")
         }
     }
 
-    func testLiveChannelsOnlyWithNchanAskedForAndInstalled() throws {
-        let on = try render()
-        XCTAssertTrue(on["nginx.conf"]?.contains("load_module /usr/lib/nginx/modules/ngx_nchan_module.so;") ?? false)
-        XCTAssertTrue(on["control-center-http.conf"]?.contains("include /srv/cc/nginx/control-center-live-http.conf;") ?? false)
-        XCTAssertTrue(on["control-center.conf"]?.contains("include /srv/cc/nginx/control-center-live.conf;") ?? false)
-        for off in [try render(["CC_NCHAN": "false"]), try render(nchan: false)] {
-            XCTAssertNil(off["control-center-live.conf"])
-            XCTAssertNil(off["control-center-live-http.conf"])
-            XCTAssertFalse(off.values.contains { $0.contains("nchan") })
+    func testLiveChannelsAreAlwaysRendered() throws {
+        for files in [try render(), try render(["CC_NGINX_VIEWS": "false"]), try render(["CC_PUBLIC_READ": "false"])] {
+            XCTAssertTrue(files["nginx.conf"]?.contains("load_module /usr/lib/nginx/modules/ngx_nchan_module.so;\n"
+                                                        + "load_module /usr/lib/nginx/modules/ndk_http_module.so;\n"
+                                                        + "load_module /usr/lib/nginx/modules/ngx_http_lua_module.so;\n") ?? false,
+                          "nchan, and Lua for the resume ids")
+            XCTAssertTrue(files["control-center-http.conf"]?.contains("include /srv/cc/nginx/control-center-live-http.conf;") ?? false)
+            XCTAssertTrue(files["control-center.conf"]?.contains("include /srv/cc/nginx/control-center-live.conf;") ?? false)
+            XCTAssertNotNil(files["control-center-live.conf"])
+            XCTAssertNotNil(files["control-center-live-http.conf"])
         }
     }
 
@@ -135,16 +136,24 @@ final class NginxRenderTests: XCTestCase {
             let body = try XCTUnwrap(Self.block(server, location), location)
             XCTAssertTrue(body.contains("limit_conn cc_stream 7;"), location)
             XCTAssertTrue(body.contains("nchan_subscriber_first_message newest;"), location)
-            XCTAssertTrue(body.contains("nchan_subscriber_last_message_id $http_last_event_id $arg_last_event_id;"), location)
+            XCTAssertTrue(body.contains("nchan_subscriber_last_message_id $cc_resume_id;"), location)
+            XCTAssertTrue(body.contains("access_by_lua_block { if ngx.worker.exiting() then return ngx.exit(444) end }"), location)
             XCTAssertTrue(body.contains("if ($cc_stream_bad_id) {"), location)
         }
         XCTAssertTrue(Self.block(server, "location = /ws {")?.contains("nchan_websocket_ping_interval 30;") ?? false)
+        // Resume ids reach nchan only within what the buffer holds: 30 messages at one per second, 60 s for events.
+        let lua = "set_by_lua_file $cc_resume_id /srv/cc/nginx/cc_live_resume.lua $http_last_event_id $arg_last_event_id"
+        XCTAssertTrue(Self.block(server, "location = /ws {")?.contains(lua + " 30;") ?? false)
+        XCTAssertTrue(Self.block(server, "location = /api/stream/system {")?.contains(lua + " 30;") ?? false)
+        XCTAssertTrue(Self.block(server, "location = /api/stream/events {")?.contains(lua + " 60;") ?? false)
+        let slow = try XCTUnwrap(try render(["CC_STREAM_BUFFER": "30/60", "CC_COLLECT_INTERVAL": "5"])["control-center-live.conf"])
+        XCTAssertTrue(Self.block(slow, "location = /ws {")?.contains(lua + " 60;") ?? false, "the age bound when it is the smaller")
         XCTAssertTrue(server.contains("limit_conn_status 429;"))
     }
 
     func testHandshakeCheckAlwaysForEventsAndForSystemOnlyWhenNotPublic() throws {
         func authorizes(_ files: [String: String], _ location: String) -> Bool {
-            Self.block(files["control-center-live.conf"] ?? "", location)?.contains("nchan_authorize_request") ?? false
+            Self.block(files["control-center-live.conf"] ?? "", location)?.contains("auth_request /.cc-stream-authorize") ?? false
         }
         let open = try render()
         XCTAssertFalse(authorizes(open, "location = /ws {"))
@@ -153,7 +162,15 @@ final class NginxRenderTests: XCTestCase {
         let closed = try render(["CC_PUBLIC_READ": "false"])
         XCTAssertTrue(authorizes(closed, "location = /ws {"))
         XCTAssertTrue(authorizes(closed, "location = /api/stream/system {"))
-        // nchan crashes on an authorize location answered inside nginx: it is proxied.
+        // Refused handshakes get the JSON envelope; nchan never sees them (no nchan_authorize_request:
+        // it crashed workers under a reload's reconnects).
+        XCTAssertFalse(closed.values.contains { $0.contains("nchan_authorize_request") })
+        let ws = try XCTUnwrap(Self.block(closed["control-center-live.conf"] ?? "", "location = /ws {"))
+        for page in ["error_page 401 = @cc_stream_401;", "error_page 403 = @cc_stream_403;", "error_page 429 = @cc_429;",
+                     "error_page 500 = @cc_503;"] {
+            XCTAssertTrue(ws.contains(page), page)
+        }
+        XCTAssertTrue(closed["control-center-live.conf"]?.contains("location @cc_stream_401 {") ?? false)
         let server = closed["control-center-live.conf"] ?? ""
         XCTAssertTrue(server.contains("proxy_pass http://unix:/srv/cc/run/stream-authorize.sock:;"))
         XCTAssertTrue(server.contains("internal;"))

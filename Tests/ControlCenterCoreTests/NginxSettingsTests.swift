@@ -12,13 +12,22 @@ final class NginxSettingsTests: XCTestCase {
         let s = try settings([:])
         XCTAssertEqual(s.httpAddress, "127.0.0.1")
         XCTAssertEqual(s.workers, 2)
-        XCTAssertTrue(s.nchan)
         XCTAssertEqual([s.streamBufferLength, s.streamBufferSeconds, s.streamMaxPerIP], [120, 120, 50])
         XCTAssertEqual([s.rateLimit, s.rateBurst, s.loginRateLimit], [50, 100, 10])
         XCTAssertNil(s.upstreamKeepalive)
         XCTAssertEqual(s.trustedProxies, [], "X-Forwarded-For is believed from nobody by default")
         XCTAssertEqual(s.rateLimitExempt.map(\.description), ["127.0.0.0/8", "::1"])
         XCTAssertEqual(s.allowedHosts, ["localhost", "127.0.0.1", "[::1]"])
+    }
+
+    /// The live channels are always on: a file still naming CC_NCHAN is refused like any unknown setting.
+    func testNchanIsNoLongerASetting() throws {
+        let file = NSTemporaryDirectory() + "cc-nchan-\(getpid()).conf"
+        try "CC_NCHAN=false\n".write(toFile: file, atomically: true, encoding: .utf8)
+        defer { unlink(file) }
+        XCTAssertThrowsError(try Config.load(environment: ["CC_CONFIG_FILE": file])) {
+            XCTAssertTrue("\($0)".contains("unknown setting CC_NCHAN"), "\($0)")
+        }
     }
 
     func testStreamBufferIsCountSlashSeconds() throws {

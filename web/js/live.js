@@ -31,7 +31,9 @@ function connect() {
     socket = null;
     if (state === 'off') return;
     setState('reconnecting');
-    setTimeout(() => { if (state !== 'off') connect(); }, retryMs);
+    // A random wait up to retryMs ("full jitter"): after an nginx reload every page reconnects, and
+    // spread out their handshakes (authorize requests to the pool) do not all arrive at once.
+    setTimeout(() => { if (state !== 'off') connect(); }, Math.random() * retryMs);
     retryMs = Math.min(retryMs * 2, 10000);
   });
 }

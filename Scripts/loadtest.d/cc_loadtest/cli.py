@@ -22,6 +22,8 @@ SCENARIOS = {
     "burst": "100 users firing back to back (200 with --profile strict)",
     "stress": "concurrency steps 50 -> 100 -> 200 -> 400: degradation curve and knee",
     "live": "WebSocket + SSE subscribers on the live channel beside 5,000 req/s of HTTP, in with/without pairs",
+    "reload-storm": "nginx -s reload under --ws + --sse reconnecting subscribers (CC_PUBLIC_READ=false): all back, "
+                    "no 5xx, the pool within capacity",
     "pool-exhaustion": "more slow requests (/api/test/sleep) than workers; fast routes must stay fast",
     "slow-storage": "200 clients on a slow database route (/api/test/db-sleep); the rest stays fast",
     "soak": "long run sampling RSS, fds and threads of master and workers; fails on steady growth",
@@ -138,11 +140,17 @@ def build_parser():
     a.add_argument("--ws-path", default="/ws", help="live: the WebSocket location (default /ws)")
     a.add_argument("--sse-path", default="/api/stream/system", help="live: the SSE location")
     a.add_argument("--start-stack", action="store_true",
-                   help="live: run against a stack of its own (Scripts/loadtest.d/stack.sh: release build, fresh "
+                   help="live, reload-storm: run against a stack of its own (Scripts/loadtest.d/stack.sh: release build, fresh "
                         "state dir, operator `loadtest`) instead of --url")
     a.add_argument("--find-max", action="store_true",
                    help="live: step WebSocket subscribers up by --ws + --sse until delivery p99 >= 1 s or "
                         "handshakes fail (no HTTP load)")
+    a.add_argument("--reloads", type=int, default=1, help="reload-storm: nginx reloads (default 1)")
+    a.add_argument("--reconnect-within", type=float, default=30.0,
+                   help="reload-storm: seconds by which every subscriber must be back after a reload (30)")
+    a.add_argument("--reconnect-base", type=float, default=1.0,
+                   help="reload-storm: the subscribers' back-off base, s: a reconnect waits a random time up to "
+                        "base x 2^failures, at most 30 s (default 1)")
     a.add_argument("--selftest-min-rps", type=float, default=20000.0, help="selftest: required req/s")
     a.add_argument("--nginx-workers", type=int, default=1, help="selftest: nginx worker processes")
     a = p.add_argument_group("output")

@@ -733,17 +733,21 @@ def chaos(ctx):
 
 class SubscriberRun:
     """The C subscriber client (subscriber.c) holding --ws WebSocket and --sse
-    EventSource subscriptions until stopped; its JSON summary at the end."""
+    EventSource subscriptions until stopped; its JSON summary at the end.
+    `extra_args` go to the client (reload-storm: --reconnect)."""
 
-    def __init__(self, binary, target, ws, sse, per_ip, ws_path, sse_path):
+    def __init__(self, binary, target, ws, sse, per_ip, ws_path, sse_path, extra_args=()):
         self.requested = ws + sse
         argv = [binary, target.ip, str(target.port), "--ws", str(ws), "--sse", str(sse), "--per-ip", str(per_ip),
-                "--ws-path", ws_path, "--sse-path", sse_path]
+                "--ws-path", ws_path, "--sse-path", sse_path] + list(extra_args)
         if target.token:  # the handshake's credential when CC_PUBLIC_READ=false closes the system channel
             argv += ["--header", "Authorization: Bearer " + target.token]
         self.proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         self.ready = threading.Event()
         self.connected = self.failed = 0
+        # Subscriptions open now ("open N" lines, --reconnect only), and the lowest seen since asked.
+        self.open_now = self.lowest_open = 0
+        self._open_changed = threading.Condition()
         self._thr = threading.Thread(target=self._read_stderr, daemon=True)
         self._thr.start()
 
@@ -753,7 +757,26 @@ class SubscriberRun:
             if len(f) == 4 and f[0] == "connected":
                 self.connected, self.failed = int(f[1]), int(f[3])
                 self.ready.set()
+            elif len(f) == 2 and f[0] == "open":
+                with self._open_changed:
+                    self.open_now = int(f[1])
+                    self.lowest_open = min(self.lowest_open, self.open_now)
+                    self._open_changed.notify_all()
         self.ready.set()
+
+    def _wait_open(self, pred, limit):
+        with self._open_changed:
+            return self._open_changed.wait_for(lambda: pred(self.open_now), limit)
+
+    def wait_open(self, n, limit):
+        """True once `n` subscriptions are open (--reconnect), False after `limit` s."""
+        return self._wait_open(lambda o: o >= n, limit)
+
+    def wait_open_below(self, n, limit):
+        """True once fewer than `n` are open (a reload dropped them); resets lowest_open."""
+        with self._open_changed:
+            self.lowest_open = self.open_now
+        return self._wait_open(lambda o: o < n, limit)
 
     def wait_connected(self, limit):
         """(connected, failed) once every handshake is answered, or None after `limit` s."""
@@ -797,8 +820,8 @@ def _access_log(ctx):
 
 
 def _authorize_lines(ctx):
-    """Granted requests the pool logged for the subscriber paths: nchan's
-    authorize subrequest reaches the pool as GET <the subscriber's path>."""
+    """Granted requests the pool logged for the subscriber paths: the handshake
+    check (nginx's auth_request) reaches the pool as GET <the subscriber's path>."""
     p = _access_log(ctx)
     if not p:
         return None
@@ -1464,11 +1487,14 @@ def selftest(ctx):
         R.add_extra("selftest", info)
 
 
+from .reload_storm import reload_storm  # noqa: E402 (it uses the live helpers above)
+
 REGISTRY = {
     "sustained": sustained,
     "burst": burst,
     "stress": stress,
     "live": live,
+    "reload-storm": reload_storm,
     "pool-exhaustion": pool_exhaustion,
     "slow-storage": slow_storage,
     "soak": soak,

@@ -132,7 +132,6 @@ public struct Config: Sendable, Equatable {
         ("CC_HTTP_ADDR", "127.0.0.1", "IPv4 or IPv6 address nginx listens on (standalone nginx.conf)"),
         ("CC_NGINX_WORKERS", "2", "nginx worker processes (standalone nginx.conf)"),
         ("CC_NGINX_USER", "www-data when run as root, else (none)", "User nginx's workers run as; the FastCGI sockets are mode 0660 with its group"),
-        ("CC_NCHAN", "true", "Live updates (/ws, /api/stream/system) through nginx's nchan module when it is installed; false renders no live locations and the collector publishes nothing"),
         ("CC_STREAM_BUFFER", "120/120", "Live messages nchan keeps per channel for resuming subscribers: COUNT/SECONDS"),
         ("CC_STREAM_MAX_PER_IP", "50", "Live subscriptions per client address (nginx limit_conn; CC_RATE_LIMIT_EXEMPT networks are exempt); more get 429"),
         ("CC_RATE_LIMIT", "50", "Requests per second per client on /api/ (nginx limit_req)"),

@@ -10,9 +10,6 @@ public struct NginxSettings: Sendable, Equatable {
     public var httpAddress: String
     /// nginx worker processes (CC_NGINX_WORKERS).
     public var workers: Int
-    /// Live updates through nginx's nchan module (CC_NCHAN); rendered only
-    /// when the module is installed.
-    public var nchan: Bool
     /// Messages nchan keeps per channel, and for how many seconds
     /// (CC_STREAM_BUFFER, `COUNT/SECONDS`).
     public var streamBufferLength: Int
@@ -59,7 +56,6 @@ public struct NginxSettings: Sendable, Equatable {
         }
         httpAddress = parsed.address
         workers = try p.int("CC_NGINX_WORKERS", default: 2, range: 1...256)
-        nchan = try p.bool("CC_NCHAN", default: true)
         (streamBufferLength, streamBufferSeconds) = try Self.streamBuffer(p.string("CC_STREAM_BUFFER") ?? "120/120")
         streamMaxPerIP = try p.int("CC_STREAM_MAX_PER_IP", default: 50, range: 1...1_000_000)
         rateLimit = try p.int("CC_RATE_LIMIT", default: 50, range: 1...1_000_000)

@@ -1,9 +1,9 @@
 /// The live channels' handshakes. nginx's nchan serves `/ws`,
 /// `/api/stream/system` and `/api/stream/events` itself
-/// (NginxRender.liveServer); a request reaches these routes only as nchan's
-/// authorize subrequest, once per subscriber connection, carrying the
-/// subscriber's own headers. 204 lets the subscription through; any error
-/// answer refuses it with that status.
+/// (NginxRender.liveServer); a request reaches these routes only as nginx's
+/// auth_request subrequest, once per subscriber connection, carrying the
+/// subscriber's own headers. 204 lets the subscription through; 401 or 403
+/// refuses it with that status (nginx makes any other answer a 503).
 ///
 /// nginx asks for the system channel only when it is not public
 /// (CC_PUBLIC_READ=false), and always for the events channel. A handshake

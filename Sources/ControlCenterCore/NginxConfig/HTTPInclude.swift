@@ -69,7 +69,9 @@ extension NginxRender {
                 default 0;
                 "~*text/html" 1;
             }
-            \(liveEnabled ? "\n# Live channels (CC_NCHAN).\ninclude \(path("control-center-live-http.conf"));\n" : "")
+
+            # Live channels (nchan).
+            include \(path("control-center-live-http.conf"));
             \(viewsEnabled ? "\n# nginx-sent default views (CC_NGINX_VIEWS).\ninclude \(path("control-center-views-http.conf"));\n" : "")
             """
     }

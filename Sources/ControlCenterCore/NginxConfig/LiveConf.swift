@@ -1,12 +1,21 @@
 extension NginxRender {
-    /// The live channels are rendered: asked for (CC_NCHAN) and nchan installed.
-    public var liveEnabled: Bool { config.nginx.nchan && nchanAvailable }
-
-    /// Internal prefix of nchan's authorize subrequests.
+    /// Internal prefix of the handshake checks (auth_request subrequests).
     static let authorizePrefix = "/.cc-stream-authorize"
 
     /// Channels that exist; a subscriber names one only through its location.
     static let liveChannels = ["system", "events"]
+
+    /// Seconds back that a resume id may reach and still be in a channel's
+    /// buffer (cc_live_resume.lua drops older ones): CC_STREAM_BUFFER's age,
+    /// and for the system channel, one message per CC_COLLECT_INTERVAL, no
+    /// more than its count covers. At least 1.
+    func resumeWindow(channel: String) -> Int {
+        let s = config.nginx
+        let seconds = channel == "system"
+            ? min(Double(s.streamBufferSeconds), Double(s.streamBufferLength) * config.collectInterval)
+            : Double(s.streamBufferSeconds)
+        return max(1, Int(seconds))
+    }
 
     /// `control-center-live-http.conf` (http level, included by
     /// control-center-http.conf): nchan's shared memory, the per-address
@@ -62,23 +71,40 @@ extension NginxRender {
     var liveServer: String {
         let s = config.nginx
         func common(_ uri: String, channel: String, isPublic: Bool) -> String {
-            // nchan's authorize subrequest has no client address of its own: the
-            // subscriber's is kept in variables the subrequest shares.
+            // nginx's auth_request (access phase: nchan sees only admitted subscribers),
+            // not nchan_authorize_request: with that, a reload's thousands of
+            // reconnecting handshakes crashed nchan 1.3.6's workers (Scripts/loadtest
+            // reload-storm). The subrequest has no client address of its own: the
+            // subscriber's is kept in variables the subrequest shares. A location with
+            // error_page directives inherits none, so the server's pages are named again.
             let authorize = isPublic ? "" : """
 
-                    nchan_authorize_request \(Self.authorizePrefix)\(uri);
+                    auth_request \(Self.authorizePrefix)\(uri);
                     set $cc_stream_remote $remote_addr;
                     set $cc_stream_https $cc_https;
                     set $cc_stream_ticket $arg_ticket;
+                    error_page 401 = @cc_stream_401;
+                    error_page 403 = @cc_stream_403;
+                    error_page 429 = @cc_429;
+                    # auth_request's answer to a check that failed (the pool down, a 5xx).
+                    error_page 500 = @cc_503;
                 """
             return """
                 limit_conn cc_stream \(s.streamMaxPerIP);
                 nchan_channel_id \(channel);
                 # A new subscriber without a message id gets the newest message only, not
                 # the whole buffer; one with Last-Event-ID (or ?last_event_id=) gets every
-                # buffered message after it.
+                # buffered message after it. An id the buffer cannot serve (from the future,
+                # older than the buffer, from before this worker's first seconds) is dropped
+                # first (cc_live_resume.lua): nchan mishandles those.
                 nchan_subscriber_first_message newest;
-                nchan_subscriber_last_message_id $http_last_event_id $arg_last_event_id;\(authorize)
+                set_by_lua_file $cc_resume_id \(path(Self.liveLuaFileName)) $http_last_event_id $arg_last_event_id \(resumeWindow(channel: channel));
+                nchan_subscriber_last_message_id $cc_resume_id;\(authorize)
+                # After a reload the old workers exit; a handshake one of them still holds
+                # (its check was under way) is closed unanswered, and the client reconnects
+                # to a new worker: nchan 1.3.6 crashed workers subscribing there (reload-storm).
+                # Lua's access handler runs at the end of the access phase, after the check.
+                access_by_lua_block { if ngx.worker.exiting() then return ngx.exit(444) end }
                 default_type application/json;
                 include \(path("control-center-headers.conf"));
                 if ($cc_stream_bad_id) {
@@ -121,15 +147,17 @@ extension NginxRender {
 
             \(authorizeLocation)
 
+            \(refusalPages)
+
             """
     }
 
-    /// The handshake check, server level: nchan 1.3.6 crashes the nginx
-    /// worker when its authorize subrequest is answered by a location of
-    /// its own, fastcgi_pass included (measured); it must be proxied. So
-    /// the subrequest (the subscriber's path and headers) is proxied to
-    /// `authorizeServer`, which passes it to the main pool (StreamRoutes):
-    /// 204 admits the subscriber, an error refuses it with that status.
+    /// The handshake check, server level: the auth_request subrequest (the
+    /// subscriber's path and headers) is proxied to `authorizeServer`, which
+    /// passes it to the main pool (StreamRoutes): 204 admits the subscriber,
+    /// 401 or 403 refuses it with that status. (The proxy hop dates from
+    /// nchan's own authorize subrequest, which crashed the worker when
+    /// answered inside nginx, fastcgi_pass included.)
     var authorizeLocation: String {
         """
         # The handshake check: the subscriber's path and headers go, through
@@ -150,6 +178,23 @@ extension NginxRender {
         """
     }
 
+    /// JSON answers to a refused handshake: nginx's auth_request keeps the
+    /// status of the pool's answer (StreamRoutes) but not its body.
+    var refusalPages: String {
+        let headers = path("control-center-headers.conf")
+        return [(401, "unauthorized", "This live channel needs a viewer token (Authorization: Bearer), the cc_session cookie or a ?ticket= from POST /api/stream/ticket"),
+                (403, "forbidden", "Not allowed: the role, or the Origin of a cookie-authenticated subscription (CC_ALLOWED_ORIGINS)")]
+            .map { code, name, message in
+                """
+                location @cc_stream_\(code) {
+                    default_type application/json;
+                    include \(headers);
+                    return \(code) '{"error":{"code":"\(name)","message":"\(message)","request_id":"$request_id"}}\\n';
+                }
+                """
+            }.joined(separator: "\n")
+    }
+
     /// The http-level half of `authorizeLocation`: a server on a unix socket
     /// in the run directory (nginx makes it 0666: a local user reaching it
     /// learns only whether a token is valid, as through the public port) that
@@ -157,7 +202,7 @@ extension NginxRender {
     var authorizeServer: String {
         """
         # Handshake checks of the live channels (control-center-live.conf proxies
-        # nchan's authorize subrequests here; nchan cannot use fastcgi_pass itself).
+        # the auth_request subrequests of the handshake checks here).
         server {
             listen unix:\(config.streamAuthorizeSocket);
             access_log off;

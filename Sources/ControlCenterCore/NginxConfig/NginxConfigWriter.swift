@@ -6,33 +6,33 @@ import Glibc
 /// (CC_NGINX_USER) read them.
 public enum NginxConfigWriter {
     /// Renders for `config` into `directory` (created, with `tmp/` for
-    /// nginx's temp paths) and returns the names written. Throws RenderError.
+    /// nginx's temp paths), installs cc_live_resume.lua, and returns the
+    /// names written. Throws RenderError, also when nginx's nchan or Lua
+    /// module is missing (the live channels are always rendered).
     @discardableResult
     public static func write(config: Config, directory: String, bench: Bool) throws -> [String] {
+        guard NginxRender.liveModulesInstalled else { throw RenderError(NginxRender.liveModulesMissing) }
         let dir = Config.absolute(directory)
         let render = NginxRender(
             config: config, directory: dir, bench: bench,
-            nchanAvailable: NginxRender.nchanInstalled, openFilesLimit: openFilesLimit())
-        let files = try render.files()
+            openFilesLimit: openFilesLimit())
+        var files = try render.files()
+        files.append((NginxRender.liveLuaFileName, try luaSource(NginxRender.liveLuaFileName)))
         for d in [dir, dir + "/tmp"] + (bench ? [config.stateDir + "/bench"] : []) {
             try FileManager.default.createDirectory(atPath: d, withIntermediateDirectories: true)
         }
-        if render.liveEnabled {
-            // nginx binds the publisher socket in it, whichever of nginx and the master starts first.
-            // The same modes as the master's (Master.prepareDirectories).
-            for (d, mode) in [(config.stateDir, 0o755), (config.runDir, 0o755), (config.publishDir, 0o700)] as [(String, mode_t)]
-            where mkdir(d, mode) != 0 && errno != EEXIST {
-                throw RenderError("cannot create \(d): \(String(cString: strerror(errno)))")
-            }
+        // nginx binds the publisher socket in it, whichever of nginx and the master starts first.
+        // The same modes as the master's (Master.prepareDirectories).
+        for (d, mode) in [(config.stateDir, 0o755), (config.runDir, 0o755), (config.publishDir, 0o700)] as [(String, mode_t)]
+        where mkdir(d, mode) != 0 && errno != EEXIST {
+            throw RenderError("cannot create \(d): \(String(cString: strerror(errno)))")
         }
         // nginx does not remove a unix socket it listened on when it dies, and
         // then cannot bind it again: clear the live channels' sockets that
         // nobody answers on (a running nginx keeps its own).
-        if render.liveEnabled {
-            for path in [config.publishSocket, config.streamAuthorizeSocket]
-            where access(path, F_OK) == 0 && !ListenSocket.isUnixSocketLive(path) {
-                unlink(path)
-            }
+        for path in [config.publishSocket, config.streamAuthorizeSocket]
+        where access(path, F_OK) == 0 && !ListenSocket.isUnixSocketLive(path) {
+            unlink(path)
         }
         try installWebCopy(from: config.nginx.webDir, to: render.webCopy)
         for (name, text) in files {
@@ -46,8 +46,10 @@ public enum NginxConfigWriter {
         return files.map(\.name)
     }
 
-    static let allNames = ["control-center-live-http.conf", "control-center-live.conf", "control-center-views-http.conf", "control-center-views.conf", "control-center-view.inc",
-                           "control-center-views-ms.map", "control-center-bench.conf"]
+    /// Files only some settings render (and cc_views.lua, which older
+    /// versions installed and nothing includes now).
+    static let allNames = ["control-center-views-http.conf", "control-center-views.conf", "control-center-view.inc",
+                           "control-center-views-ms.map", "control-center-bench.conf", "cc_views.lua"]
 
     /// Replaces `target` with a copy of the dashboard's files in `source`,
     /// directories 0755 and files 0644, so nginx's workers can read them.
@@ -76,5 +78,14 @@ public enum NginxConfigWriter {
         var r = rlimit()
         guard getrlimit(Int32(RLIMIT_NOFILE.rawValue), &r) == 0 else { return 65536 }
         return Int(min(r.rlim_max, 65536))
+    }
+
+    /// A Lua file nginx runs (`name`.lua), a resource of this module (Sources/ControlCenterCore/NginxConfig).
+    static func luaSource(_ name: String) throws -> String {
+        guard let url = Bundle.module.url(forResource: String(name.dropLast(4)), withExtension: "lua"),
+              let text = try? String(contentsOf: url, encoding: .utf8) else {
+            throw RenderError("\(name) is missing from the control-center resources")
+        }
+        return text
     }
 }

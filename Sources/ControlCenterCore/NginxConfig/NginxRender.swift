@@ -14,7 +14,8 @@ import Glibc
 /// - `nginx.conf`: the standalone config of Scripts/run and the tests.
 /// - with the views: `control-center-views-http.conf`, `control-center-views.conf`,
 ///   `control-center-view.inc`, `control-center-views-ms.map`.
-/// - with the live channels: `control-center-live-http.conf`, `control-center-live.conf`.
+/// - the live channels: `control-center-live-http.conf`, `control-center-live.conf`
+///   (and `cc_live_resume.lua`, copied by the writer).
 /// - with `bench`: `control-center-bench.conf` (the `/__bench` locations).
 public struct NginxRender: Sendable {
     public let config: Config
@@ -22,8 +23,6 @@ public struct NginxRender: Sendable {
     public let directory: String
     /// Adds the `/__bench` reference locations (Scripts/bench only).
     public let bench: Bool
-    /// nginx's nchan module is installed.
-    public let nchanAvailable: Bool
     /// worker_rlimit_nofile: nginx's workers set it after dropping root, so
     /// it must not exceed the hard limit (20,000 on some hosts).
     public let openFilesLimit: Int
@@ -31,18 +30,27 @@ public struct NginxRender: Sendable {
     /// Debian's dynamic modules; `load_module` needs absolute paths.
     public static let modulesDirectory = "/usr/lib/nginx/modules"
     public static let nchanModule = "ngx_nchan_module.so"
+    /// The live channels check resume ids in Lua (cc_live_resume.lua).
+    public static let liveModules = [nchanModule, "ndk_http_module.so", "ngx_http_lua_module.so"]
+    public static let liveLuaFileName = "cc_live_resume.lua"
 
-    /// nginx's nchan module is on this host (the renderer renders the live
-    /// locations and the collector publishes only then).
-    public static var nchanInstalled: Bool { access("\(modulesDirectory)/\(nchanModule)", R_OK) == 0 }
+    /// nginx's nchan and Lua modules are on this host: the live channels,
+    /// always rendered, need them (NginxConfigWriter refuses to write without).
+    public static var liveModulesInstalled: Bool {
+        liveModules.allSatisfy { access("\(modulesDirectory)/\($0)", R_OK) == 0 }
+    }
+
+    /// What `control-center nginx-config` says when a live module is missing.
+    public static let liveModulesMissing = "nginx's nchan or Lua module (\(liveModules.joined(separator: ", ")) in "
+        + "\(modulesDirectory)) is missing: the live channels (/ws, /api/stream/*) need them; "
+        + "install the Debian packages libnginx-mod-nchan and libnginx-mod-http-lua"
 
     public init(config: Config, directory: String, bench: Bool = false,
-                nchanAvailable: Bool, openFilesLimit: Int = 65536) {
+                openFilesLimit: Int = 65536) {
         self.openFilesLimit = openFilesLimit
         self.config = config
         self.directory = directory
         self.bench = bench
-        self.nchanAvailable = nchanAvailable
     }
 
     /// nginx sends the default views itself: asked for, and public reads
@@ -63,10 +71,9 @@ public struct NginxRender: Sendable {
             ("control-center-headers.conf", SecurityHeaders.conf),
             ("control-center-ui-headers.conf", SecurityHeaders.pageConf),
             ("nginx.conf", standalone),
+            ("control-center-live-http.conf", liveHTTP),
+            ("control-center-live.conf", liveServer),
         ]
-        if liveEnabled {
-            out += [("control-center-live-http.conf", liveHTTP), ("control-center-live.conf", liveServer)]
-        }
         if viewsEnabled {
             out += [("control-center-views-http.conf", viewsHTTP), ("control-center-views.conf", viewsServer),
                     ("control-center-view.inc", viewInclude), ("control-center-views-ms.map", Self.millisecondMap)]

@@ -102,7 +102,7 @@ extension NginxRender {
             \(metricsAllow)    deny all;
                 fastcgi_pass cc_main;
             }
-            \(liveEnabled ? "include \(path("control-center-live.conf"));" : "# live channels off")
+            include \(path("control-center-live.conf"));
             # nginx's own counters, which include the requests it answers itself (the
             # views, 429s, error pages) that /metrics does not count; for Prometheus's
             # nginx exporter (Debian prometheus-nginx-exporter). Same networks as /metrics.

@@ -14,9 +14,7 @@ extension NginxRender {
     var standalone: String {
         let s = config.nginx
         let mods = Self.modulesDirectory
-        var modules = ""
-        // nchan is loaded only when asked for: it reserves shared memory at start.
-        if liveEnabled { modules += "load_module \(mods)/\(Self.nchanModule);\n" }
+        let modules = Self.liveModules.map { "load_module \(mods)/\($0);\n" }.joined()
         let user = s.user.map { "# nginx's workers never run as root (CC_NGINX_USER).\nuser \($0);\n" } ?? ""
         let listen = Self.hostPort(config)
         return """

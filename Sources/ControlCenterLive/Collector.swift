@@ -56,7 +56,8 @@ public final class Collector {
         // Live updates are on when asked for and nginx can carry them (the
         // same test as the renderer's); otherwise the collector only samples.
         publisher = config.nginx.nchan && NginxRender.nchanInstalled
-            ? NchanPublisher(socketPath: config.publishSocket, timeoutMillis: Self.publishTimeoutMillis(config), log: log)
+            ? NchanPublisher(socketPath: config.publishSocket, timeoutMillis: Self.publishTimeoutMillis(config),
+                             maxPacingGap: Self.maxPacingGap(config), log: log)
             : nil
         notifier = Notifier(allow: config.alertTargetAllow, log: log)
     }
@@ -65,6 +66,16 @@ public final class Collector {
     /// abandoned; meanwhile newer samples replace the waiting one.
     static func publishTimeoutMillis(_ config: Config) -> Int { Int(max(1, config.collectInterval * 5) * 1000) }
 
+    /// The system channel's shards are published within about half an
+    /// interval: the pauses between them (NchanPublisher) add up to at most
+    /// a quarter of it.
+    static func maxPacingGap(_ config: Config) -> Double {
+        config.collectInterval / Double(4 * config.nginx.streamShards)
+    }
+
+    /// `system.0` … `system.N-1` (CC_STREAM_SHARDS).
+    private var systemShards: [String] { LiveChannels.systemShards(config.nginx.streamShards) }
+
     public func run() -> Int32 {
         cc_worker_install_signals()
         // Die with the master rather than linger as an orphan.
@@ -72,10 +83,10 @@ public final class Collector {
         let stop = { cc_worker_stop_requested() != 0 }
         log.info("collector started", ["interval_s": String(config.collectInterval),
                                        "publishing": publisher == nil ? "off" : config.publishSocket])
-        for channel in ["system", "events"] {
-            publisher?.enqueue(channel: channel, body: LiveMessage.reset(epoch: epoch, publishedAtMillis: Clock.wallMillis(),
-                                                                          reason: "collector_started"),
-                               replacingWaiting: false)
+        for (channels, paced) in [(systemShards, true), ([LiveChannels.events], false)] {
+            publisher?.enqueue(channels: channels, replacingWaiting: false, paced: paced) { [epoch] in
+                LiveMessage.reset(epoch: epoch, publishedAtMillis: $0, reason: "collector_started")
+            }
         }
         if notifier == nil { log.error("cannot initialise libcurl; alert notifications are off") }
         if publisher != nil {
@@ -105,7 +116,7 @@ public final class Collector {
                 nextSample = after + config.collectInterval
             }
             if let publisher {
-                LiveSubscribers(byChannel: publisher.subscribers).write(runDir: config.runDir)
+                publisher.subscribersByChannel.write(runDir: config.runDir)
                 publishEvents()
                 while publisher.run(until: nextSample, wakeFD: wakeFD >= 0 ? wakeFD : nil, stop: stop) {
                     _ = CollectorWake.drain(wakeFD)
@@ -134,10 +145,10 @@ public final class Collector {
                 }
             }
             seq += 1
-            publisher?.enqueue(channel: "system",
-                               body: LiveMessage.systemStats(stats: stats, epoch: epoch, seq: seq,
-                                                             publishedAtMillis: Clock.wallMillis(), network: rates),
-                               replacingWaiting: true)
+            // Each shard's message is the same sample with its own published_at.
+            publisher?.enqueue(channels: systemShards, replacingWaiting: true, paced: true) { [epoch, seq] in
+                LiveMessage.systemStats(stats: stats, epoch: epoch, seq: seq, publishedAtMillis: $0, network: rates)
+            }
             evaluateAlerts(config.testMetricsFile.map(AlertMetrics.values(testFile:))
                            ?? AlertMetrics.values(stats: stats, network: rates))
             history.record(stats: stats, storage: storage)
@@ -194,10 +205,9 @@ public final class Collector {
                     let rows = try repo.after(id: from, limit: 100)
                     for e in rows {
                         eventSeq += 1
-                        publisher.enqueue(channel: "events",
-                                          body: LiveMessage.event(e, epoch: epoch, seq: eventSeq,
-                                                                  publishedAtMillis: Clock.wallMillis()),
-                                          replacingWaiting: false)
+                        publisher.enqueue(channels: [LiveChannels.events], replacingWaiting: false, paced: false) {
+                            [epoch, eventSeq] in LiveMessage.event(e, epoch: epoch, seq: eventSeq, publishedAtMillis: $0)
+                        }
                         from = e.id
                     }
                     if rows.count < 100 { break }

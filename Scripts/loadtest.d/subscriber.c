@@ -15,7 +15,10 @@
  * Per message: delay = receive time (CLOCK_REALTIME) minus the message's
  * "published_at_ms" (the collector's wall clock, same host), kept in a
  * 0.1 ms histogram; the first message of each subscription is left out
- * (nginx replays the newest buffered message on connect).  Per subscriber:
+ * (nginx replays the newest buffered message on connect).  A second
+ * histogram measures from the sample's time ("taken_at_ms" of its
+ * snapshot), which includes the collector's spread over the shards of the
+ * system channel (CC_STREAM_SHARDS).  Per subscriber:
  * gaps in "seq" (a changed "epoch" or a "reset" message restarts the count;
  * those are counted apart).  Server frames are unmasked text; pings get
  * pongs (RFC 6455 5.5.3), client frames are masked.
@@ -24,7 +27,7 @@
  * handshake (or failed), then "progress T MESSAGES" each second.
  * On SIGTERM/SIGINT or after --duration: one JSON line on stdout:
  *   {"connected","failed","closed","messages","missed","silent","resets","first_seq",
- *    "last_seq","delay_ms":{"p50","p95","p99","max","n"},"cpu_user_s","cpu_sys_s","wall_s"}
+ *    "last_seq","delay_ms":{"p50","p95","p99","max","n"},"sample_delay_ms":{...},"cpu_user_s","cpu_sys_s","wall_s"}
  * "missed" counts gaps inside each subscription plus, for a subscription
  * open at the end, the messages after its last one up to the highest seq
  * any subscriber saw; "silent" counts open subscriptions that got no message.
@@ -58,7 +61,8 @@ typedef struct {
 } sub_t;
 
 #define HIST_N 600000 /* 0.1 ms buckets up to 60 s */
-static uint32_t hist[HIST_N + 1];
+static uint32_t hist[HIST_N + 1], sample_hist[HIST_N + 1];
+static long long n_sample_delay;
 static long long n_delay, n_msgs, n_missed, n_resets, max_seq = -1, min_seq = -1;
 static volatile sig_atomic_t stop_flag;
 static const char *ws_path = "/ws", *sse_path = "/api/stream/system", *extra_hdr = "";
@@ -124,6 +128,13 @@ static void on_message(sub_t *s, const char *p, size_t n) {
         long b = d < 0 ? 0 : (d > HIST_N ? HIST_N : (long)d);
         hist[b]++;
         n_delay++;
+        long long taken = json_int(p, n, "taken_at_ms");
+        if (taken > 0) {
+            d = (t - (double)taken) * 10.0;
+            b = d < 0 ? 0 : (d > HIST_N ? HIST_N : (long)d);
+            sample_hist[b]++;
+            n_sample_delay++;
+        }
     }
     s->first_done = 1;
 }
@@ -215,13 +226,15 @@ static void close_sub(int ep, sub_t *s) {
     s->state = DONE;
 }
 
-static double pct(double q) {
-    if (!n_delay) return 0;
-    long long want = (long long)(q * (double)n_delay + 0.999999), c = 0;
+static double pct_of(const uint32_t *h, long long n, double q) {
+    if (!n) return 0;
+    long long want = (long long)(q * (double)n + 0.999999), c = 0;
     if (want < 1) want = 1;
-    for (long i = 0; i <= HIST_N; i++) { c += hist[i]; if (c >= want) return i / 10.0; }
+    for (long i = 0; i <= HIST_N; i++) { c += h[i]; if (c >= want) return i / 10.0; }
     return HIST_N / 10.0;
 }
+static double pct(double q) { return pct_of(hist, n_delay, q); }
+static double spct(double q) { return pct_of(sample_hist, n_sample_delay, q); }
 
 int main(int argc, char **argv) {
     if (argc < 3) { fprintf(stderr, "usage: subscriber HOST PORT [--ws N] [--sse M] ...\n"); return 2; }
@@ -334,9 +347,11 @@ int main(int argc, char **argv) {
     printf("{\"connected\":%d,\"failed\":%d,\"closed\":%d,\"requested\":%d,\"messages\":%lld,\"missed\":%lld,"
            "\"missed_in_gaps\":%lld,\"missed_at_end\":%lld,\"silent\":%lld,\"resets\":%lld,\"first_seq\":%lld,\"last_seq\":%lld,"
            "\"delay_ms\":{\"p50\":%.1f,\"p95\":%.1f,\"p99\":%.1f,\"max\":%.1f,\"n\":%lld},"
+           "\"sample_delay_ms\":{\"p50\":%.1f,\"p95\":%.1f,\"p99\":%.1f,\"max\":%.1f,\"n\":%lld},"
            "\"cpu_user_s\":%.3f,\"cpu_sys_s\":%.3f,\"wall_s\":%.3f}\n",
            connected, failed, closed, total, n_msgs, n_missed + tail, n_missed, tail, silent, n_resets, min_seq, max_seq,
            pct(0.50), pct(0.95), pct(0.99), pct(1.0), n_delay,
+           spct(0.50), spct(0.95), spct(0.99), spct(1.0), n_sample_delay,
            ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6, ru.ru_stime.tv_sec + ru.ru_stime.tv_usec / 1e6,
            now_mono() - t0);
     return 0;

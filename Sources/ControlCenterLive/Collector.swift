@@ -84,7 +84,7 @@ public final class Collector {
         log.info("collector started", ["interval_s": String(config.collectInterval),
                                        "publishing": publisher == nil ? "off" : config.publishSocket])
         for (channels, paced) in [(systemShards, true), ([LiveChannels.events], false)] {
-            publisher?.enqueue(channels: channels, replacingWaiting: false, paced: paced) { [epoch] in
+            publisher?.enqueue(channels: channels, replaceable: false, paced: paced) { [epoch] in
                 LiveMessage.reset(epoch: epoch, publishedAtMillis: $0, reason: "collector_started")
             }
         }
@@ -146,7 +146,7 @@ public final class Collector {
             }
             seq += 1
             // Each shard's message is the same sample with its own published_at.
-            publisher?.enqueue(channels: systemShards, replacingWaiting: true, paced: true) { [epoch, seq] in
+            publisher?.enqueue(channels: systemShards, replaceable: true, paced: true) { [epoch, seq] in
                 LiveMessage.systemStats(stats: stats, epoch: epoch, seq: seq, publishedAtMillis: $0, network: rates)
             }
             evaluateAlerts(config.testMetricsFile.map(AlertMetrics.values(testFile:))
@@ -205,7 +205,7 @@ public final class Collector {
                     let rows = try repo.after(id: from, limit: 100)
                     for e in rows {
                         eventSeq += 1
-                        publisher.enqueue(channels: [LiveChannels.events], replacingWaiting: false, paced: false) {
+                        publisher.enqueue(channels: [LiveChannels.events], replaceable: false, paced: false) {
                             [epoch, eventSeq] in LiveMessage.event(e, epoch: epoch, seq: eventSeq, publishedAtMillis: $0)
                         }
                         from = e.id

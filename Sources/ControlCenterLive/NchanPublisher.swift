@@ -26,6 +26,8 @@ final class NchanPublisher {
         var channel: String
         /// The body, given `published_at` (Unix ms) just before its POST.
         var body: (Int64) -> [UInt8]
+        /// A newer replaceable message of the channel replaces it while it waits.
+        var replaceable: Bool
         var paced: Bool
     }
 
@@ -74,15 +76,16 @@ final class NchanPublisher {
     /// oldest go (subscribers see the gap in `seq`).
     static let maxWaiting = 1000
 
-    /// Queues one message for each of `channels`, in that order; a waiting
-    /// message of those channels that it replaces is dropped (never one in
-    /// flight). `body` is called just before each POST with the time, so
-    /// that each shard's `published_at` is its own.
-    func enqueue(channels: [String], replacingWaiting: Bool, paced: Bool, body: @escaping (Int64) -> [UInt8]) {
-        if replacingWaiting { waiting.removeAll { channels.contains($0.channel) } }
+    /// Queues one message for each of `channels`, in that order. A
+    /// `replaceable` one drops the waiting replaceable messages of its
+    /// channel (never one in flight, never a reset). `body` is called just
+    /// before each POST with the time, so that each shard's `published_at`
+    /// is its own.
+    func enqueue(channels: [String], replaceable: Bool, paced: Bool, body: @escaping (Int64) -> [UInt8]) {
+        if replaceable { waiting.removeAll { $0.replaceable && channels.contains($0.channel) } }
         for channel in channels {
             if waiting.count >= Self.maxWaiting { waiting.removeFirst(waiting.count - Self.maxWaiting + 1) }
-            waiting.append(Message(channel: channel, body: body, paced: paced))
+            waiting.append(Message(channel: channel, body: body, replaceable: replaceable, paced: paced))
         }
         startNext()
     }

@@ -18,7 +18,7 @@ final class NchanPublisherTests: XCTestCase {
         let publisher = try XCTUnwrap(NchanPublisher(socketPath: path, timeoutMillis: 500, maxPacingGap: 0.05, log: log))
         var waits: [Double] = []
         for i in 0..<4 {
-            publisher.enqueue(channels: ["system.0", "system.1"], replacingWaiting: true, paced: true) { _ in
+            publisher.enqueue(channels: ["system.0", "system.1"], replaceable: true, paced: true) { _ in
                 Array("{\"seq\":\(i)}".utf8)
             }
             let t0 = Clock.monotonicSeconds()

@@ -130,6 +130,9 @@ final class NchanPublisher {
         return false
     }
 
+    /// A paced message waits or is in flight.
+    var hasPacedWork: Bool { inFlight?.paced == true || waiting.contains { $0.paced } }
+
     /// `subscribers` of nchan's channel info (`{"messages": 5, "requested": 0,
     /// "subscribers": 1, "last_message_id": "…"}`), nil if absent.
     static func subscribers(inChannelInfo bytes: [UInt8]) -> Int? {

@@ -58,13 +58,13 @@ final class NchanPublisherTests: XCTestCase {
 
     /// The pause after a shard's POST is as long as that POST (nginx's
     /// fan-out), capped; the collector's cap keeps all the pauses within a
-    /// quarter of the interval.
+    /// twentieth of the interval.
     func testPacingGapFollowsTheFanOutUpToItsCap() throws {
         XCTAssertEqual(NchanPublisher.pacingGap(postSeconds: 0.006, maxGap: 0.03), 0.006)
         XCTAssertEqual(NchanPublisher.pacingGap(postSeconds: 0.2, maxGap: 0.03), 0.03)
         XCTAssertEqual(NchanPublisher.pacingGap(postSeconds: -1, maxGap: 0.03), 0, "a clock step never makes it negative")
         let config = try Config(values: ["CC_STATE_DIR": "/srv/cc", "CC_COLLECT_INTERVAL": "1", "CC_STREAM_SHARDS": "8"])
-        XCTAssertEqual(Collector.maxPacingGap(config) * 8, 0.25, accuracy: 1e-9)
+        XCTAssertEqual(Collector.maxPacingGap(config) * 8, 0.05, accuracy: 1e-9)
         XCTAssertEqual(LiveChannels.systemShards(3), ["system.0", "system.1", "system.2"])
         XCTAssertEqual(LiveChannels.channel(ofID: "system.2"), "system")
         XCTAssertEqual(LiveChannels.channel(ofID: "events"), "events")

@@ -13,9 +13,10 @@ import Glibc
 /// CC_CACHE_MAX_STALE). Under a master that is not root the file lock stays
 /// the rule: a worker that finds a snapshot stale refreshes it.
 ///
-/// Timing: samples are scheduled on a fixed monotonic grid, and the wait
-/// for the next one is where libcurl sends the publish (NchanPublisher), so
-/// a slow fan-out in nginx never delays a sample.
+/// Timing: samples are scheduled on a fixed monotonic grid; libcurl sends
+/// the publishes (NchanPublisher) right after a sample, while the system
+/// channel's shards go out (at most a quarter interval), and in the wait for
+/// the next sample, so a slow fan-out in nginx never delays a sample.
 public final class Collector {
     private let config: Config
     private let log: Log

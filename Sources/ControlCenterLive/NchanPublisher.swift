@@ -1,6 +1,5 @@
 import CCurl
 import ControlCenterCore
-import Foundation
 import Glibc
 
 /// Publishes live messages to nginx's nchan publisher location
@@ -134,10 +133,22 @@ final class NchanPublisher {
     var hasPacedWork: Bool { inFlight?.paced == true || waiting.contains { $0.paced } }
 
     /// `subscribers` of nchan's channel info (`{"messages": 5, "requested": 0,
-    /// "subscribers": 1, "last_message_id": "…"}`), nil if absent.
+    /// "subscribers": 1, "last_message_id": "…"}`), nil if absent. Read by
+    /// a scan, not a JSON parser: it runs once per shard and second.
     static func subscribers(inChannelInfo bytes: [UInt8]) -> Int? {
-        guard let o = try? JSONSerialization.jsonObject(with: Data(bytes)) as? [String: Any] else { return nil }
-        return (o["subscribers"] as? NSNumber)?.intValue
+        let key = Array(#""subscribers":"#.utf8)
+        guard bytes.count > key.count,
+              let at = (0...(bytes.count - key.count)).first(where: { bytes[$0..<($0 + key.count)].elementsEqual(key) })
+        else { return nil }
+        var i = at + key.count
+        while i < bytes.count, bytes[i] == UInt8(ascii: " ") { i += 1 }
+        var n = 0, digits = 0
+        while i < bytes.count, (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(bytes[i]), digits < 12 {
+            n = n * 10 + Int(bytes[i] - UInt8(ascii: "0"))
+            i += 1
+            digits += 1
+        }
+        return digits > 0 ? n : nil
     }
 
     private func startNext() {

@@ -43,6 +43,9 @@ final class NchanPublisherTests: XCTestCase {
         let info = Array(#"{"messages": 7, "requested": 0, "subscribers": 3, "last_message_id": "1795980505:1" }"#.utf8)
         XCTAssertEqual(NchanPublisher.subscribers(inChannelInfo: info), 3)
         XCTAssertNil(NchanPublisher.subscribers(inChannelInfo: Array("queued messages: 1".utf8)))
+        XCTAssertEqual(NchanPublisher.subscribers(inChannelInfo: Array(#"{"subscribers":6000}"#.utf8)), 6000)
+        XCTAssertNil(NchanPublisher.subscribers(inChannelInfo: Array(#"{"subscribers": "x"}"#.utf8)))
+        XCTAssertNil(NchanPublisher.subscribers(inChannelInfo: []))
         let dir = NSTemporaryDirectory() + "cc-live-subs-\(getpid())"
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: dir) }

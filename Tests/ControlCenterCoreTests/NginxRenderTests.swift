@@ -109,8 +109,8 @@ final class NginxRenderTests: XCTestCase {
         let server = try XCTUnwrap(files["control-center-live.conf"])
         // The publisher: only on the private socket, only the channels that exist.
         XCTAssertTrue(http.contains("listen unix:/srv/cc/run/publish/nchan.sock;"))
-        XCTAssertTrue(http.contains("location ~ ^/pub/(system\\.0|system\\.1|system\\.2|system\\.3|system\\.4|system\\.5|"
-                                    + "system\\.6|system\\.7|events)$ {\n        nchan_publisher http;"), "8 shards by default")
+        XCTAssertTrue(http.contains("location ~ ^/pub/(" + (0..<16).map { "system\\.\($0)|" }.joined()
+                                    + "events)$ {\n        nchan_publisher http;"), "16 shards by default")
         XCTAssertTrue(http.contains("nchan_message_buffer_length 30;\n        nchan_message_timeout 60s;"))
         XCTAssertFalse(server.contains("nchan_publisher"), "nothing public publishes")
         XCTAssertTrue(http.contains("limit_conn_zone $cc_limit_key zone=cc_stream:10m;"), "the rate-limit exemption applies")

@@ -93,7 +93,7 @@ final class LiveChannelTests: XCTestCase {
         return (info?["subscribers"] as? Int) ?? 0
     }
 
-    /// CC_STREAM_SHARDS (8 here, the default): nginx puts each client
+    /// CC_STREAM_SHARDS (16 here, the default): nginx puts each client
     /// address in one shard; subscribers in different shards get every
     /// message, each shard's copy with the same seq.
     func testSubscribersInDifferentShardsEachGetEverySeq() throws {
@@ -106,7 +106,7 @@ final class LiveChannelTests: XCTestCase {
         XCTAssertTrue(clients.allSatisfy { $0.waitUntilOpen() })
         var counts: [Int] = []
         XCTAssertTrue(waitUntil(3) {
-            counts = (0..<8).map { (try? Self.subscribers(s, channelID: "system.\($0)")) ?? 0 }
+            counts = (0..<16).map { (try? Self.subscribers(s, channelID: "system.\($0)")) ?? 0 }
             return counts.reduce(0, +) == sources.count
         }, "every subscriber in exactly one shard: \(counts)")
         XCTAssertGreaterThanOrEqual(counts.filter { $0 > 0 }.count, 2, "the addresses fall in different shards: \(counts)")

@@ -67,7 +67,7 @@ public struct NginxSettings: Sendable, Equatable {
         nchan = try p.bool("CC_NCHAN", default: true)
         (streamBufferLength, streamBufferSeconds) = try Self.streamBuffer(p.string("CC_STREAM_BUFFER") ?? "120/120")
         streamMaxPerIP = try p.int("CC_STREAM_MAX_PER_IP", default: 50, range: 1...1_000_000)
-        streamShards = try p.int("CC_STREAM_SHARDS", default: 8, range: 1...64)
+        streamShards = try p.int("CC_STREAM_SHARDS", default: 16, range: 1...64)
         rateLimit = try p.int("CC_RATE_LIMIT", default: 50, range: 1...1_000_000)
         rateBurst = try p.int("CC_RATE_BURST", default: 100, range: 0...1_000_000)
         loginRateLimit = try p.int("CC_LOGIN_RATE_LIMIT", default: 10, range: 1...100_000)

@@ -15,7 +15,7 @@ import Glibc
 ///
 /// Timing: samples are scheduled on a fixed monotonic grid; libcurl sends
 /// the publishes (NchanPublisher) right after a sample, while the system
-/// channel's shards go out (at most a tenth of the interval), and in the wait for
+/// channel's shards go out (at most a quarter interval), and in the wait for
 /// the next sample, so a slow fan-out in nginx never delays a sample.
 public final class Collector {
     private let config: Config
@@ -168,13 +168,14 @@ public final class Collector {
 
     /// Sends the sample's shards (a paced spread of a few to tens of ms)
     /// before the slower steps (alerts, history, process scans), so that no
-    /// shard waits behind them; for at most a tenth of the interval, so that
-    /// a slow or hung nginx cannot push those steps into the next sample's
-    /// time (shards left then go out in the wait for the next sample). New
-    /// events go out meanwhile.
+    /// shard waits behind them (the connections snapshot alone took hundreds
+    /// of ms with 6,000 subscribers' sockets open); for at most a quarter
+    /// interval, so that a slow or hung nginx cannot push those steps into
+    /// the next sample's time (shards left then go out in the wait for the
+    /// next sample). New events go out meanwhile.
     private func spreadShards(stop: () -> Bool) {
         guard let publisher else { return }
-        let until = Clock.monotonicSeconds() + config.collectInterval / 10
+        let until = Clock.monotonicSeconds() + config.collectInterval / 4
         while publisher.run(until: until, wakeFD: wakeFD >= 0 ? wakeFD : nil, stop: { stop() || !publisher.hasPacedWork }) {
             _ = CollectorWake.drain(wakeFD)
             publishEvents()

@@ -29,8 +29,10 @@
  *   {"connected","failed","closed","messages","missed","silent","resets","first_seq",
  *    "last_seq","delay_ms":{"p50","p95","p99","max","n"},"sample_delay_ms":{...},"cpu_user_s","cpu_sys_s","wall_s"}
  * "missed" counts gaps inside each subscription plus, for a subscription
- * open at the end, the messages after its last one up to the highest seq
- * any subscriber saw; "silent" counts open subscriptions that got no message.
+ * open at the end, the messages after its last one up to the one before the
+ * highest seq any subscriber saw (the newest may still be on its way when
+ * the client stops: nginx's fan-out, or the shards' spread, takes tens of
+ * ms); "silent" counts open subscriptions that got no message.
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -339,7 +341,8 @@ int main(int argc, char **argv) {
     long long tail = 0, silent = 0;
     for (int i = 0; i < opened; i++) {
         n_missed += subs[i].missed;
-        if (subs[i].state == OPEN && subs[i].last_seq > 0 && max_seq > subs[i].last_seq) tail += max_seq - subs[i].last_seq;
+        /* The newest message may still be on its way at the stop (a fan-out, or the shards' spread): not missed. */
+        if (subs[i].state == OPEN && subs[i].last_seq > 0 && max_seq - 1 > subs[i].last_seq) tail += max_seq - 1 - subs[i].last_seq;
         if (subs[i].state == OPEN && subs[i].last_seq <= 0) silent++;
     }
     struct rusage ru;

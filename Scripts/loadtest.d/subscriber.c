@@ -16,7 +16,10 @@
  * Per message: delay = receive time (CLOCK_REALTIME) minus the message's
  * "published_at_ms" (the collector's wall clock, same host), kept in a
  * 0.1 ms histogram; the first message of each subscription is left out
- * (nginx replays the newest buffered message on connect).  Per subscriber:
+ * (nginx replays the newest buffered message on connect).  A second
+ * histogram measures from the sample's time ("taken_at_ms" of its
+ * snapshot), which includes the collector's spread over the shards of the
+ * system channel (CC_STREAM_SHARDS).  Per subscriber:
  * gaps in "seq" (a changed "epoch" or a "reset" message restarts the count;
  * those are counted apart).  Server frames are unmasked text; pings get
  * pongs (RFC 6455 5.5.3), client frames are masked.
@@ -35,16 +38,19 @@
  * of open ones changes, at most every 50 ms.
  * On SIGTERM/SIGINT or after --duration: one JSON line on stdout:
  *   {"connected","failed","closed","messages","missed","silent","resets","first_seq",
- *    "last_seq","delay_ms":{"p50","p95","p99","max","n"},"cpu_user_s","cpu_sys_s","wall_s",
+ *    "last_seq","delay_ms":{"p50","p95","p99","max","n"},"sample_delay_ms":{...},"cpu_user_s","cpu_sys_s","wall_s",
  *    "open","reconnects","handshake_status":{"2xx_other","4xx","429","5xx","connect_failed","closed_unanswered"},
  *    "down_ms":{"p50","p99","max","n"},"missed_across_reconnects"}
- * "reconnects" counts subscriptions opened again after they ended; "down_ms"
- * is, per reconnect, the time from the end to the new handshake's success;
- * "missed_across_reconnects" the seq gaps over a reconnect (what a client
- * back-fills), apart from "missed".
+ * "sample_delay_ms" is the delay from the sample's time (taken_at_ms) where
+ * "delay_ms" is from published_at; "reconnects" counts subscriptions opened
+ * again after they ended; "down_ms" is, per reconnect, the time from the end
+ * to the new handshake's success; "missed_across_reconnects" the seq gaps
+ * over a reconnect (what a client back-fills), apart from "missed".
  * "missed" counts gaps inside each subscription plus, for a subscription
- * open at the end, the messages after its last one up to the highest seq
- * any subscriber saw; "silent" counts open subscriptions that got no message.
+ * open at the end, the messages after its last one up to the one before the
+ * highest seq any subscriber saw (the newest may still be on its way when
+ * the client stops: nginx's fan-out, or the shards' spread, takes tens of
+ * ms); "silent" counts open subscriptions that got no message.
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -81,7 +87,8 @@ typedef struct {
 } sub_t;
 
 #define HIST_N 600000 /* 0.1 ms buckets up to 60 s */
-static uint32_t hist[HIST_N + 1];
+static uint32_t hist[HIST_N + 1], sample_hist[HIST_N + 1];
+static long long n_sample_delay;
 static long long n_delay, n_msgs, n_missed, n_resets, max_seq = -1, min_seq = -1;
 static long long n_reconnects, n_missed_reconnect, hs_ok_other, hs_4xx, hs_429, hs_5xx, hs_connect_failed, hs_unanswered;
 static double reconnect_base; /* 0: no reconnect */
@@ -156,6 +163,13 @@ static void on_message(sub_t *s, const char *p, size_t n) {
         long b = d < 0 ? 0 : (d > HIST_N ? HIST_N : (long)d);
         hist[b]++;
         n_delay++;
+        long long taken = json_int(p, n, "taken_at_ms");
+        if (taken > 0) {
+            d = (t - (double)taken) * 10.0;
+            b = d < 0 ? 0 : (d > HIST_N ? HIST_N : (long)d);
+            sample_hist[b]++;
+            n_sample_delay++;
+        }
     }
     s->first_done = 1;
 }
@@ -304,6 +318,7 @@ static double pct_of(const uint32_t *h, long top, long long n, double q) {
     return top / 10.0;
 }
 static double pct(double q) { return pct_of(hist, HIST_N, n_delay, q); }
+static double spct(double q) { return pct_of(sample_hist, HIST_N, n_sample_delay, q); }
 
 int main(int argc, char **argv) {
     if (argc < 3) { fprintf(stderr, "usage: subscriber HOST PORT [--ws N] [--sse M] ...\n"); return 2; }
@@ -438,7 +453,8 @@ int main(int argc, char **argv) {
     /* A subscription waiting to reconnect at the end is neither open nor silent. */
     for (int i = 0; i < opened; i++) {
         n_missed += subs[i].missed;
-        if (subs[i].state == OPEN && subs[i].last_seq > 0 && max_seq > subs[i].last_seq) tail += max_seq - subs[i].last_seq;
+        /* The newest message may still be on its way at the stop (a fan-out, or the shards' spread): not missed. */
+        if (subs[i].state == OPEN && subs[i].last_seq > 0 && max_seq - 1 > subs[i].last_seq) tail += max_seq - 1 - subs[i].last_seq;
         if (subs[i].state == OPEN && subs[i].last_seq <= 0) silent++;
     }
     struct rusage ru;
@@ -446,11 +462,13 @@ int main(int argc, char **argv) {
     printf("{\"connected\":%d,\"failed\":%d,\"closed\":%d,\"requested\":%d,\"messages\":%lld,\"missed\":%lld,"
            "\"missed_in_gaps\":%lld,\"missed_at_end\":%lld,\"silent\":%lld,\"resets\":%lld,\"first_seq\":%lld,\"last_seq\":%lld,"
            "\"delay_ms\":{\"p50\":%.1f,\"p95\":%.1f,\"p99\":%.1f,\"max\":%.1f,\"n\":%lld},"
+           "\"sample_delay_ms\":{\"p50\":%.1f,\"p95\":%.1f,\"p99\":%.1f,\"max\":%.1f,\"n\":%lld},"
            "\"cpu_user_s\":%.3f,\"cpu_sys_s\":%.3f,\"wall_s\":%.3f,\"open\":%d,\"reconnects\":%lld,"
            "\"handshake_status\":{\"2xx_other\":%lld,\"4xx\":%lld,\"429\":%lld,\"5xx\":%lld,\"connect_failed\":%lld,\"closed_unanswered\":%lld},"
            "\"down_ms\":{\"p50\":%.1f,\"p99\":%.1f,\"max\":%.1f,\"n\":%lld},\"missed_across_reconnects\":%lld}\n",
            connected, failed, closed, total, n_msgs, n_missed + tail, n_missed, tail, silent, n_resets, min_seq, max_seq,
            pct(0.50), pct(0.95), pct(0.99), pct(1.0), n_delay,
+           spct(0.50), spct(0.95), spct(0.99), spct(1.0), n_sample_delay,
            ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6, ru.ru_stime.tv_sec + ru.ru_stime.tv_usec / 1e6,
            now_mono() - t0, open_now, n_reconnects, hs_ok_other, hs_4xx, hs_429, hs_5xx, hs_connect_failed, hs_unanswered,
            pct_of(down_hist, DOWN_N, n_down, 0.50), pct_of(down_hist, DOWN_N, n_down, 0.99),

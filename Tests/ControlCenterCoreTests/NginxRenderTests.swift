@@ -128,7 +128,8 @@ final class NginxRenderTests: XCTestCase {
         let server = try XCTUnwrap(files["control-center-live.conf"])
         // The publisher: only on the private socket, only the channels that exist.
         XCTAssertTrue(http.contains("listen unix:/srv/cc/run/publish/nchan.sock;"))
-        XCTAssertTrue(http.contains("location ~ ^/pub/(system|events)$ {\n        nchan_publisher http;"))
+        XCTAssertTrue(http.contains("location ~ ^/pub/(" + (0..<16).map { "system\\.\($0)|" }.joined()
+                                    + "events)$ {\n        nchan_publisher http;"), "16 shards by default")
         XCTAssertTrue(http.contains("nchan_message_buffer_length 30;\n        nchan_message_timeout 60s;"))
         XCTAssertFalse(server.contains("nchan_publisher"), "nothing public publishes")
         XCTAssertTrue(http.contains("limit_conn_zone $cc_limit_key zone=cc_stream:10m;"), "the rate-limit exemption applies")
@@ -175,6 +176,53 @@ final class NginxRenderTests: XCTestCase {
         XCTAssertTrue(server.contains("proxy_pass http://unix:/srv/cc/run/stream-authorize.sock:;"))
         XCTAssertTrue(server.contains("internal;"))
         XCTAssertTrue(closed["control-center-live-http.conf"]?.contains("listen unix:/srv/cc/run/stream-authorize.sock;") ?? false)
+    }
+
+    /// CC_STREAM_SHARDS: nginx puts each client address in one shard of the
+    /// system channel; the publisher takes `system.K` for K < N only.
+    func testSystemChannelShards() throws {
+        for n in [1, 3, 8, 13] {
+            let files = try render(["CC_STREAM_SHARDS": String(n)])
+            let http = try XCTUnwrap(files["control-center-live-http.conf"])
+            let server = try XCTUnwrap(files["control-center-live.conf"])
+            // The publisher location's own pattern, tried on every channel id.
+            let pattern = try XCTUnwrap(http.range(of: #"location ~ (\^/pub/\S+\$) \{"#, options: .regularExpression)
+                .map { String(http[$0].dropFirst("location ~ ".count).dropLast(2)) })
+            let re = try NSRegularExpression(pattern: pattern)
+            func published(_ id: String) -> Bool {
+                let path = "/pub/" + id
+                return re.firstMatch(in: path, range: NSRange(path.startIndex..., in: path)) != nil
+            }
+            for k in 0..<n { XCTAssertTrue(published("system.\(k)"), "n=\(n) k=\(k)") }
+            for id in ["system.\(n)", "system.64", "system", "system.", "system.0x", "systemA0", "events.0", "other"] {
+                XCTAssertFalse(published(id), "n=\(n): \(id)")
+            }
+            XCTAssertTrue(published("events"))
+            for location in ["location = /ws {", "location = /api/stream/system {"] {
+                let body = try XCTUnwrap(Self.block(server, location))
+                XCTAssertTrue(body.contains(n == 1 ? "nchan_channel_id system.0;" : "nchan_channel_id system.$cc_stream_shard;"),
+                              "n=\(n) \(location)")
+            }
+            XCTAssertTrue(Self.block(server, "location = /api/stream/events {")?.contains("nchan_channel_id events;") ?? false)
+            let split = Self.block(http, #"split_clients "$remote_addr" $cc_stream_shard {"#)
+            if n == 1 {
+                XCTAssertNil(split, "one shard: no split")
+                continue
+            }
+            // N-1 equal shares of at most 100% in all, and the rest to the last shard.
+            let lines = try XCTUnwrap(split).split(separator: "\n").dropFirst().dropLast()
+                .map { $0.trimmingCharacters(in: .whitespaces) }
+            XCTAssertEqual(lines.count, n, "n=\(n): \(lines)")
+            let shares = lines.dropLast().compactMap { Double($0.split(separator: "%").first ?? "") }
+            XCTAssertEqual(shares.count, n - 1)
+            XCTAssertLessThanOrEqual(shares.reduce(0, +), 100)
+            for share in shares { XCTAssertEqual(share, 100 / Double(n), accuracy: 0.01) }
+            XCTAssertEqual(lines.enumerated().map { $0.element.split(separator: " ").last.map(String.init) },
+                           (0..<n).map { "\($0);" }, "shard numbers 0…N-1")
+            XCTAssertEqual(lines.last, "* \(n - 1);")
+        }
+        XCTAssertThrowsError(try render(["CC_STREAM_SHARDS": "0"]))
+        XCTAssertThrowsError(try render(["CC_STREAM_SHARDS": "65"]))
     }
 
     /// The text of the `{ ... }` block opened by `header`, or nil.

@@ -71,6 +71,52 @@ final class LiveChannelTests: XCTestCase {
         XCTAssertNotNil(sseMessages.first?.id, "EventSource messages carry nchan's id for Last-Event-ID")
     }
 
+    // MARK: shards
+
+    /// Subscribers of one channel id, from nchan's channel info on the
+    /// collector's publisher socket (GET), 0 when the channel is unknown.
+    static func subscribers(_ s: TestServer, channelID: String) throws -> Int {
+        let p = Process()
+        let out = Pipe()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/curl")
+        p.arguments = ["-s", "--max-time", "5", "--unix-socket", s.stateDir + "/run/publish/nchan.sock",
+                       "-H", "Accept: application/json", "http://localhost/pub/" + channelID]
+        p.standardOutput = out
+        try p.run()
+        let data = out.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        let info = try JSONSerialization.jsonObject(with: data) as? [String: Any]
+        return (info?["subscribers"] as? Int) ?? 0
+    }
+
+    /// CC_STREAM_SHARDS (16 here, the default): nginx puts each client
+    /// address in one shard; subscribers in different shards get every
+    /// message, each shard's copy with the same seq.
+    func testSubscribersInDifferentShardsEachGetEverySeq() throws {
+        let s = try server
+        let sources = (2...7).map { "127.0.0.\($0)" }
+        let clients = sources.enumerated().map { i, source in
+            LiveClient.start(i % 2 == 0 ? .ws : .sse, port: s.port, path: i % 2 == 0 ? "/ws" : "/api/stream/system",
+                             count: 5, source: source)
+        }
+        XCTAssertTrue(clients.allSatisfy { $0.waitUntilOpen() })
+        var counts: [Int] = []
+        XCTAssertTrue(waitUntil(3) {
+            counts = (0..<16).map { (try? Self.subscribers(s, channelID: "system.\($0)")) ?? 0 }
+            return counts.reduce(0, +) == sources.count
+        }, "every subscriber in exactly one shard: \(counts)")
+        XCTAssertGreaterThanOrEqual(counts.filter { $0 > 0 }.count, 2, "the addresses fall in different shards: \(counts)")
+        let seqs = try clients.map { c in try c.finish().map { try XCTUnwrap($0.object()["seq"] as? Int) } }
+        for (source, list) in zip(sources, seqs) {
+            XCTAssertEqual(list, Array((list.first ?? 0)..<((list.first ?? 0) + 5)), "\(source): every seq, in order")
+        }
+        let common = seqs.map(Set.init).reduce(Set(seqs[0]), { $0.intersection($1) })
+        XCTAssertGreaterThanOrEqual(common.count, 3, "the shards carry the same messages: \(seqs)")
+        // The sum on /metrics, whichever shards they are in.
+        let metrics = try s.get("/metrics").text
+        XCTAssertTrue(metrics.contains("cc_live_subscribers{channel=\"system\"} "), metrics)
+    }
+
     // MARK: resume
 
     func testMetricsCountTheLiveSubscribers() throws {
@@ -393,12 +439,14 @@ final class LiveClient {
         URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Support/live_client.py").path
     }
 
-    static func start(_ mode: Mode, port: Int, path: String, count: Int, headers: [String: String] = [:]) -> LiveClient {
+    /// `source`: the loopback address to connect from (a client address of its own for nginx).
+    static func start(_ mode: Mode, port: Int, path: String, count: Int, headers: [String: String] = [:],
+                      source: String? = nil) -> LiveClient {
         let c = LiveClient()
         let scheme = mode == .ws ? "ws" : "http"
         c.process.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
         c.process.arguments = [script, mode.rawValue, "\(scheme)://127.0.0.1:\(port)\(path)", String(count)]
-            + headers.map { "\($0.key):\($0.value)" }
+            + (source.map { ["--source=" + $0] } ?? []) + headers.map { "\($0.key):\($0.value)" }
         c.process.standardOutput = c.out
         c.process.standardError = c.err
         do { try c.process.run() } catch { c.stderr = "cannot start python3: \(error)" }

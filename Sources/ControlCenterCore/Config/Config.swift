@@ -134,6 +134,7 @@ public struct Config: Sendable, Equatable {
         ("CC_NGINX_USER", "www-data when run as root, else (none)", "User nginx's workers run as; the FastCGI sockets are mode 0660 with its group"),
         ("CC_STREAM_BUFFER", "120/120", "Live messages nchan keeps per channel for resuming subscribers: COUNT/SECONDS"),
         ("CC_STREAM_MAX_PER_IP", "50", "Live subscriptions per client address (nginx limit_conn; CC_RATE_LIMIT_EXEMPT networks are exempt); more get 429"),
+        ("CC_STREAM_SHARDS", "16", "Shards of the system live channel (1-64): nginx puts each client address in one, and the collector publishes to them one after another, so one fan-out never holds nginx's workers for long; 1 = one channel"),
         ("CC_RATE_LIMIT", "50", "Requests per second per client on /api/ (nginx limit_req)"),
         ("CC_RATE_BURST", "100", "Burst allowed above CC_RATE_LIMIT before 429"),
         ("CC_LOGIN_RATE_LIMIT", "10", "Login attempts per minute per client (nginx), before the database throttle"),

@@ -16,6 +16,11 @@ public struct NginxSettings: Sendable, Equatable {
     public var streamBufferSeconds: Int
     /// Live subscriptions per client address (CC_STREAM_MAX_PER_IP).
     public var streamMaxPerIP: Int
+    /// Channels the system channel is split into (CC_STREAM_SHARDS): nginx
+    /// puts each client address in one, and the collector publishes to
+    /// them one after another, so that no single fan-out holds nginx's
+    /// workers for long.
+    public var streamShards: Int
     /// limit_req rate on /api/, requests per second per client (CC_RATE_LIMIT).
     public var rateLimit: Int
     /// limit_req burst (CC_RATE_BURST).
@@ -58,6 +63,7 @@ public struct NginxSettings: Sendable, Equatable {
         workers = try p.int("CC_NGINX_WORKERS", default: 2, range: 1...256)
         (streamBufferLength, streamBufferSeconds) = try Self.streamBuffer(p.string("CC_STREAM_BUFFER") ?? "120/120")
         streamMaxPerIP = try p.int("CC_STREAM_MAX_PER_IP", default: 50, range: 1...1_000_000)
+        streamShards = try p.int("CC_STREAM_SHARDS", default: 16, range: 1...64)
         rateLimit = try p.int("CC_RATE_LIMIT", default: 50, range: 1...1_000_000)
         rateBurst = try p.int("CC_RATE_BURST", default: 100, range: 0...1_000_000)
         loginRateLimit = try p.int("CC_LOGIN_RATE_LIMIT", default: 10, range: 1...100_000)

@@ -14,6 +14,12 @@ public struct LiveSubscribers: Sendable, Equatable {
 
     public init(byChannel: [String: Int]) { self.byChannel = byChannel }
 
+    /// Counts per channel id (`system.0`, `system.1`, …, `events`), summed
+    /// per channel: a subscriber is in exactly one shard.
+    public init(summingShards byID: [String: Int]) {
+        byChannel = byID.reduce(into: [:]) { $0[LiveChannels.channel(ofID: $1.key), default: 0] += $1.value }
+    }
+
     public static func path(runDir: String) -> String { runDir + "/live-subscribers" }
 
     public func encoded() -> [UInt8] {

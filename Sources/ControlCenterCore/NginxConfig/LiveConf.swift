@@ -2,8 +2,37 @@ extension NginxRender {
     /// Internal prefix of the handshake checks (auth_request subrequests).
     static let authorizePrefix = "/.cc-stream-authorize"
 
-    /// Channels that exist; a subscriber names one only through its location.
-    static let liveChannels = ["system", "events"]
+    /// Channel ids that exist (the system channel's shards and the events
+    /// channel); a subscriber names one only through its location.
+    var liveChannelIDs: [String] { LiveChannels.systemShards(config.nginx.streamShards) + [LiveChannels.events] }
+
+    /// The system channel's id in a subscriber location: the shard
+    /// `streamShardMap` gives the client's address.
+    var systemChannelID: String {
+        config.nginx.streamShards == 1 ? LiveChannels.systemShards(1)[0] : "\(LiveChannels.system).$cc_stream_shard"
+    }
+
+    /// http level: `$cc_stream_shard`, the system channel's shard of the
+    /// client address (equal shares of nginx's MurmurHash2 of
+    /// `$remote_addr`, the address real_ip gives behind CC_TRUSTED_PROXIES),
+    /// empty with one shard. The same address always lands in the same
+    /// shard, so a resume id names a message of the buffer it resumes from.
+    var streamShardMap: String {
+        let n = config.nginx.streamShards
+        guard n > 1 else { return "" }
+        // split_clients takes percentages with two decimals; the last shard takes the rest.
+        let share = 10_000 / n
+        let lines = (0..<(n - 1)).map { "    \(share / 100).\(share % 100 < 10 ? "0" : "")\(share % 100)% \($0);\n" }.joined()
+        return """
+            # The system channel's shard of each client address (CC_STREAM_SHARDS): the
+            # collector publishes to the shards one after another, so that no one fan-out
+            # holds nginx's workers for long. Clients behind one untrusted proxy share a shard.
+            split_clients "$remote_addr" $cc_stream_shard {
+            \(lines)    * \(n - 1);
+            }
+
+            """
+    }
 
     /// Seconds back that a resume id may reach and still be in a channel's
     /// buffer (cc_live_resume.lua drops older ones): CC_STREAM_BUFFER's age,
@@ -11,7 +40,7 @@ extension NginxRender {
     /// more than its count covers. At least 1.
     func resumeWindow(channel: String) -> Int {
         let s = config.nginx
-        let seconds = channel == "system"
+        let seconds = channel != LiveChannels.events  // the system channel, or one of its shards
             ? min(Double(s.streamBufferSeconds), Double(s.streamBufferLength) * config.collectInterval)
             : Double(s.streamBufferSeconds)
         return max(1, Int(seconds))
@@ -25,7 +54,7 @@ extension NginxRender {
     /// the collector uses.
     var liveHTTP: String {
         let s = config.nginx
-        let channels = Self.liveChannels.joined(separator: "|")
+        let channels = liveChannelIDs.map { $0.replacingOccurrences(of: ".", with: "\\.") }.joined(separator: "|")
         return """
             # Control Center: live channels through nchan, http level (rendered by
             # control-center nginx-config). Included by control-center-http.conf.
@@ -43,8 +72,8 @@ extension NginxRender {
                 default 1;
             }
 
-            \(authorizeServer)
-            # The collector's publisher endpoint: POST /pub/<channel>.
+            \(streamShardMap)\(authorizeServer)
+            # The collector's publisher endpoint: POST /pub/<channel id>.
             server {
                 listen unix:\(config.publishSocket);
                 access_log off;
@@ -129,20 +158,20 @@ extension NginxRender {
                     include \(path("control-center-headers.conf"));
                     return 426 '{"error":{"code":"upgrade_required","message":"/ws is a WebSocket: send Upgrade: websocket","request_id":"$request_id"}}\\n';
                 }
-            \(common("/ws", channel: "system", isPublic: config.publicRead))
+            \(common("/ws", channel: systemChannelID, isPublic: config.publicRead))
             }
 
             # EventSource (Accept: text/event-stream) or long-poll (anything else).
             location = /api/stream/system {
                 nchan_subscriber eventsource longpoll;
-            \(common("/api/stream/system", channel: "system", isPublic: config.publicRead))
+            \(common("/api/stream/system", channel: systemChannelID, isPublic: config.publicRead))
             }
 
             # Every row written to the events table; always needs a viewer token.
             location = /api/stream/events {
                 nchan_subscriber websocket eventsource longpoll;
                 nchan_websocket_ping_interval 30;
-            \(common("/api/stream/events", channel: "events", isPublic: false))
+            \(common("/api/stream/events", channel: LiveChannels.events, isPublic: false))
             }
 
             \(authorizeLocation)

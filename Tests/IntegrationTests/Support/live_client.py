@@ -4,8 +4,10 @@ once subscribed, then one JSON line per message received ({"recv_ms", "id",
 "data"}); {"refused": STATUS} when the handshake is refused, {"timeout": true}
 when a message does not come within 5 s. Exits 0 in every case.
 
-  live_client.py ws URL COUNT [HEADER:VALUE ...]   WebSocket (python3-websockets)
-  live_client.py sse URL COUNT [HEADER:VALUE ...]  EventSource (text/event-stream)
+  live_client.py ws URL COUNT [--source=ADDR] [HEADER:VALUE ...]   WebSocket (python3-websockets)
+  live_client.py sse URL COUNT [--source=ADDR] [HEADER:VALUE ...]  EventSource (text/event-stream)
+
+--source=ADDR connects from that local address (127.0.0.0/8: a client address of its own).
 """
 import asyncio
 import http.client
@@ -23,10 +25,11 @@ def headers_from(args):
     return dict(a.split(":", 1) for a in args)
 
 
-async def websocket(url, count, headers):
+async def websocket(url, count, headers, source):
     import websockets
+    local = {"local_addr": (source, 0)} if source else {}  # passed on to loop.create_connection
     try:
-        async with websockets.connect(url, extra_headers=headers, open_timeout=10, max_size=1 << 20) as ws:
+        async with websockets.connect(url, extra_headers=headers, open_timeout=10, max_size=1 << 20, **local) as ws:
             print(json.dumps({"open": True}), flush=True)
             for _ in range(count):
                 emit(await asyncio.wait_for(ws.recv(), 5))
@@ -36,9 +39,9 @@ async def websocket(url, count, headers):
         print(json.dumps({"timeout": True}), flush=True)
 
 
-def sse(url, count, headers):
+def sse(url, count, headers, source):
     u = urllib.parse.urlsplit(url)
-    conn = http.client.HTTPConnection(u.hostname, u.port, timeout=5)
+    conn = http.client.HTTPConnection(u.hostname, u.port, timeout=5, source_address=(source, 0) if source else None)
     conn.request("GET", u.path + ("?" + u.query if u.query else ""),
                  headers={"Accept": "text/event-stream", **headers})
     r = conn.getresponse()
@@ -67,11 +70,13 @@ def sse(url, count, headers):
 
 def main():
     mode, url, count = sys.argv[1], sys.argv[2], int(sys.argv[3])
-    headers = headers_from(sys.argv[4:])
+    rest = sys.argv[4:]
+    source = next((a.split("=", 1)[1] for a in rest if a.startswith("--source=")), None)
+    headers = headers_from(a for a in rest if not a.startswith("--source="))
     if mode == "ws":
-        asyncio.run(websocket(url, count, headers))
+        asyncio.run(websocket(url, count, headers, source))
     else:
-        sse(url, count, headers)
+        sse(url, count, headers, source)
 
 
 if __name__ == "__main__":

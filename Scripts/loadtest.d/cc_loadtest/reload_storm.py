@@ -15,9 +15,8 @@ import subprocess
 import threading
 import time
 
-from . import deps, procmon
+from . import deps
 from .gen import Group, Route
-from .httpc import Target
 from .util import SetupError, log, r3
 
 
@@ -123,25 +122,12 @@ def _nginx_errors(path, offset):
 
 
 def reload_storm(ctx):
-    from .scenarios import OwnStack
+    from .scenarios import on_own_stack
     if not ctx.args.start_stack:
         return _reload_storm(ctx)
     # Every handshake asks the pool only when the system channel is closed.
     os.environ["CC_PUBLIC_READ"] = "false"
-    stack = OwnStack(os.path.join(ctx.outdir, "stack.log"))
-    try:
-        a = ctx.args
-        a.url, a.state_dir = stack.info["url"], stack.info["state"]
-        if not a.token:
-            a.user, a.password = "loadtest", stack.info["password"]
-        ctx.target = Target(a.url)
-        ctx.server = procmon.Server(ctx.target.port, state_dir=a.state_dir)
-        os.environ["CC_ACCESS_LOG"] = os.path.join(a.state_dir, "access.log")
-        ctx.report.note("stack of its own at %s (CC_PUBLIC_READ=false), state directory %s (kept, with its logs)"
-                        % (a.url, a.state_dir))
-        return _reload_storm(ctx)
-    finally:
-        stack.stop()
+    return on_own_stack(ctx, _reload_storm, " (CC_PUBLIC_READ=false)")
 
 
 def _reload_storm(ctx):

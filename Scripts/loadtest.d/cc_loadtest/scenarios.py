@@ -926,6 +926,12 @@ def live(ctx):
     with subscribers only, the suite's version)."""
     if not ctx.args.start_stack:
         return _live(ctx)
+    return on_own_stack(ctx, _live)
+
+
+def on_own_stack(ctx, body, what=""):
+    """body(ctx) against a stack of its own (--start-stack), stopped after;
+    `what` describes its settings in the report's note."""
     stack = OwnStack(os.path.join(ctx.outdir, "stack.log"))
     try:
         a = ctx.args
@@ -935,8 +941,8 @@ def live(ctx):
         ctx.target = Target(a.url)
         ctx.server = procmon.Server(ctx.target.port, state_dir=a.state_dir)
         os.environ["CC_ACCESS_LOG"] = os.path.join(a.state_dir, "access.log")
-        ctx.report.note("stack of its own at %s, state directory %s (kept, with its logs)" % (a.url, a.state_dir))
-        return _live(ctx)
+        ctx.report.note("stack of its own at %s%s, state directory %s (kept, with its logs)" % (a.url, what, a.state_dir))
+        return body(ctx)
     finally:
         stack.stop()
 

@@ -106,11 +106,26 @@ final class LiveChannelTests: XCTestCase {
             return counts.reduce(0, +) == sources.count
         }, "every subscriber in exactly one shard: \(counts)")
         XCTAssertGreaterThanOrEqual(counts.filter { $0 > 0 }.count, 2, "the addresses fall in different shards: \(counts)")
-        let seqs = try clients.map { c in try c.finish().map { try XCTUnwrap($0.object()["seq"] as? Int) } }
+        // A new subscription that nchan 1.3.6 leaves silent (docs/runbook.md: seen about once in
+        // a few suite runs, one subscriber of six) is reconnected, as the client rule says after
+        // two silent intervals; the reconnected one must then get every seq. At most one such.
+        var silent: [Int] = []
+        var seqs: [[Int]] = []
+        for (i, c) in clients.enumerated() {
+            var got = try c.finish(allowTimeout: true).map { try XCTUnwrap($0.object()["seq"] as? Int) }
+            if got.isEmpty {
+                silent.append(i)
+                got = try LiveClient.start(i % 2 == 0 ? .ws : .sse, port: s.port, path: i % 2 == 0 ? "/ws" : "/api/stream/system",
+                                           count: 5, source: sources[i]).finish().map { try XCTUnwrap($0.object()["seq"] as? Int) }
+            }
+            seqs.append(got)
+        }
+        XCTAssertLessThanOrEqual(silent.count, 1, "silent new subscriptions: \(silent.map { sources[$0] })")
         for (source, list) in zip(sources, seqs) {
             XCTAssertEqual(list, Array((list.first ?? 0)..<((list.first ?? 0) + 5)), "\(source): every seq, in order")
         }
-        let common = seqs.map(Set.init).reduce(Set(seqs[0]), { $0.intersection($1) })
+        let together = seqs.indices.filter { !silent.contains($0) }.map { Set(seqs[$0]) }
+        let common = together.reduce(together[0], { $0.intersection($1) })
         XCTAssertGreaterThanOrEqual(common.count, 3, "the shards carry the same messages: \(seqs)")
         // The sum on /metrics, whichever shards they are in.
         let metrics = try s.get("/metrics").text

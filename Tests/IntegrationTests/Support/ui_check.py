@@ -27,6 +27,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import traceback
 import urllib.error
 import urllib.request
 
@@ -429,14 +430,15 @@ try:
         wait(10, lambda d: len(css("#service-argv input")) == len(argv), "the editor with the stored argv")
         css("#service-description")[0].send_keys("edited through the page")
         click("#service-save")
-        wait(10, lambda d: any(td.text == "edited through the page" for td in css("#services-list tr[data-service='ui-web'] td")),
-             "the new description in the list")
-        cells = [td.text for td in css("#services-list tr[data-service='ui-web'] td")]
+        # The list re-renders as statuses change: its cells are read inside wait's
+        # retry (a stale row is read again), not after it.
+        cells = wait(10, lambda d: (lambda c: c if "edited through the page" in c else None)(
+            [td.text for td in css("#services-list tr[data-service='ui-web'] td")]), "the new description in the list")
         if str(port) not in cells:
             raise AssertionError(f"the edit lost the port: {cells}")
         click("#service-delete")
         wait(5, lambda d: css("#confirm-ok"), "the delete confirmation")
-        css("#confirm-ok")[0].click()
+        click("#confirm-ok")
         wait(10, lambda d: css("#services-list .empty"), "the empty state after the delete")
         check_console("service-edit-delete")
         say(step="service-edit-delete", refusal=refusal)
@@ -521,7 +523,9 @@ except Exception as e:  # noqa: BLE001 - every failure is reported the same way
         check_console("failure")
     except Exception:
         pass
-    say(result="fail", error=str(e), problems=problems)
+    # Where in this script it failed: a WebDriver error names no line of ours.
+    where = [f"line {f.lineno}: {f.line}" for f in traceback.extract_tb(e.__traceback__) if f.filename == __file__]
+    say(result="fail", error=str(e), at=where[-3:], problems=problems)
     sys.exit(1)
 finally:
     driver.quit()

@@ -483,15 +483,24 @@ try:
         # The tooltip (a bucket's time, average, minimum and maximum) over the
         # CPU line's newest point (Chart.js looks at the points either side of
         # the pointer only, and most of this day is a gap).
-        canvas = css("#cpu-chart canvas")[0]
-        x, y = driver.execute_script("""const c = Chart.getChart(arguments[0]);
-            const p = c.data.datasets[0].data.filter(q => q.y !== null).pop();
-            return [c.scales.x.getPixelForValue(p.x), c.scales.y.getPixelForValue(p.y)]""", canvas)
-        ActionChains(driver).move_to_element_with_offset(
-            canvas, int(x - canvas.size["width"] / 2), int(y - canvas.size["height"] / 2)).perform()
-        tip = wait(5, lambda d: driver.execute_script(
-            "const t = Chart.getChart(document.querySelector('#cpu-chart canvas')).tooltip;"
-            "return t.opacity > 0 && t.body ? [t.title, t.body.flatMap(b => b.lines)] : null"), "the CPU chart's tooltip")
+        # A live update may redraw the chart under the pointer and hide the tooltip:
+        # each try points at the newest point again (a pixel apart, so that the
+        # browser sends a move).
+        tries = [0]
+
+        def hover_tooltip(d):
+            canvas = css("#cpu-chart canvas")[0]
+            x, y = driver.execute_script("""const c = Chart.getChart(arguments[0]);
+                const p = c.data.datasets[0].data.filter(q => q.y !== null).pop();
+                return [c.scales.x.getPixelForValue(p.x), c.scales.y.getPixelForValue(p.y)]""", canvas)
+            tries[0] += 1
+            ActionChains(driver).move_to_element_with_offset(
+                canvas, int(x - canvas.size["width"] / 2) - tries[0] % 2, int(y - canvas.size["height"] / 2)).perform()
+            time.sleep(0.2)
+            return driver.execute_script(
+                "const t = Chart.getChart(document.querySelector('#cpu-chart canvas')).tooltip;"
+                "return t.opacity > 0 && t.body ? [t.title, t.body.flatMap(b => b.lines)] : null")
+        tip = wait(10, hover_tooltip, "the CPU chart's tooltip")
         if not any(line.startswith("CPU: ") and "%" in line for line in tip[1]):
             raise AssertionError(f"the tooltip does not give the CPU figure: {tip}")
         shot("overview-24h")

@@ -81,6 +81,8 @@ final class NginxRenderTests: XCTestCase {
         XCTAssertTrue(conf.contains("\nuser www-data;\n"))
         XCTAssertTrue(conf.contains("listen [::1]:9090 backlog=4096 reuseport;"))
         XCTAssertTrue(conf.contains("worker_processes 3;"))
+        XCTAssertTrue(conf.contains("worker_rlimit_nofile 65536;") && conf.contains("worker_connections 65536;"),
+                      "a connection per file a worker may open (live subscribers)")
         XCTAssertTrue(conf.contains("load_module /usr/lib/nginx/modules/ngx_nchan_module.so;"))
         XCTAssertTrue(conf.contains("load_module /usr/lib/nginx/modules/ngx_http_lua_module.so;"))
         XCTAssertFalse(conf.contains("ngx_http_echo_module"), "Lua stays, for the live channels' resume ids; echo went with the old views")

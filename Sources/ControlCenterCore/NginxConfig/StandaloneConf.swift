@@ -28,7 +28,9 @@ extension NginxRender {
             worker_rlimit_nofile \(openFilesLimit);
             \(modules)
             events {
-                worker_connections 8192;
+                # As many as a worker may open files: live subscribers are connections
+                # (about 0.5 KB of slot each, allocated at start).
+                worker_connections \(openFilesLimit);
                 multi_accept on;
             }
 

@@ -35,7 +35,6 @@ from selenium import webdriver
 from selenium.webdriver.chrome.options import Options
 from selenium.webdriver.chrome.service import Service
 from selenium.common.exceptions import StaleElementReferenceException, TimeoutException
-from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
@@ -483,23 +482,24 @@ try:
         # The tooltip (a bucket's time, average, minimum and maximum) over the
         # CPU line's newest point (Chart.js looks at the points either side of
         # the pointer only, and most of this day is a gap).
-        # A live update may redraw the chart under the pointer and hide the tooltip:
-        # each try points at the newest point again (a pixel apart, so that the
-        # browser sends a move).
-        tries = [0]
-
+        # Chart.js is told the newest point is active, as a hover over it would
+        # (setActiveElements): which point a pointer position picks depends on
+        # sub-pixel distances to the gap's null points either side of it (a 2-minute
+        # bucket is under a pixel wide on a 24 h axis), and a null one shows no
+        # tooltip, so pointer moves passed or failed with the time of day. What is
+        # checked is the tooltip's content: the bucket's time, average, min and max.
+        # Each try sets it again: a live update may redraw the chart meanwhile.
         def hover_tooltip(d):
-            canvas = css("#cpu-chart canvas")[0]
-            x, y = driver.execute_script("""const c = Chart.getChart(arguments[0]);
-                const p = c.data.datasets[0].data.filter(q => q.y !== null).pop();
-                return [c.scales.x.getPixelForValue(p.x), c.scales.y.getPixelForValue(p.y)]""", canvas)
-            tries[0] += 1
-            ActionChains(driver).move_to_element_with_offset(
-                canvas, int(x - canvas.size["width"] / 2) - tries[0] % 2, int(y - canvas.size["height"] / 2)).perform()
-            time.sleep(0.2)
-            return driver.execute_script(
-                "const t = Chart.getChart(document.querySelector('#cpu-chart canvas')).tooltip;"
-                "return t.opacity > 0 && t.body ? [t.title, t.body.flatMap(b => b.lines)] : null")
+            return driver.execute_script("""const c = Chart.getChart(document.querySelector('#cpu-chart canvas'));
+                const data = c.data.datasets[0].data;
+                let i = data.length - 1;
+                while (i >= 0 && data[i].y === null) i--;
+                if (i < 0) return null;
+                const el = c.getDatasetMeta(0).data[i];
+                c.tooltip.setActiveElements([{datasetIndex: 0, index: i}], {x: el.x, y: el.y});
+                c.update('none');
+                const t = c.tooltip;
+                return t.opacity > 0 && t.body ? [t.title, t.body.flatMap(b => b.lines)] : null""")
         tip = wait(10, hover_tooltip, "the CPU chart's tooltip")
         if not any(line.startswith("CPU: ") and "%" in line for line in tip[1]):
             raise AssertionError(f"the tooltip does not give the CPU figure: {tip}")

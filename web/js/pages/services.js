@@ -39,6 +39,9 @@ export async function render(view, ctx) {
   let selected = null;       // the name whose detail is open
   let statuses = {};         // name -> GET …/status answer
   let stopTail = null;
+  // Names being deleted: a refresh that listed one just before its DELETE
+  // must not ask for its status after it (a 404, an error in the console).
+  const deleting = new Set();
   let stopped = false;
 
   let page = 1;
@@ -68,8 +71,8 @@ export async function render(view, ctx) {
     // neither): read for the services with a process, and the one whose
     // detail is open; a stopped one's health is unknown anyway.
     const wanted = services.filter(s => s.status !== 'stopped' || s.name === selected);
-    const answers = await eachLimited(wanted, 4, s =>
-      api(`/api/services/${encodeURIComponent(s.name)}/status`).then(r => r.data, () => null));
+    const answers = await eachLimited(wanted, 4, s => deleting.has(s.name) ? null
+      : api(`/api/services/${encodeURIComponent(s.name)}/status`).then(r => r.data, () => null));
     statuses = Object.fromEntries(wanted.map((s, i) => [s.name, answers[i]]));
     fill(list, table(['name', 'status', 'health', 'PID', 'port', 'uptime', 'last run', 'description', '']
       .map((label, i) => ({ label, num: i === 3 || i === 4 || i === 5 })),
@@ -213,12 +216,15 @@ export async function render(view, ctx) {
 
   async function remove(name) {
     if (!await confirmDialog(`Delete the service ${name}? A running service is stopped first.`, 'Delete')) return;
+    deleting.add(name);
     try {
       if (stopTail) { await stopTail(); stopTail = null; }
       await api(`/api/services/${encodeURIComponent(name)}`, { method: 'DELETE' });
       closeDetail();
       load();
     } catch (e) { fill(detail.querySelector('.action'), errorLine(e)); }
+    // A service created again under this name later is asked for as usual.
+    setTimeout(() => deleting.delete(name), 10000);
   }
 
   // Create (name editable) or edit (PUT replaces the whole definition, so the

@@ -117,7 +117,17 @@ def cpu_accounting_check(ctx, cpu, gating=True):
     share = cpu.get("accounted_pct")
     slack = 10.0 if (cpu.get("wall_s") or 0) >= 60 else 20.0
     lo, hi = 100.0 - slack, 100.0 + slack
-    R.check("cpu: parts add up to the machine's busy time", share, "within", f"{lo:.0f}..{hi:.0f}", "%", gating,
+    # Negative "other processes" time means a process outside the server took
+    # its time away with it (reaped by a parent that does not collect its
+    # children's time, or by none the harness sees: seen once, -184.6 % while a
+    # build ended beside a CI run). The sum then says nothing about the server's
+    # parts, so it is reported, not judged; the workers' check below still is.
+    other = cpu.get("other_cpu_pct_of_one_core") or 0.0
+    judged = gating and other >= -10.0
+    if gating and not judged:
+        R.note("cpu: other processes %.1f %% of one core (a process outside the server vanished with its time): "
+               "the parts' sum is not judged for this phase" % other)
+    R.check("cpu: parts add up to the machine's busy time", share, "within", f"{lo:.0f}..{hi:.0f}", "%", judged,
             ok=share is not None and lo <= share <= hi)
     R.check("cpu: the pool's workers are counted", (cpu.get("by_role_cpu_pct_of_one_core") or {}).get("worker"),
             ">", 0, "% of one core", gating)
